@@ -133,6 +133,16 @@ _WRITER = textwrap.dedent("""
         return bytes(r.getrandbits(8) for _ in range(r.randint(0, 3000)))
     seed = int(sys.argv[2])
     r = Recorder(sys.argv[1], sync_interval=0.01)
+    class Split:  # a write that a kill can land in the middle of, as a big write(2) can be
+        def __init__(self, f):
+            self.f = f; self.closed = False
+        def write(self, b):
+            h = len(b) // 2
+            self.f.write(b[:h]); self.f.flush(); time.sleep(0.0003); self.f.write(b[h:])
+        def flush(self): self.f.flush()
+        def fileno(self): return self.f.fileno()
+        def close(self): self.f.close()
+    r._f = Split(r._f)
     syncs = r.syncs
     i = 0
     while True:
@@ -144,6 +154,8 @@ _WRITER = textwrap.dedent("""
         if i % 7 == 0:
             time.sleep(0.001)
 """)
+
+
 
 
 @pytest.mark.parametrize("seed", range(6))
