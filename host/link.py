@@ -12,17 +12,16 @@ fake port can disappear and come back without any hardware or pty.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import serial
-from serial.tools import list_ports
+
+from host import ports
 
 
 class LinkError(Exception):
@@ -241,11 +240,6 @@ def _reason(e: BaseException) -> str:
 
 # ---------------------------------------------------------------- finding the same board again
 
-def pagerless_home() -> Path:
-    env = os.environ.get("PAGERLESS_HOME")
-    return Path(env) if env else Path.home() / ".pagerless"
-
-
 def _real(path: str) -> str:
     try:
         return os.path.realpath(path)
@@ -253,27 +247,10 @@ def _real(path: str) -> str:
         return path
 
 
-def usb_serial_of(path: str) -> str | None:
-    """USB serial number of the port at `path` (pyserial list_ports), or None."""
-    real = _real(path)
-    for info in list_ports.comports():
-        if info.device in (path, real) and info.serial_number:
-            return info.serial_number
-    return None
-
-
-def virtual_identity() -> dict | None:
-    """The running virtual board's virtual.json, or None."""
-    try:
-        return json.loads((pagerless_home() / "virtual.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class BoardIdentity:
     kind: str   # "usb" | "virtual" | "path"
-    value: str  # serial number, virtual board serial, or the path itself
+    value: str  # USB serial number, virtual board serial, or the path itself
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
@@ -281,32 +258,29 @@ class BoardIdentity:
 
 def identify(path: str) -> BoardIdentity:
     """Who is behind `path`: a USB serial number, the virtual board's identity, or only the path."""
-    vb = virtual_identity()
-    if vb and vb.get("port") and vb.get("serial"):
-        links = {_real(str(vb["port"])), _real(str(pagerless_home() / "virtual"))}
-        if _real(path) in links:
-            return BoardIdentity("virtual", str(vb["serial"]))
-    sn = usb_serial_of(path)
-    if sn:
-        return BoardIdentity("usb", sn)
+    vb = ports.read_virtual_board()
+    if vb is not None and vb.serial:
+        if _real(path) in {_real(vb.port), _real(str(ports.pagerless_home() / "virtual"))}:
+            return BoardIdentity("virtual", str(vb.serial))
+    real = _real(path)
+    for bp in ports.list_boards(include_virtual=False):
+        if bp.device in (path, real) and bp.serial_number:
+            return BoardIdentity("usb", bp.serial_number)
     return BoardIdentity("path", path)
 
 
 def locator_for(identity: BoardIdentity) -> Locator:
-    """A callable that finds the board with `identity` again, wherever it is now."""
+    """A callable that finds the board with `identity` again, wherever it is now (None if absent)."""
     if identity.kind == "usb":
         def by_serial() -> str | None:
-            for info in list_ports.comports():
-                if info.serial_number == identity.value:
-                    return info.device
-            return None
+            bp = ports.find_by_serial(identity.value)
+            return bp.device if bp is not None else None
         return by_serial
     if identity.kind == "virtual":
         def by_virtual() -> str | None:
-            vb = virtual_identity()
-            if vb and str(vb.get("serial")) == identity.value and vb.get("port"):
-                port = str(vb["port"])
-                return port if os.path.exists(port) else None
+            vb = ports.read_virtual_board()
+            if vb is not None and str(vb.serial) == identity.value:
+                return vb.port
             return None
         return by_virtual
 
