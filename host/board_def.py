@@ -1,0 +1,43 @@
+"""Board definitions (`boards/<name>/board.json`) as read by the host tools."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from host.flash_errors import BoardDefinitionError
+
+BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
+
+
+def board_names(boards_dir: Path = BOARDS_DIR) -> list[str]:
+    """Names of the boards that have a board.json, sorted."""
+    return sorted(p.parent.name for p in boards_dir.glob("*/board.json"))
+
+
+def board_path(name: str, boards_dir: Path = BOARDS_DIR) -> Path:
+    return boards_dir / name / "board.json"
+
+
+def load_board(name: str, boards_dir: Path = BOARDS_DIR) -> dict[str, Any]:
+    """Return the parsed board definition, or raise BoardDefinitionError naming the choices."""
+    path = board_path(name, boards_dir)
+    if not path.is_file():
+        known = ", ".join(board_names(boards_dir)) or "none"
+        raise BoardDefinitionError(f"unknown board {name!r} (known boards: {known})")
+    try:
+        board = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BoardDefinitionError(f"cannot read {path}: {exc}") from None
+    if not isinstance(board, dict) or "flash" not in board:
+        raise BoardDefinitionError(f"{path} has no 'flash' section")
+    return board
+
+
+def flash_field(board: dict[str, Any], key: str) -> Any:
+    """A required field of the board's `flash` section."""
+    try:
+        return board["flash"][key]
+    except KeyError:
+        raise BoardDefinitionError(f"board {board.get('name')!r}: flash.{key} missing in board.json") from None
