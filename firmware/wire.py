@@ -434,6 +434,15 @@ def finish_frame(frame, n, out, pos=0):
     return wrap_frame(frame, n, out, pos)
 
 
+def copy_into(dst, doff, src, n):
+    """dst[doff:doff+n] = src[0:n] without allocating (no slice objects).  Returns doff + n."""
+    i = 0
+    while i < n:
+        dst[doff + i] = src[i]
+        i += 1
+    return doff + n
+
+
 def cobs_decode(src, start, end, dst):
     """Decode one COBS segment src[start:end] (no delimiters) into dst.  Returns the decoded
     length, or -1 if the segment is malformed (a zero byte, a code running past the end) or
@@ -462,6 +471,24 @@ def cobs_decode(src, start, end, dst):
             dst[o] = 0
             o += 1
     return o
+
+
+def fast():
+    """The fastest implementation of the per-frame codec available here.
+
+    Returns the ``fastwire`` module (viper) when it imports and passes its self-test, else
+    this module.  Both offer the same functions with the same results: ``crc32_append``,
+    ``crc32_check``, ``cobs_encode``, ``wrap_frame``, ``finish_frame``, ``copy_into``.
+    Call once at start-up and keep the result (``fw = wire.fast()``).
+    """
+    try:
+        import fastwire
+
+        return fastwire
+    except (ImportError, SyntaxError, ValueError, NotImplementedError, AttributeError):
+        import sys
+
+        return sys.modules[__name__]
 
 
 # ---- command receiver (board side) -----------------------------------------
