@@ -1,0 +1,1 @@
+"""On-board sensor drivers: one module per chip, bus injected (see docs/architecture.md)."""
