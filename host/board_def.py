@@ -32,7 +32,21 @@ def load_board(name: str, boards_dir: Path = BOARDS_DIR) -> dict[str, Any]:
         raise BoardDefinitionError(f"cannot read {path}: {exc}") from None
     if not isinstance(board, dict) or "flash" not in board:
         raise BoardDefinitionError(f"{path} has no 'flash' section")
+    _check_uf2_family(board, path)
     return board
+
+
+def _check_uf2_family(board: dict[str, Any], path: Path) -> None:
+    """A wrong family id makes the bootloader ignore every block: catch a typo'd board.json early."""
+    from host.images import UF2_FAMILY_BY_MCU
+
+    family = board["flash"].get("family_id")
+    known = UF2_FAMILY_BY_MCU.get(str(board.get("mcu")))
+    if family is not None and known is not None and int(family) != known:
+        raise BoardDefinitionError(
+            f"{path}: flash.family_id is {int(family):#010x}, but the UF2 family of {board.get('mcu')} "
+            f"is {known:#010x} ({known}); fix board.json"
+        )
 
 
 def flash_field(board: dict[str, Any], key: str) -> Any:

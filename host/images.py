@@ -30,6 +30,8 @@ UF2_FLAG_FAMILY_ID_PRESENT = 0x00002000
 UF2_MAX_PAYLOAD = 476
 UF2_HEADER = struct.Struct("<8I")  # magic0, magic1, flags, addr, size, block_no, num_blocks, family
 RP2040_FAMILY_ID = 0xE48BFF56
+# well-known UF2 family ids by board.json "mcu" (uf2 repo utils/uf2families.json)
+UF2_FAMILY_BY_MCU = {"rp2040": RP2040_FAMILY_ID, "rp2350": 0xE48BFF59, "esp32s2": 0xBFDD4EEE, "esp32s3": 0xC47E5767}
 
 
 @dataclass(frozen=True)
