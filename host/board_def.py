@@ -11,17 +11,20 @@ from host.flash_errors import BoardDefinitionError
 BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
 
 
-def board_names(boards_dir: Path = BOARDS_DIR) -> list[str]:
+def board_names(boards_dir: Path | None = None) -> list[str]:
     """Names of the boards that have a board.json, sorted."""
+    boards_dir = BOARDS_DIR if boards_dir is None else boards_dir
     return sorted(p.parent.name for p in boards_dir.glob("*/board.json"))
 
 
-def board_path(name: str, boards_dir: Path = BOARDS_DIR) -> Path:
+def board_path(name: str, boards_dir: Path | None = None) -> Path:
+    boards_dir = BOARDS_DIR if boards_dir is None else boards_dir
     return boards_dir / name / "board.json"
 
 
-def load_board(name: str, boards_dir: Path = BOARDS_DIR) -> dict[str, Any]:
+def load_board(name: str, boards_dir: Path | None = None) -> dict[str, Any]:
     """Return the parsed board definition, or raise BoardDefinitionError naming the choices."""
+    boards_dir = BOARDS_DIR if boards_dir is None else boards_dir
     path = board_path(name, boards_dir)
     if not path.is_file():
         known = ", ".join(board_names(boards_dir)) or "none"

@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from host.board_def import BOARDS_DIR, load_board
+from host import board_def
+from host.board_def import load_board
 from host.flash_errors import DeviceError, FlashError
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
@@ -65,7 +66,7 @@ def compile_mpy(source: bytes, name: str, arch: str, cache: Path | None = None) 
 
 
 def build_tree(board: dict[str, Any], *, source: bool = False, config: Path | None = None,
-               firmware_dir: Path = FIRMWARE_DIR, boards_dir: Path = BOARDS_DIR) -> dict[str, bytes]:
+               firmware_dir: Path | None = None, boards_dir: Path | None = None) -> dict[str, bytes]:
     """Device path (relative to the board's root, '/'-separated) -> file contents.
 
     Every .py under firmware/ becomes .mpy (for board['mpy_arch']) unless `source`, except the
@@ -73,6 +74,8 @@ def build_tree(board: dict[str, Any], *, source: bool = False, config: Path | No
     definition file as it is in the repo; /config.json is `config` when given (otherwise the
     device keeps its own).
     """
+    firmware_dir = FIRMWARE_DIR if firmware_dir is None else firmware_dir
+    boards_dir = board_def.BOARDS_DIR if boards_dir is None else boards_dir
     arch = board.get("mpy_arch")
     if not source and not arch:
         raise FlashError(f"board {board.get('name')!r} has no mpy_arch; deploy with --source")
