@@ -1,0 +1,90 @@
+"""Common ground for the simulated I2C chips: the NACK signal, the chip interface and seeded randomness.
+
+Chips are lazy: nothing runs between transactions. Each transaction reads the injected clock and
+works out what the silicon would have done since the last one, so a fake clock drives them in tests
+and a long pause costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+
+Clock = Callable[[], float]
+
+
+class Nack(Exception):
+    """The chip did not acknowledge; the bus turns this into ``OSError(EIO)``."""
+
+
+class I2CChip:
+    """Register-level model of one I2C device; subclasses follow their datasheet."""
+
+    KIND = ""
+    DEFAULT_ADDRESS = 0
+    ADDRESSES: tuple[int, ...] = ()
+
+    def __init__(self, address: int, seed: int = 0, clock: Clock = time.monotonic) -> None:
+        # Only the addresses the address pin can select: a board definition with any other value is a
+        # wiring mistake that real hardware would also reveal (nothing answers).
+        if self.ADDRESSES and address not in self.ADDRESSES:
+            wanted = ", ".join(f"0x{a:02x}" for a in self.ADDRESSES)
+            raise ValueError(f"{self.KIND}: address 0x{address:02x} is not selectable (use {wanted})")
+        self.address = address
+        self.seed = seed
+        self._clock = clock
+        self._frozen = False
+        self._wrong_id = False
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def read(self, n: int) -> bytes:
+        raise NotImplementedError
+
+    def freeze(self, frozen: bool) -> None:
+        self._frozen = bool(frozen)
+
+    def set_wrong_id(self, wrong: bool) -> None:
+        self._wrong_id = bool(wrong)
+
+    def truth(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def _rng(self, stream: str, index: int) -> random.Random:
+        """A generator for conversion ``index``: counter-based, so values do not depend on how many
+        conversions were skipped over while nobody was looking (str seeds hash with SHA-512, stable
+        across runs and Python versions, unlike ``hash()``)."""
+        return random.Random(f"{self.KIND}:{self.seed}:{stream}:{index}")
+
+
+class Drift:
+    """A slowly varying quantity: a base value plus a few seeded sinusoids.
+
+    A sum of sinusoids is a closed-form function of time, so any instant can be evaluated directly and
+    the steepest slope is bounded by sum(amplitude * 2*pi / period).
+    """
+
+    __slots__ = ("base", "_terms")
+
+    def __init__(self, rng: random.Random, low: float, high: float, terms: tuple[tuple[float, float], ...]):
+        self.base = rng.uniform(low, high)
+        self._terms = tuple(
+            (amp, 2.0 * math.pi / (period * rng.uniform(0.8, 1.25)), rng.uniform(0.0, 2.0 * math.pi))
+            for amp, period in terms
+        )
+
+    def __call__(self, t: float) -> float:
+        value = self.base
+        for amp, omega, phase in self._terms:
+            value += amp * math.sin(omega * t + phase)
+        return value
+
+    def rate(self, t: float) -> float:
+        """Time derivative, used where a physical rate must match the motion (gyro vs. tilt)."""
+        return sum(amp * omega * math.cos(omega * t + phase) for amp, omega, phase in self._terms)
+
+    def max_rate(self) -> float:
+        return sum(abs(amp) * omega for amp, omega, _ in self._terms)

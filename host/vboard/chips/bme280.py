@@ -1,0 +1,378 @@
+"""Bosch BME280 (datasheet BST-BME280-DS002) as seen over I2C.
+
+Raw ADC values are found by inverting the datasheet's own integer compensation, so any driver written
+from the datasheet gets back the simulated temperature, pressure and humidity within its resolution.
+Measurement time uses the datasheet's *maximum* formula (section 9.1), so a driver that waits the
+maximum time always finds fresh data.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from .base import Clock, Drift, I2CChip
+
+CHIP_ID = 0x60
+WRONG_CHIP_ID = 0x58  # a BMP280 fitted instead: the classic mix-up
+
+REG_CALIB00 = 0x88
+REG_ID = 0xD0
+REG_RESET = 0xE0
+REG_CALIB26 = 0xE1
+REG_CTRL_HUM = 0xF2
+REG_STATUS = 0xF3
+REG_CTRL_MEAS = 0xF4
+REG_CONFIG = 0xF5
+REG_DATA = 0xF7
+RESET_WORD = 0xB6
+
+RAW_SKIPPED_TP = 0x80000
+RAW_SKIPPED_H = 0x8000
+
+OVERSAMPLING = (0, 1, 2, 4, 8, 16, 16, 16)  # osrs field -> factor; 0 = measurement skipped
+STANDBY_MS = (0.5, 62.5, 125.0, 250.0, 500.0, 1000.0, 10.0, 20.0)  # t_sb field (BME280 values)
+FILTER_COEFF = (1, 2, 4, 8, 16, 16, 16, 16)  # filter field -> IIR coefficient; 1 = off
+STARTUP_S = 0.002  # t_startup: NVM copy after power-on / soft reset (status.im_update)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Trimming parameters as the NVM holds them (names as in datasheet table 16)."""
+
+    dig_T1: int
+    dig_T2: int
+    dig_T3: int
+    dig_P1: int
+    dig_P2: int
+    dig_P3: int
+    dig_P4: int
+    dig_P5: int
+    dig_P6: int
+    dig_P7: int
+    dig_P8: int
+    dig_P9: int
+    dig_H1: int
+    dig_H2: int
+    dig_H3: int
+    dig_H4: int
+    dig_H5: int
+    dig_H6: int
+
+    def block_88(self) -> bytes:
+        """0x88..0xA1: T1..P9 little-endian words, a reserved byte, dig_H1."""
+        words = (self.dig_T1, self.dig_T2, self.dig_T3, self.dig_P1, self.dig_P2, self.dig_P3,
+                 self.dig_P4, self.dig_P5, self.dig_P6, self.dig_P7, self.dig_P8, self.dig_P9)
+        out = bytearray()
+        for w in words:
+            out += (w & 0xFFFF).to_bytes(2, "little")
+        out += bytes((0x00, self.dig_H1 & 0xFF))
+        return bytes(out)
+
+    def block_e1(self) -> bytes:
+        """0xE1..0xE7: H2 LE, H3, then H4/H5 as 12-bit values sharing 0xE5, then H6."""
+        h4, h5 = self.dig_H4 & 0xFFF, self.dig_H5 & 0xFFF
+        return bytes((
+            self.dig_H2 & 0xFF, (self.dig_H2 >> 8) & 0xFF,
+            self.dig_H3 & 0xFF,
+            h4 >> 4, ((h5 & 0x0F) << 4) | (h4 & 0x0F), h5 >> 4,
+            self.dig_H6 & 0xFF,
+        ))
+
+
+# Temperature/pressure trimming of the BMP280 datasheet's worked example (same ASIC design) and the
+# humidity trimming commonly read from BME280 parts.
+TYPICAL_CALIBRATION = Calibration(
+    dig_T1=27504, dig_T2=26435, dig_T3=-1000,
+    dig_P1=36477, dig_P2=-10685, dig_P3=3024, dig_P4=2855, dig_P5=140, dig_P6=-7,
+    dig_P7=15500, dig_P8=-14600, dig_P9=6000,
+    dig_H1=75, dig_H2=362, dig_H3=0, dig_H4=313, dig_H5=50, dig_H6=30,
+)
+
+
+# --- the datasheet's integer compensation (section 4.2.3 / 8.2), used here only to invert it --------
+
+def t_fine_of(adc_t: int, c: Calibration) -> int:
+    var1 = (((adc_t >> 3) - (c.dig_T1 << 1)) * c.dig_T2) >> 11
+    d = (adc_t >> 4) - c.dig_T1
+    var2 = (((d * d) >> 12) * c.dig_T3) >> 14
+    return var1 + var2
+
+
+def _cdiv(a: int, b: int) -> int:
+    """C integer division (truncates toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def pressure_q24_8(adc_p: int, t_fine: int, c: Calibration) -> int:
+    """The 64-bit reference: pressure in Pa as unsigned Q24.8."""
+    var1 = t_fine - 128000
+    var2 = var1 * var1 * c.dig_P6
+    var2 = var2 + ((var1 * c.dig_P5) << 17)
+    var2 = var2 + (c.dig_P4 << 35)
+    var1 = ((var1 * var1 * c.dig_P3) >> 8) + ((var1 * c.dig_P2) << 12)
+    var1 = (((1 << 47) + var1) * c.dig_P1) >> 33
+    if var1 == 0:
+        return 0
+    p = 1048576 - adc_p
+    p = _cdiv(((p << 31) - var2) * 3125, var1)
+    var1 = (c.dig_P9 * (p >> 13) * (p >> 13)) >> 25
+    var2 = (c.dig_P8 * p) >> 19
+    return ((p + var1 + var2) >> 8) + (c.dig_P7 << 4)
+
+
+def humidity_q22_22(adc_h: int, t_fine: int, c: Calibration) -> int:
+    """The 32-bit reference before its final ``>> 12``: finer steps make a better inversion target."""
+    v = t_fine - 76800
+    v = (((((adc_h << 14) - (c.dig_H4 << 20) - (c.dig_H5 * v)) + 16384) >> 15)
+         * (((((((v * c.dig_H6) >> 10) * (((v * c.dig_H3) >> 11) + 32768)) >> 10) + 2097152)
+             * c.dig_H2 + 8192) >> 14))
+    v = v - (((((v >> 15) * (v >> 15)) >> 7) * c.dig_H1) >> 4)
+    return min(max(v, 0), 419430400)
+
+
+def _closest(f, target: float, bits: int, shift: int, increasing: bool) -> int:
+    """The raw value on the ``bits``-bit lattice whose compensated value is nearest ``target``.
+
+    Bisection over monotonic ``f``: ~20 evaluations for a 20-bit value.
+    """
+    lo, hi = 0, (1 << bits) - 1
+    sign = 1 if increasing else -1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if sign * f(mid << shift) < sign * target:
+            lo = mid + 1
+        else:
+            hi = mid
+    best = lo
+    if lo > 0 and abs(f((lo - 1) << shift) - target) <= abs(f(lo << shift) - target):
+        best = lo - 1
+    return best << shift
+
+
+def resolution_bits(osrs_factor: int, filtered: bool) -> int:
+    """T/P ADC resolution (datasheet 3.4.2/3.4.3): 16 bit at x1 plus one per doubling, 20 with IIR."""
+    if filtered:
+        return 20
+    return 16 + int(math.log2(osrs_factor))
+
+
+def measure_time_ms(osrs_t: int, osrs_p: int, osrs_h: int) -> float:
+    """t_measure,max from datasheet 9.1; factors, 0 = skipped (its term drops out)."""
+    t = 1.25
+    if osrs_t:
+        t += 2.3 * osrs_t
+    if osrs_p:
+        t += 2.3 * osrs_p + 0.575
+    if osrs_h:
+        t += 2.3 * osrs_h + 0.575
+    return t
+
+
+class BME280(I2CChip):
+    """BME280 register model with forced and normal mode timing, IIR filter and soft reset.
+
+    I2C writes are register/value *pairs* (datasheet 6.2.1), not auto-incrementing bursts; reads
+    auto-increment. The IIR filter is applied to the physical values, which is what the ADC-domain
+    filter amounts to through the near-linear compensation; truth() reports the filtered values, since
+    those are what the registers encode.
+    """
+
+    KIND = "bme280"
+    DEFAULT_ADDRESS = 0x76
+    ADDRESSES = (0x76, 0x77)
+
+    def __init__(self, address: int = DEFAULT_ADDRESS, seed: int = 0, clock: Clock = time.monotonic,
+                 calibration: Calibration = TYPICAL_CALIBRATION) -> None:
+        super().__init__(address, seed, clock)
+        self.calibration = calibration
+        env = self._rng("env", 0)
+        self._temp = Drift(env, 19.0, 26.0, ((1.0, 600.0), (0.2, 150.0)))
+        self._press = Drift(env, 97000.0, 103000.0, ((150.0, 1800.0), (15.0, 90.0)))
+        self._hum = Drift(env, 40.0, 60.0, ((4.0, 1200.0), (0.5, 97.0)))
+        self._conversions = 0  # lifetime conversion count: indexes the noise
+        self._reset(self._clock())
+
+    # --- state -------------------------------------------------------------------------------------
+
+    def _reset(self, now: float) -> None:
+        regs = bytearray(256)
+        cal = self.calibration
+        regs[REG_CALIB00:REG_CALIB00 + 26] = cal.block_88()
+        regs[REG_CALIB26:REG_CALIB26 + 7] = cal.block_e1()
+        regs[REG_ID] = CHIP_ID
+        regs[REG_DATA:REG_DATA + 8] = bytes((0x80, 0, 0, 0x80, 0, 0, 0x80, 0))
+        self._regs = regs
+        self._ptr = 0
+        self._reset_at = now
+        self._osrs_h_latched = 0
+        self._forced_end: float | None = None
+        self._cycle_t0 = 0.0  # normal mode: start of conversion 0 of the current cycle run
+        self._cycle_k0 = 0
+        self._cycle_done = 0
+        self._filt_t: float | None = None
+        self._filt_p: float | None = None
+        self._truth = {"temperature_c": math.nan, "pressure_pa": math.nan, "humidity_rh": math.nan}
+        self._pending = False  # new filtered values not yet encoded into the data registers
+        self._last: tuple[float, float, float] | None = None
+
+    def _settings(self) -> tuple[int, int, int]:
+        meas = self._regs[REG_CTRL_MEAS]
+        return OVERSAMPLING[meas >> 5], OVERSAMPLING[(meas >> 2) & 7], OVERSAMPLING[self._osrs_h_latched]
+
+    def _t_measure(self) -> float:
+        return measure_time_ms(*self._settings()) / 1000.0
+
+    def _period(self) -> float:
+        return self._t_measure() + STANDBY_MS[self._regs[REG_CONFIG] >> 5] / 1000.0
+
+    def _filter_coeff(self) -> int:
+        return FILTER_COEFF[(self._regs[REG_CONFIG] >> 2) & 7]
+
+    # --- time --------------------------------------------------------------------------------------
+
+    def _advance(self, now: float) -> None:
+        mode = self._regs[REG_CTRL_MEAS] & 3
+        if self._forced_end is not None:
+            if now >= self._forced_end:
+                self._convert(self._conversions, self._forced_end)
+                self._conversions += 1
+                self._forced_end = None
+                self._regs[REG_CTRL_MEAS] &= 0xFC  # back to sleep (datasheet 3.3.3)
+        elif mode == 3:
+            t_meas = self._t_measure()
+            if now >= self._cycle_t0 + t_meas:
+                period = self._period()
+                done = int((now - self._cycle_t0 - t_meas) // period) + 1
+                if done > self._cycle_done:
+                    # Only the tail matters: older conversions have left the IIR filter's memory.
+                    keep = 1 if self._filter_coeff() == 1 else 8 * self._filter_coeff()
+                    for j in range(max(self._cycle_done, done - keep), done):
+                        self._convert(self._cycle_k0 + j, self._cycle_t0 + j * period + t_meas)
+                    self._cycle_done = done
+                    self._conversions = self._cycle_k0 + done
+        if self._pending:
+            self._encode()
+
+    def _restart_cycle(self, now: float) -> None:
+        self._cycle_t0 = now
+        self._cycle_k0 = self._conversions
+        self._cycle_done = 0
+
+    def _measuring(self, now: float) -> bool:
+        if self._forced_end is not None:
+            return True
+        if self._regs[REG_CTRL_MEAS] & 3 == 3:
+            phase = (now - self._cycle_t0) % self._period()
+            return phase < self._t_measure()
+        return False
+
+    # --- conversions -------------------------------------------------------------------------------
+
+    def _convert(self, k: int, t: float) -> None:
+        """One conversion completing at time ``t``: physical values + sensor noise, then the filter."""
+        if self._frozen:
+            return
+        osrs_t, osrs_p, _ = self._settings()
+        rng = self._rng("noise", k)
+        temp = self._temp(t) + rng.gauss(0.0, 0.005 / math.sqrt(max(osrs_t, 1)))
+        press = self._press(t) + rng.gauss(0.0, 2.0 / math.sqrt(max(osrs_p, 1)))
+        hum = self._hum(t) + rng.gauss(0.0, 0.02)
+        coeff = self._filter_coeff()
+        if coeff == 1 or self._filt_t is None:
+            self._filt_t, self._filt_p = temp, press
+        else:
+            self._filt_t += (temp - self._filt_t) / coeff
+            self._filt_p += (press - self._filt_p) / coeff
+        self._last = (self._filt_t, self._filt_p, hum)
+        self._pending = True
+
+    def _encode(self) -> None:
+        """Invert the compensation once per batch of conversions, for the newest values only."""
+        self._pending = False
+        if self._last is None:
+            return
+        temp, press, hum = self._last
+        cal = self.calibration
+        osrs_t, osrs_p, osrs_h = self._settings()
+        filtered = self._filter_coeff() > 1
+        if osrs_t:
+            bits = resolution_bits(osrs_t, filtered)
+            adc_t = _closest(lambda a: t_fine_of(a, cal), temp * 5120.0, bits, 20 - bits, True)
+            t_fine = t_fine_of(adc_t, cal)
+        else:
+            adc_t, t_fine = RAW_SKIPPED_TP, round(temp * 5120.0)
+            temp = math.nan
+        if osrs_p:
+            bits = resolution_bits(osrs_p, filtered)
+            adc_p = _closest(lambda a: pressure_q24_8(a, t_fine, cal), press * 256.0, bits, 20 - bits, False)
+        else:
+            adc_p, press = RAW_SKIPPED_TP, math.nan
+        if osrs_h:
+            adc_h = _closest(lambda a: humidity_q22_22(a, t_fine, cal), hum * 4194304.0, 16, 0, True)
+        else:
+            adc_h, hum = RAW_SKIPPED_H, math.nan
+        self._regs[REG_DATA:REG_DATA + 8] = bytes((
+            adc_p >> 12, (adc_p >> 4) & 0xFF, (adc_p & 0x0F) << 4,
+            adc_t >> 12, (adc_t >> 4) & 0xFF, (adc_t & 0x0F) << 4,
+            adc_h >> 8, adc_h & 0xFF,
+        ))
+        self._truth = {"temperature_c": temp, "pressure_pa": press, "humidity_rh": hum}
+
+    # --- bus ---------------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        now = self._clock()
+        self._advance(now)
+        for i in range(0, len(data) - 1, 2):
+            self._write_reg(data[i], data[i + 1], now)
+        self._ptr = data[-1] if len(data) % 2 else data[-2]
+
+    def _write_reg(self, reg: int, value: int, now: float) -> None:
+        regs = self._regs
+        if reg == REG_RESET:
+            if value == RESET_WORD:
+                self._reset(now)
+        elif reg == REG_CTRL_HUM:
+            regs[REG_CTRL_HUM] = value & 0x07  # latched by the next ctrl_meas write (datasheet 5.4.3)
+        elif reg == REG_CTRL_MEAS:
+            regs[REG_CTRL_MEAS] = value
+            self._osrs_h_latched = regs[REG_CTRL_HUM]
+            mode = value & 3
+            self._forced_end = None
+            if mode in (1, 2):
+                self._forced_end = now + self._t_measure()
+            elif mode == 3:
+                self._restart_cycle(now)
+        elif reg == REG_CONFIG:
+            regs[REG_CONFIG] = value & 0xFD
+            self._filt_t = self._filt_p = None  # writing the filter setting restarts the filter
+            if regs[REG_CTRL_MEAS] & 3 == 3:
+                self._restart_cycle(now)
+        # everything else is read-only
+
+    def read(self, n: int) -> bytes:
+        now = self._clock()
+        self._advance(now)
+        regs = self._regs
+        status = 0x08 if self._measuring(now) else 0
+        if now - self._reset_at < STARTUP_S:
+            status |= 0x01
+        regs[REG_STATUS] = status
+        regs[REG_ID] = WRONG_CHIP_ID if self._wrong_id else CHIP_ID
+        start = self._ptr
+        end = start + n
+        if end <= 256:
+            out = bytes(regs[start:end])
+        else:
+            out = bytes(regs[(start + i) & 0xFF] for i in range(n))
+        self._ptr = end & 0xFF
+        return out
+
+    def truth(self) -> dict[str, float]:
+        self._advance(self._clock())
+        return dict(self._truth)

@@ -1,0 +1,204 @@
+"""InvenSense MPU-6050 (register map RM-MPU-6000A-00) as seen over I2C.
+
+Free-running: the data registers hold the newest sample of a clock-derived sample grid (gyro output
+rate / (1 + SMPLRT_DIV)), computed only when read. Not modelled: FIFO, self-test, cycle mode, DMP and
+the auxiliary I2C master (those registers read back what was written, or zero).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from .base import Clock, Drift, I2CChip
+
+WHO_AM_I_VALUE = 0x68  # fixed: the AD0 pin is not reflected (RM 4.32)
+WRONG_WHO_AM_I = 0x70  # an MPU-6500 answering instead
+
+REG_SMPLRT_DIV = 0x19
+REG_CONFIG = 0x1A
+REG_GYRO_CONFIG = 0x1B
+REG_ACCEL_CONFIG = 0x1C
+REG_INT_ENABLE = 0x38
+REG_INT_STATUS = 0x3A
+REG_ACCEL_XOUT_H = 0x3B
+REG_USER_CTRL = 0x6A
+REG_PWR_MGMT_1 = 0x6B
+REG_PWR_MGMT_2 = 0x6C
+REG_WHO_AM_I = 0x75
+
+PWR_MGMT_1_RESET = 0x40
+DEVICE_RESET = 0x80
+SLEEP = 0x40
+TEMP_DIS = 0x08
+
+ACCEL_LSB_PER_G = (16384.0, 8192.0, 4096.0, 2048.0)  # AFS_SEL 0..3: +-2/4/8/16 g
+GYRO_LSB_PER_DPS = (131.0, 65.5, 32.8, 16.4)  # FS_SEL 0..3: +-250/500/1000/2000 deg/s
+ACCEL_BANDWIDTH_HZ = (260, 184, 94, 44, 21, 10, 5, 260)  # DLPF_CFG -> accel bandwidth (noise)
+STANDARD_GRAVITY = 9.80665
+
+_READ_ONLY = frozenset([REG_INT_STATUS, REG_WHO_AM_I, 0x72, 0x73, *range(0x3B, 0x61)])
+
+
+def _i16(value: float) -> int:
+    """Nearest code, saturated as the output registers do."""
+    return min(32767, max(-32768, round(value)))
+
+
+class MPU6050(I2CChip):
+    """MPU-6050 register model: gravity on a slowly wobbling board, gyro bias and noise, die temperature.
+
+    Reads and writes both auto-increment (burst sequences, product spec 9.3).
+    """
+
+    KIND = "mpu6050"
+    DEFAULT_ADDRESS = 0x68
+    ADDRESSES = (0x68, 0x69)
+
+    def __init__(self, address: int = DEFAULT_ADDRESS, seed: int = 0, clock: Clock = time.monotonic) -> None:
+        super().__init__(address, seed, clock)
+        env = self._rng("env", 0)
+        # Tilt in degrees: a resting board that is nudged now and then (periods of seconds).
+        self._roll = Drift(env, -5.0, 5.0, ((2.0, 7.0), (0.5, 1.3)))
+        self._pitch = Drift(env, -5.0, 5.0, ((2.0, 9.0), (0.5, 1.7)))
+        self._yaw = Drift(env, 0.0, 0.0, ((1.0, 11.0),))
+        self._die = Drift(env, 27.0, 33.0, ((0.8, 900.0),))
+        self._gyro_bias = tuple(env.uniform(-2.0, 2.0) for _ in range(3))
+        self._accel_bias = tuple(env.uniform(-0.01, 0.01) for _ in range(3))
+        self._samples = 0  # lifetime sample count before the current grid: indexes the noise
+        self._reset(self._clock())
+
+    def _reset(self, now: float) -> None:
+        self._regs = bytearray(128)
+        self._regs[REG_PWR_MGMT_1] = PWR_MGMT_1_RESET
+        self._ptr = 0
+        self._truth = {k: math.nan for k in (
+            "accel_x_mps2", "accel_y_mps2", "accel_z_mps2", "temperature_c",
+            "gyro_x_dps", "gyro_y_dps", "gyro_z_dps")}
+        self._grid_t0 = now
+        self._grid_last = 0
+        self._data_ready = False
+
+    # --- time --------------------------------------------------------------------------------------
+
+    def _rate(self) -> float:
+        dlpf = self._regs[REG_CONFIG] & 7
+        gyro_rate = 8000.0 if dlpf in (0, 7) else 1000.0
+        return gyro_rate / (1 + self._regs[REG_SMPLRT_DIV])
+
+    def _awake(self) -> bool:
+        return not self._regs[REG_PWR_MGMT_1] & SLEEP
+
+    def _advance(self, now: float) -> None:
+        if not self._awake():
+            return
+        idx = int((now - self._grid_t0) * self._rate())
+        if idx > self._grid_last:
+            self._grid_last = idx
+            self._sample(self._samples + idx, self._grid_t0 + idx / self._rate())
+
+    def _rebase(self, now: float) -> None:
+        """Start a new sample grid at ``now`` (wake-up or rate change), keeping the noise index going."""
+        self._samples += self._grid_last + 1
+        self._grid_t0 = now
+        self._grid_last = 0
+
+    # --- samples -----------------------------------------------------------------------------------
+
+    def _physics(self, t: float, k: int) -> tuple[float, float, float, float, float, float, float]:
+        """Acceleration (g), die temperature (C) and angular rate (deg/s) at time ``t``, sample ``k``."""
+        rng = self._rng("noise", k)
+        roll, pitch = math.radians(self._roll(t)), math.radians(self._pitch(t))
+        sigma_a = 400e-6 * math.sqrt(ACCEL_BANDWIDTH_HZ[self._regs[REG_CONFIG] & 7])  # 400 ug/sqrt(Hz)
+        sigma_g = 0.005 * math.sqrt(ACCEL_BANDWIDTH_HZ[self._regs[REG_CONFIG] & 7])  # 0.005 dps/sqrt(Hz)
+        bx, by, bz = self._accel_bias
+        gbx, gby, gbz = self._gyro_bias
+        return (
+            -math.sin(pitch) + bx + rng.gauss(0.0, sigma_a),
+            math.sin(roll) * math.cos(pitch) + by + rng.gauss(0.0, sigma_a),
+            math.cos(roll) * math.cos(pitch) + bz + rng.gauss(0.0, sigma_a),
+            self._die(t) + rng.gauss(0.0, 0.02),
+            self._roll.rate(t) + gbx + rng.gauss(0.0, sigma_g),
+            self._pitch.rate(t) + gby + rng.gauss(0.0, sigma_g),
+            self._yaw.rate(t) + gbz + rng.gauss(0.0, sigma_g),
+        )
+
+    def _sample(self, k: int, t: float) -> None:
+        self._data_ready = True
+        if self._frozen:
+            return
+        ax, ay, az, temp, gx, gy, gz = self._physics(t, k)
+        regs = self._regs
+        a_lsb = ACCEL_LSB_PER_G[(regs[REG_ACCEL_CONFIG] >> 3) & 3]
+        g_lsb = GYRO_LSB_PER_DPS[(regs[REG_GYRO_CONFIG] >> 3) & 3]
+        stby = regs[REG_PWR_MGMT_2]
+        values = (ax * a_lsb, ay * a_lsb, az * a_lsb, (temp - 36.53) * 340.0, gx * g_lsb, gy * g_lsb, gz * g_lsb)
+        # A channel in standby (PWR_MGMT_2 STBY_* bits, TEMP_DIS) keeps its last value.
+        live = (not stby & 0x20, not stby & 0x10, not stby & 0x08, not regs[REG_PWR_MGMT_1] & TEMP_DIS,
+                not stby & 0x04, not stby & 0x02, not stby & 0x01)
+        truth = self._truth
+        names = ("accel_x_mps2", "accel_y_mps2", "accel_z_mps2", "temperature_c",
+                 "gyro_x_dps", "gyro_y_dps", "gyro_z_dps")
+        physical = (ax * STANDARD_GRAVITY, ay * STANDARD_GRAVITY, az * STANDARD_GRAVITY, temp, gx, gy, gz)
+        for i in range(7):
+            if live[i]:
+                code = _i16(values[i]) & 0xFFFF
+                regs[REG_ACCEL_XOUT_H + 2 * i] = code >> 8
+                regs[REG_ACCEL_XOUT_H + 2 * i + 1] = code & 0xFF
+                truth[names[i]] = physical[i]
+
+    # --- bus ---------------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        now = self._clock()
+        self._advance(now)
+        reg = data[0]
+        for value in data[1:]:
+            self._write_reg(reg & 0x7F, value, now)
+            reg += 1
+        self._ptr = reg & 0x7F
+
+    def _write_reg(self, reg: int, value: int, now: float) -> None:
+        regs = self._regs
+        if reg == REG_PWR_MGMT_1:
+            if value & DEVICE_RESET:
+                self._reset(now)
+                return
+            was_awake = self._awake()
+            regs[reg] = value
+            if self._awake() and not was_awake:
+                self._rebase(now)
+        elif reg in (REG_SMPLRT_DIV, REG_CONFIG):
+            regs[reg] = value
+            if self._awake():
+                self._rebase(now)
+        elif reg == REG_USER_CTRL:
+            regs[reg] = value & 0x70  # reset bits self-clear
+            if value & 0x01:  # SIG_COND_RESET clears the sensor registers
+                regs[REG_ACCEL_XOUT_H:REG_ACCEL_XOUT_H + 14] = bytes(14)
+        elif reg not in _READ_ONLY:
+            regs[reg] = value
+
+    def read(self, n: int) -> bytes:
+        now = self._clock()
+        self._advance(now)
+        regs = self._regs
+        regs[REG_WHO_AM_I] = WRONG_WHO_AM_I if self._wrong_id else WHO_AM_I_VALUE
+        ready = self._data_ready and regs[REG_INT_ENABLE] & 0x01
+        regs[REG_INT_STATUS] = 0x01 if ready else 0
+        start = self._ptr
+        end = start + n
+        if end <= 128:
+            out = bytes(regs[start:end])
+        else:
+            out = bytes(regs[(start + i) & 0x7F] for i in range(n))
+        if n and (start <= REG_INT_STATUS < end or end > 128 + REG_INT_STATUS):
+            self._data_ready = False  # INT_STATUS clears on read
+        self._ptr = end & 0x7F
+        return out
+
+    def truth(self) -> dict[str, float]:
+        self._advance(self._clock())
+        return dict(self._truth)
