@@ -1,0 +1,336 @@
+"""What the monitor knows about one board: decoder + units + counters, with no I/O and no clock.
+
+`Session.feed(data, t)` takes bytes as read from the port (or from a recording) and the host time
+they arrived, and returns the DATA batches they completed, already in physical units. Everything
+the live view shows (latest values, rates, sparklines, link counters, device health, the event log)
+is state on the session, so the TUI, the machine-readable output, export and plot all share it, and
+a replay gives exactly what the live run showed.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from firmware import wire
+from host import units
+from host.decoder import Decoder, DeviceText, Frame, LinkStats, StreamInfo
+
+RESET_CAUSES = {wire.RC_UNKNOWN: "unknown", wire.RC_POWER_ON: "power-on", wire.RC_HARD: "hard",
+                wire.RC_WATCHDOG: "watchdog", wire.RC_DEEPSLEEP: "deep-sleep", wire.RC_SOFT: "soft"}
+
+RATE_WINDOW_S = 2.0   # sliding window for Hz, bytes/s and frames/s
+HISTORY = 120         # samples kept per channel for sparklines
+EVENT_LOG = 500       # lines kept in the event log
+
+
+@dataclass(slots=True)
+class Batch:
+    """One DATA frame in physical units. Arrays have one entry per sample; NaN = missing sample."""
+    t_host: float            # host time the frame was completed (s since epoch)
+    session: int             # boot session number within this decoder (1 = first seen)
+    boot_id: int
+    stream: int
+    name: str
+    seq: int
+    gap_before: int          # DATA frames of this stream missing just before this one (host-seen)
+    t_us: np.ndarray         # device time of each sample, us, unwrapped within the session
+    values: dict[str, np.ndarray]
+    units: dict[str, str]
+    missing: np.ndarray      # bool per sample
+
+    @property
+    def count(self) -> int:
+        return len(self.t_us)
+
+
+@dataclass(slots=True)
+class LogLine:
+    t: float
+    source: str   # "device" (EVENT frame) | "text" (device print) | "link" | "host" | "ack"
+    text: str
+
+
+@dataclass
+class ChannelState:
+    name: str
+    unit: str
+    latest: float = math.nan
+    history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+
+@dataclass
+class StreamState:
+    id: int
+    name: str
+    kind: str
+    period_us: int
+    channels: list[ChannelState]
+    config: dict
+    calibration: bytes = b""
+    frames: int = 0
+    samples: int = 0
+    samples_missing: int = 0      # host-seen (bitmap) missing samples
+    gaps: int = 0                 # host-seen missing DATA frames
+    online: bool | None = None    # from STATUS
+    sensor_errors: int = 0
+    device_dropped: int = 0
+    convert_error: str = ""
+    _arrivals: deque = field(default_factory=deque, repr=False)  # (t_host, samples)
+
+    def rate_hz(self, now: float) -> float:
+        """Samples per second over the last RATE_WINDOW_S of host time."""
+        return _window_rate(self._arrivals, now)
+
+    @property
+    def nominal_hz(self) -> float:
+        return 1e6 / self.period_us if self.period_us else math.nan
+
+
+@dataclass
+class DeviceState:
+    board: str = ""
+    fw: str = ""
+    boot_id: int | None = None
+    uptime_ms: int | None = None
+    free_heap: int | None = None
+    loop_overruns: int | None = None
+    reset_cause: str = ""
+    frames_sent: int | None = None
+    frames_dropped: int | None = None
+    hello: dict | None = None
+
+
+def _window_rate(arrivals: deque, now: float) -> float:
+    while arrivals and arrivals[0][0] < now - RATE_WINDOW_S:
+        arrivals.popleft()
+    if not arrivals:
+        return 0.0
+    span = max(now - arrivals[0][0], RATE_WINDOW_S / 4) if len(arrivals) > 1 else RATE_WINDOW_S
+    return sum(n for _, n in arrivals) / span
+
+
+class Session:
+    """Decoder + units + counters for one link (possibly several boots of the board).
+
+    Args:
+        line_rate: payload bytes/s the link can carry (for "share of the line rate"); None = unknown.
+    """
+
+    def __init__(self, line_rate: float | None = None) -> None:
+        self.decoder = Decoder()
+        self.line_rate = line_rate
+        self.streams: dict[int, StreamState] = {}
+        self.device = DeviceState()
+        self.log: deque[LogLine] = deque(maxlen=EVENT_LOG)
+        self.now = 0.0
+        self.frames_by_type: dict[str, int] = {}
+        self.link_events = 0
+        self._bytes_win: deque = deque()
+        self._frames_win: deque = deque()
+        self._last_data_seq: dict[tuple[int, int], int] = {}
+        self._session_seen = 0
+        self._text_buf = ""
+
+    # -- inputs
+    @property
+    def stats(self) -> LinkStats:
+        return self.decoder.stats
+
+    def feed(self, data: bytes, t: float) -> list[Batch]:
+        """Bytes as read from the port at host time `t`; returns the DATA batches completed."""
+        self.now = max(self.now, t)
+        if data:
+            self._bytes_win.append((t, len(data)))
+        out: list[Batch] = []
+        items = self.decoder.feed(data)
+        nframes = 0
+        for item in items:
+            if isinstance(item, DeviceText):
+                self._device_text(item.text, t)
+                continue
+            nframes += 1
+            b = self._frame(item, t)
+            if b is not None:
+                out.append(b)
+        if nframes:
+            self._frames_win.append((t, nframes))
+        return out
+
+    def finish(self, t: float) -> list[Batch]:
+        """End of input (end of a recording): decode what is left in the decoder's tail."""
+        out = []
+        for item in self.decoder.flush():
+            if isinstance(item, DeviceText):
+                self._device_text(item.text, t)
+            else:
+                b = self._frame(item, t)
+                if b is not None:
+                    out.append(b)
+        if self._text_buf.strip():
+            self._log(t, "text", self._text_buf.strip())
+        self._text_buf = ""
+        return out
+
+    def link_event(self, event: str, detail: str, t: float) -> None:
+        self.now = max(self.now, t)
+        self.link_events += 1
+        self._log(t, "link", f"{event}: {detail}" if detail else event)
+
+    def note(self, text: str, t: float, source: str = "host") -> None:
+        self._log(t, source, text)
+
+    # -- derived figures
+    def bytes_per_s(self, now: float | None = None) -> float:
+        return _window_rate(self._bytes_win, self.now if now is None else now)
+
+    def frames_per_s(self, now: float | None = None) -> float:
+        return _window_rate(self._frames_win, self.now if now is None else now)
+
+    def line_share(self, now: float | None = None) -> float | None:
+        if not self.line_rate:
+            return None
+        return self.bytes_per_s(now) / self.line_rate
+
+    def reconciliation(self) -> tuple[str, list[str]]:
+        """("ok" | "mismatch" | "pending", explanation lines)."""
+        recs = self.stats.reconcile()
+        if not recs:
+            return ("pending" if not self.stats.has_baseline else "ok"), []
+        lines = [f"{self._stream_name(r.stream)}: {r.explanation}" for r in recs]
+        return ("ok" if all(r.balanced for r in recs) else "mismatch"), lines
+
+    # -- internals
+    def _stream_name(self, sid: int) -> str:
+        s = self.streams.get(sid)
+        return s.name if s is not None else f"stream {sid}"
+
+    def _log(self, t: float, source: str, text: str) -> None:
+        self.log.append(LogLine(t, source, text))
+
+    def _device_text(self, text: str, t: float) -> None:
+        buf = self._text_buf + text.replace("\r\n", "\n").replace("\r", "\n")
+        *lines, rest = buf.split("\n")
+        for line in lines:
+            if line.strip():
+                self._log(t, "text", line.rstrip())
+        # a prompt has no newline after it: show it once it is clearly complete
+        if rest.endswith((">>> ", "> ", "=== ")) or len(rest) > 200:
+            self._log(t, "text", rest.rstrip())
+            rest = ""
+        self._text_buf = rest
+
+    def _frame(self, f: Frame, t: float) -> Batch | None:
+        name = f.type_name
+        self.frames_by_type[name] = self.frames_by_type.get(name, 0) + 1
+        if f.session != self._session_seen:
+            self._session_seen = f.session
+            if f.session > 1 or self.device.boot_id is not None:
+                self._log(t, "host", f"new boot id {f.boot_id:08x} (session {f.session})")
+            self.device.boot_id = f.boot_id
+        ft = f.type
+        if ft == wire.T_DATA:
+            return self._data(f, t)
+        if ft == wire.T_HELLO:
+            self._hello(f.hello(), t)
+        elif ft == wire.T_CALIB:
+            s = self.streams.get(f.stream)
+            if s is not None:
+                s.calibration = f.body
+                s.convert_error = ""
+        elif ft == wire.T_STATUS:
+            self._status(f)
+        elif ft == wire.T_EVENT:
+            ev = f.event()
+            where = f" {self._stream_name(ev.stream)}" if ev.stream != wire.NO_STREAM else ""
+            self._log(t, "device", f"{ev.name}{where} arg={ev.arg}" + (f": {ev.text}" if ev.text else ""))
+        elif ft in (wire.T_ACK, wire.T_NACK):
+            a = f.ack()
+            op = wire.OPCODE_NAMES.get(a.opcode, str(a.opcode))
+            self._log(t, "ack", f"{op} #{a.token} " + ("ok" if a.ok else f"refused: {a.reason_name}"))
+        return None
+
+    def _hello(self, hello: dict, t: float) -> None:
+        d = self.device
+        d.hello = hello
+        d.board = str(hello.get("board", d.board))
+        fw = hello.get("fw", hello.get("fw_version", hello.get("version", d.fw)))
+        d.fw = str(fw) if fw is not None else ""
+        for sid, info in self.decoder.streams.items():
+            old = self.streams.get(sid)
+            st = self._stream_state(info)
+            if old is not None and old.kind == st.kind:
+                st.calibration = old.calibration
+                st.frames, st.samples, st.gaps = old.frames, old.samples, old.gaps
+                st.samples_missing = old.samples_missing
+                st._arrivals = old._arrivals
+                for new_ch, old_ch in zip(st.channels, old.channels):
+                    new_ch.history = old_ch.history
+                    new_ch.latest = old_ch.latest
+            self.streams[sid] = st
+        names = ", ".join(f"{s.name} ({s.kind}, {s.nominal_hz:g} Hz)" for s in self.streams.values())
+        self._log(t, "host", f"HELLO from {d.board or '?'} fw {d.fw or '?'}: {names or 'no streams'}")
+
+    @staticmethod
+    def _stream_state(info: StreamInfo) -> StreamState:
+        try:
+            chans = [ChannelState(n, u) for n, u in units.channel_units(info.kind)]
+        except units.UnitsError:
+            chans = [ChannelState(str(c[0] if isinstance(c, list | tuple) else c), "raw")
+                     for c in info.channels]
+        return StreamState(info.id, info.name or f"stream{info.id}", info.kind, info.period_us, chans,
+                           info.config)
+
+    def _status(self, f: Frame) -> None:
+        s = f.status()
+        d = self.device
+        d.uptime_ms, d.free_heap, d.loop_overruns = s.uptime_ms, s.free_heap, s.loop_overruns
+        d.frames_sent, d.frames_dropped = s.frames_sent, s.frames_dropped
+        d.reset_cause = RESET_CAUSES.get(s.reset_cause, f"cause {s.reset_cause}")
+        for x in s.streams:
+            st = self.streams.get(x.stream)
+            if st is not None:
+                st.online = x.online
+                st.sensor_errors = x.sensor_errors
+                st.device_dropped = x.frames_dropped
+
+    def _data(self, f: Frame, t: float) -> Batch | None:
+        key = (f.session, f.stream)
+        last = self._last_data_seq.get(key)
+        gap = 0
+        if last is not None:
+            g = (f.seq - last - 1) & 0xFFFF
+            gap = g if g < 0x8000 else 0
+        self._last_data_seq[key] = f.seq
+        st = self.streams.get(f.stream)
+        blk = f.data()
+        missing = np.unpackbits(np.frombuffer(blk.missing, np.uint8), bitorder="little")[: blk.count]
+        missing = missing.astype(bool)
+        t_us = f.t_us + f.period_us * np.arange(blk.count, dtype=np.int64)
+        if st is None:
+            # DATA before any HELLO: nothing to convert with (the monitor asks for metadata)
+            return None
+        st.frames += 1
+        st.samples += blk.count
+        st.gaps += gap
+        st.samples_missing += int(missing.sum())
+        st._arrivals.append((t, blk.count))
+        try:
+            values = units.to_physical(st.kind, blk.samples, st.calibration, st.config, missing=missing)
+        except (units.UnitsError, ValueError) as e:
+            if not st.convert_error:
+                self._log(t, "host", f"{st.name}: cannot convert to units ({e})")
+            st.convert_error = str(e)
+            values = {c.name: np.full(blk.count, np.nan) for c in st.channels}
+        for ch in st.channels:
+            arr = values.get(ch.name)
+            if arr is None:
+                continue
+            ch.history.extend(arr.tolist())
+            good = arr[~np.isnan(arr)]
+            if good.size:
+                ch.latest = float(good[-1])
+        return Batch(t, f.session, f.boot_id, f.stream, st.name, f.seq, gap, t_us, values,
+                     {c.name: c.unit for c in st.channels}, missing)
