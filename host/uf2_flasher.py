@@ -61,23 +61,19 @@ def enter_bootloader_via_mpremote(port: str, timeout: float = 5.0) -> None:
     The board resets into the ROM bootloader at once, so no reply is awaited after the command
     is accepted. DeviceError if no MicroPython REPL answers.
     """
-    from mpremote.transport import TransportError
-    from mpremote.transport_serial import SerialTransport
+    from host.device_session import DeviceSession
+    from host.flash_errors import FlashError
 
     try:
-        transport = SerialTransport(port, baudrate=115200, timeout=timeout)
-    except TransportError as exc:
-        raise DeviceError(f"cannot open {port}: {exc}; if the board runs no MicroPython, {BOOTSEL_HELP}") from None
+        session = DeviceSession(port, timeout=timeout)
+    except FlashError as exc:
+        raise DeviceError(f"{exc}; if the board runs no MicroPython, {BOOTSEL_HELP}") from None
     try:
-        transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
-        transport.exec_raw_no_follow("import machine\nmachine.bootloader()")
-    except (TransportError, OSError, Exception) as exc:  # a half-dead link raises serial errors too
-        raise DeviceError(f"no MicroPython REPL on {port} ({exc}); {BOOTSEL_HELP}") from None
+        session.transport.exec_raw_no_follow("import machine\nmachine.bootloader()")
+    except Exception as exc:  # mpremote's TransportError or a serial error from a vanishing port
+        raise DeviceError(f"MicroPython on {port} did not take the bootloader command ({exc})") from None
     finally:
-        try:
-            transport.close()
-        except Exception:
-            pass
+        session.close()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, reporter: Reporter, what: str,

@@ -164,13 +164,13 @@ class FakeMicroPythonBoard:
                         buf.append(b)
                     continue
                 buf.append(b)
-                if buf.endswith(b"\r\x01"):
-                    os.write(self._master, b"raw REPL; CTRL-B to exit\r\n>")
-                    buf.clear()
-                elif buf.endswith(b"\x05A\x01"):
+                if buf.endswith(b"\x05A\x01"):
                     os.write(self._master, b"R\x00")  # raw-paste not supported: plain raw REPL
                     buf.clear()
                     collecting = True
+                elif buf.endswith(b"\x01"):  # Ctrl-A: (re)enter the raw REPL
+                    os.write(self._master, b"raw REPL; CTRL-B to exit\r\n>")
+                    buf.clear()
                 elif buf.endswith(b"\r\x03") or buf.endswith(b"\r\x02"):
                     buf.clear()
 
