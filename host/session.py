@@ -125,6 +125,7 @@ class Session:
         self.streams: dict[int, StreamState] = {}
         self.device = DeviceState()
         self.log: deque[LogLine] = deque(maxlen=EVENT_LOG)
+        self.log_count = 0  # lines ever logged (views show log[-(log_count - seen):])
         self.now = 0.0
         self.frames_by_type: dict[str, int] = {}
         self.link_events = 0
@@ -209,6 +210,12 @@ class Session:
 
     def _log(self, t: float, source: str, text: str) -> None:
         self.log.append(LogLine(t, source, text))
+        self.log_count += 1
+
+    def log_since(self, seen: int) -> list[LogLine]:
+        """Log lines after the first `seen` ever logged (those still kept)."""
+        n = min(self.log_count - seen, len(self.log))
+        return list(self.log)[len(self.log) - n:] if n > 0 else []
 
     def _device_text(self, text: str, t: float) -> None:
         buf = self._text_buf + text.replace("\r\n", "\n").replace("\r", "\n")

@@ -1,0 +1,318 @@
+"""pagerless monitor: watch a board live, record it, replay, export, plot.
+
+  monitor [--port auto|virtual|PATH] [--record FILE]     live view (TUI on a terminal)
+  monitor --format jsonl --duration 10 > out.jsonl        machine-readable when piped
+  monitor replay FILE [--speed 4]                         same decoder and view, from a recording
+  monitor export FILE --csv OUT                           every sample in physical units
+  monitor plot FILE -o out.png                            one panel per channel, gaps left open
+  monitor stats FILE                                      counters, sessions, reconciliation
+
+Live keys: s start/stop streaming, r change a rate, m request metadata, b reboot (twice), q quit.
+
+Machine-readable output (stdout not a terminal, or --format given): csv and jsonl give one record per
+sample, text one line per DATA frame; see host/export.py for the columns. --duration S and
+--frames N (DATA frames) stop it.
+
+Recordings (--record FILE) hold the bytes exactly as read from the port, in CRC-checked records,
+fsynced at least twice a second; see host/recorder.py for the format. If the port vanishes the
+monitor waits for the same board (USB serial number, or the virtual board's identity) and carries on
+recording. Exit codes: 0 done, 1 failed while running, 2 bad input (port, file, arguments),
+130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python host/monitor.py`: make `host` and `firmware` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from host.flash_errors import FlashError  # noqa: E402
+from host.recorder import RecordingError  # noqa: E402
+
+PROG = "monitor"
+ROOT = Path(__file__).resolve().parent.parent
+SUBCOMMANDS = ("live", "replay", "export", "plot", "stats")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class CliError(Exception):
+    """Bad input the user can fix; printed as one line, exit code 2."""
+
+
+# ---------------------------------------------------------------- argument parsing
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", metavar="{live,replay,export,plot,stats}")
+
+    live = sub.add_parser("live", help="watch a board (default when no subcommand is given)",
+                          description="Watch a board live: TUI on a terminal, records otherwise.")
+    live.add_argument("--port", default="auto",
+                      help="auto (the one board found), virtual (the running virtual board), or a device "
+                           "path / pyserial URL (default: auto)")
+    live.add_argument("--board", default=None, help="board definition name to pick with --port auto")
+    live.add_argument("--baud", type=int, default=115200, help="line rate for UART bridges (default 115200)")
+    live.add_argument("--line-rate", type=float, default=None, metavar="BYTES_PER_S",
+                      help="payload bytes/s the link carries, for the 'share of line' figure "
+                           "(default: from the board definition once HELLO names the board)")
+    live.add_argument("--record", metavar="FILE", help="append everything received to this recording")
+    _add_output_args(live)
+    live.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N DATA frames")
+    live.add_argument("--no-hello", action="store_true", help="do not ask the board for metadata on connect")
+
+    rp = sub.add_parser("replay", help="play a recording through the same decoder and view")
+    rp.add_argument("file")
+    rp.add_argument("--speed", type=float, default=1.0,
+                    help="1 = real time, 0 = as fast as possible (default 1; piped output is always fast)")
+    _add_output_args(rp)
+    rp.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N DATA frames")
+
+    ex = sub.add_parser("export", help="write every sample in physical units as CSV")
+    ex.add_argument("file")
+    ex.add_argument("--csv", required=True, metavar="OUT", help="output CSV ('-' for stdout)")
+    ex.add_argument("--stream", default=None, help="only this stream (by name)")
+
+    pl = sub.add_parser("plot", help="plot every channel of a recording (gaps stay gaps)")
+    pl.add_argument("file")
+    pl.add_argument("-o", "--output", required=True, metavar="OUT", help="image file (png, svg, pdf)")
+    pl.add_argument("--dpi", type=int, default=100)
+
+    st = sub.add_parser("stats", help="summarise a recording: counters, sessions, reconciliation")
+    st.add_argument("file")
+    st.add_argument("--json", action="store_true", help="machine-readable summary")
+    return p
+
+
+def _add_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("jsonl", "csv", "text"), default=None,
+                   help="machine-readable output instead of the TUI (default when stdout is not a terminal: "
+                        "jsonl)")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+        argv = ["live", *argv]
+    return build_parser().parse_args(argv)
+
+
+# ---------------------------------------------------------------- commands
+
+def _board_line_rate(board: str) -> float | None:
+    try:
+        bd = json.loads((ROOT / "boards" / board / "board.json").read_text())
+        link = bd["link"]
+        return float(link["rates"][link["default_rate"]])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _headless(feed, fmt: str, duration: float | None, frames: int | None, out=None) -> int:
+    """Machine-readable output loop (live or replay)."""
+    from host.export import make_sink
+
+    out = sys.stdout if out is None else out
+    session = feed.session
+    sink = make_sink(fmt, out)
+    logs_to = sys.stderr if fmt == "csv" else None
+    seen = 0
+    n_frames = 0
+    t_end = None if duration is None else time.monotonic() + duration
+    while True:
+        batches = feed.poll(0.1)
+        for b in batches:
+            sink.batch(b, session)
+            n_frames += 1
+            if frames is not None and n_frames >= frames:
+                break
+        for line in session.log_since(seen):
+            if logs_to is not None:
+                print(f"{PROG}: [{line.source}] {line.text}", file=logs_to)
+            else:
+                sink.log(line)
+        seen = session.log_count
+        if session.line_rate is None and session.device.board:
+            session.line_rate = _board_line_rate(session.device.board)
+        out.flush()
+        if frames is not None and n_frames >= frames:
+            return EXIT_OK
+        if t_end is not None and time.monotonic() >= t_end:
+            return EXIT_OK
+        if getattr(feed, "finished", False):
+            return EXIT_OK
+
+
+def _use_tui(args) -> bool:
+    return args.format is None and sys.stdout.isatty() and sys.stdin.isatty()
+
+
+def cmd_live(args) -> int:
+    from host import ports
+    from host.link import Link, identify, locator_for
+    from host.live import LiveFeed
+    from host.recorder import Recorder
+    from host.session import Session
+
+    path = ports.resolve_port(args.port, args.board)
+    identity = identify(path)
+    link = Link(path, args.baud, locate=locator_for(identity))
+    link.open()  # LinkError (not found / busy) -> one line, exit 2
+    recorder = None
+    try:
+        if args.record:
+            recorder = Recorder(args.record)
+            if recorder.repaired is not None and not recorder.repaired.clean:
+                rep = recorder.repaired
+                print(f"{PROG}: {args.record}: cut a torn tail of {rep.torn_bytes} bytes before appending",
+                      file=sys.stderr)
+            recorder.meta({"port": path, "identity": str(identity), "baud": args.baud, "tool": "monitor",
+                           "started": time.time()})
+    except BaseException:
+        link.close()
+        raise
+    session = Session(line_rate=args.line_rate)
+    feed = LiveFeed(link, session, recorder, hello_on_connect=not args.no_hello)
+    feed.start_reader()
+    try:
+        if _use_tui(args):
+            from host.tui import MonitorApp
+
+            app = MonitorApp(feed, f"{path} ({identity})", duration=args.duration)
+            app.run()
+            if app.failure is not None:
+                raise app.failure
+            return app.return_code or EXIT_OK
+        return _headless(feed, args.format or "jsonl", args.duration, args.frames)
+    finally:
+        feed.close()
+        if recorder is not None:
+            print(f"{PROG}: recorded {recorder.records_written} records to {args.record}", file=sys.stderr)
+
+
+def _load(path: str):
+    from host.export import load
+
+    loaded = load(path)
+    _warn_damage(path, loaded.report)
+    return loaded
+
+
+def _warn_damage(path: str, report) -> None:
+    if report.torn_bytes:
+        print(f"{PROG}: warning: {path}: torn tail of {report.torn_bytes} bytes ignored "
+              f"(recording was cut short)", file=sys.stderr)
+    if report.corrupt:
+        print(f"{PROG}: warning: {path}: {report.corrupt_bytes} corrupt bytes in {len(report.corrupt)} "
+              f"region(s) skipped (first at offset {report.corrupt[0][0]})", file=sys.stderr)
+
+
+def cmd_replay(args) -> int:
+    from host.live import ReplayFeed
+    from host.recorder import read_recording
+    from host.session import Session
+
+    records, report = read_recording(args.file)
+    _warn_damage(args.file, report)
+    session = Session()
+    if _use_tui(args):
+        from host.tui import MonitorApp
+
+        feed = ReplayFeed(records, session, speed=args.speed)
+        app = MonitorApp(feed, f"replay {args.file}", duration=args.duration)
+        app.run()
+        return app.return_code or EXIT_OK
+    feed = ReplayFeed(records, session, speed=0)
+    return _headless(feed, args.format or "jsonl", args.duration, args.frames)
+
+
+def cmd_export(args) -> int:
+    from host.export import export_csv
+
+    loaded = _load(args.file)
+    if args.stream is not None and args.stream not in {s.name for s in loaded.session.streams.values()}:
+        known = ", ".join(s.name for s in loaded.session.streams.values()) or "none"
+        raise CliError(f"no stream named {args.stream!r} in {args.file} (streams: {known})")
+    if args.csv == "-":
+        rows = export_csv(loaded, sys.stdout, args.stream)
+    else:
+        try:
+            with open(args.csv, "w", newline="") as f:
+                rows = export_csv(loaded, f, args.stream)
+        except OSError as e:
+            raise CliError(f"{args.csv}: cannot write ({e.strerror or e})") from None
+        print(f"{PROG}: wrote {rows} samples to {args.csv}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_plot(args) -> int:
+    from host.plot import plot
+
+    loaded = _load(args.file)
+    n = plot(loaded, args.output, title=str(args.file), dpi=args.dpi)
+    print(f"{PROG}: wrote {n} panels to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_stats(args) -> int:
+    from host.export import stats_text
+
+    loaded = _load(args.file)
+    if args.json:
+        s = loaded.session
+        st = s.stats
+        verdict, lines = s.reconciliation()
+        print(json.dumps({
+            "records": loaded.report.records, "torn_bytes": loaded.report.torn_bytes,
+            "corrupt_bytes": loaded.report.corrupt_bytes, "sessions": st.sessions, "bytes": st.bytes,
+            "frames_ok": st.frames_ok, "crc_errors": st.crc_errors, "framing_errors": st.framing_errors,
+            "missing": st.missing, "duplicates": st.duplicates, "link_events": s.link_events,
+            "streams": {x.name: {"frames": x.frames, "samples": x.samples, "gaps": x.gaps,
+                                 "samples_missing": x.samples_missing} for x in s.streams.values()},
+            "reconciliation": verdict, "reconciliation_detail": lines,
+        }, indent=1))
+    else:
+        sys.stdout.write(stats_text(loaded, args.file))
+    return EXIT_OK
+
+
+COMMANDS = {"live": cmd_live, "replay": cmd_replay, "export": cmd_export, "plot": cmd_plot, "stats": cmd_stats}
+
+
+# ---------------------------------------------------------------- the one error boundary
+
+def main(argv: list[str] | None = None) -> int:
+    from host.link import LinkError
+    from host.plot import PlotError
+    from host.units import UnitsError
+
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return COMMANDS[args.cmd](args)
+    except (CliError, RecordingError, LinkError, FlashError, PlotError, UnitsError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", EXIT_USAGE) if isinstance(e, FlashError) else EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        try:
+            sys.stdout = open("/dev/null", "w")  # the reader went away (| head): not an error
+        except OSError:
+            pass
+        return EXIT_OK
+    except OSError as e:
+        print(f"{PROG}: error: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as e:  # a bug: still one line, but say so
+        print(f"{PROG}: internal error: {type(e).__name__}: {e} (please report this)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

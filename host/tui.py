@@ -1,0 +1,285 @@
+"""The live monitor's terminal UI (textual; plain terminal, works over SSH).
+
+Panels: streams (latest value with unit, rate in Hz, sparkline per channel), link (bytes/s and share
+of the line rate, frames/s, CRC/framing errors, gaps, device drops, reconciliation), device (uptime,
+free heap, loop overruns, reset cause, board, firmware) and the event log (device events, device text,
+link events, commands sent, ACK/NACK).
+
+Keys: s start/stop streaming, r change a stream's rate (prompt), m request metadata, b reboot (press
+twice), q quit. The app only reads the `Session` and calls the feed's command methods; everything else
+lives in `host.live` and `host.session`.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Header, Input, Label, RichLog, Static
+
+from host.session import Session, StreamState
+
+SPARK = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 24
+REFRESH_S = 0.25
+REBOOT_CONFIRM_S = 3.0
+
+
+def sparkline(values, width: int = SPARK_WIDTH) -> str:
+    """Block-character sparkline of the last `width` values (NaN drawn as a space)."""
+    vals = list(values)[-width:]
+    good = [v for v in vals if not math.isnan(v)]
+    if not good:
+        return " " * len(vals)
+    lo, hi = min(good), max(good)
+    span = hi - lo
+    out = []
+    for v in vals:
+        if math.isnan(v):
+            out.append(" ")
+        elif span <= 0:
+            out.append(SPARK[len(SPARK) // 2])
+        else:
+            out.append(SPARK[min(len(SPARK) - 1, int((v - lo) / span * len(SPARK)))])
+    return "".join(out)
+
+
+def fmt_value(v: float) -> str:
+    if math.isnan(v):
+        return "-"
+    a = abs(v)
+    if a != 0 and (a >= 1e5 or a < 1e-3):
+        return f"{v:.4g}"
+    return f"{v:.4f}" if a < 10 else f"{v:.2f}"
+
+
+def fmt_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB"):
+        if abs(n) < 1000 or unit == "MB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} MB"
+
+
+def streams_table(session: Session, now: float) -> Table:
+    t = Table(expand=True, box=None, pad_edge=False, show_edge=False)
+    t.add_column("stream")
+    t.add_column("channel")
+    t.add_column("value", justify="right")
+    t.add_column("unit")
+    t.add_column("Hz", justify="right")
+    t.add_column("history", no_wrap=True)
+    if not session.streams:
+        t.add_row("(no streams yet: waiting for HELLO; press m to ask)", "", "", "", "", "")
+    for st in session.streams.values():
+        _stream_rows(t, st, now)
+    return t
+
+
+def _stream_rows(t: Table, st: StreamState, now: float) -> None:
+    state = "" if st.online is None else ("" if st.online else " [red](offline)[/]")
+    rate = f"{st.rate_hz(now):.0f}"
+    for k, ch in enumerate(st.channels):
+        first = k == 0
+        t.add_row(f"[b]{st.name}[/]{state}" if first else "", ch.name, fmt_value(ch.latest), ch.unit,
+                  rate if first else "", sparkline(ch.history))
+
+
+def link_text(session: Session, path: str, connected: bool | None, now: float) -> Text:
+    st = session.stats
+    share = session.line_share(now)
+    share_s = f" ({share * 100:.1f}% of line)" if share is not None else ""
+    verdict, why = session.reconciliation()
+    color = {"ok": "green", "mismatch": "red"}.get(verdict, "yellow")
+    gaps = sum(st.missing_by_stream.values())
+    drops = sum(st.device_dropped.values())
+    state = "" if connected is None else ("connected" if connected else "[red]DISCONNECTED[/]")
+    lines = [
+        f"[b]link[/] {path} {state}",
+        f"{fmt_bytes(session.bytes_per_s(now))}/s{share_s}  {session.frames_per_s(now):.0f} frames/s",
+        f"bytes {st.bytes}  frames {st.frames_ok}",
+        f"CRC errors {st.crc_errors}  framing errors {st.framing_errors}",
+        f"gaps {gaps}  device drops {drops}  duplicates {st.duplicates}",
+        f"reconciliation [{color}]{verdict}[/]",
+    ]
+    if verdict == "mismatch":
+        lines += [f"  {w}" for w in why[:3]]
+    return Text.from_markup("\n".join(lines))
+
+
+def device_text(session: Session) -> Text:
+    d = session.device
+
+    def v(x, fmt="{}"):
+        return "?" if x is None else fmt.format(x)
+
+    uptime = "?" if d.uptime_ms is None else f"{d.uptime_ms / 1000:.1f} s"
+    lines = [
+        f"[b]device[/] {d.board or '?'}  fw {d.fw or '?'}",
+        f"boot id {v(d.boot_id, '{:08x}')}  uptime {uptime}",
+        f"free heap {v(d.free_heap)} B  loop overruns {v(d.loop_overruns)}",
+        f"reset cause {d.reset_cause or '?'}  frames sent {v(d.frames_sent)} dropped {v(d.frames_dropped)}",
+    ]
+    return Text.from_markup("\n".join(lines))
+
+
+class RatePrompt(ModalScreen[str]):
+    """Asks for 'STREAM HZ' (stream by name or id)."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+    DEFAULT_CSS = """
+    RatePrompt { align: center middle; }
+    RatePrompt > Vertical { width: 60; height: auto; border: round $accent; padding: 1 2; background: $panel; }
+    """
+
+    def __init__(self, hint: str) -> None:
+        super().__init__()
+        self.hint = hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"New rate: STREAM HZ   (streams: {self.hint})")
+            yield Input(placeholder="imu 200", id="rate-input")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss("")
+
+
+class MonitorApp(App):
+    """The live (or replay) monitor. `feed` is a host.live.LiveFeed or ReplayFeed."""
+
+    TITLE = "pagerless monitor"
+    CSS = """
+    #top { height: 2fr; }
+    #streams { width: 2fr; border: round $primary; padding: 0 1; }
+    #side { width: 1fr; }
+    #link, #device { border: round $primary; padding: 0 1; height: auto; }
+    #log { height: 1fr; border: round $primary; }
+    """
+    BINDINGS = [
+        Binding("s", "toggle_streaming", "start/stop"),
+        Binding("r", "rate", "rate"),
+        Binding("m", "metadata", "metadata"),
+        Binding("b", "reboot", "reboot"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, feed, source: str, *, duration: float | None = None,
+                 refresh_s: float = REFRESH_S) -> None:
+        super().__init__()
+        self.feed = feed
+        self.source = source
+        self.session: Session = feed.session
+        self.duration = duration
+        self.refresh_s = refresh_s
+        self.streaming = True
+        self._log_seen = 0
+        self._reboot_armed = 0.0
+        self._t_start = time.monotonic()
+        self.failure: BaseException | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="top"):
+            yield Static(id="streams")
+            with Vertical(id="side"):
+                yield Static(id="link")
+                yield Static(id="device")
+        yield RichLog(id="log", wrap=True, markup=False, max_lines=2000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.source
+        self.tick()
+        self.set_interval(self.refresh_s, self.tick)
+
+    def tick(self) -> None:
+        try:
+            self.feed.poll()
+        except Exception as e:  # the feed's thread died: leave the UI with the reason
+            self.failure = e
+            self.exit(1)
+            return
+        now = self.session.now if not getattr(self.feed, "live", False) else time.time()
+        self.query_one("#streams", Static).update(streams_table(self.session, now))
+        link = getattr(self.feed, "link", None)
+        connected = getattr(link, "connected", None) if link is not None else None
+        self.query_one("#link", Static).update(link_text(self.session, self.source, connected, now))
+        self.query_one("#device", Static).update(device_text(self.session))
+        log = self.query_one("#log", RichLog)
+        for line in self.session.log_since(self._log_seen):
+            stamp = time.strftime("%H:%M:%S", time.localtime(line.t))
+            log.write(f"{stamp} [{line.source}] {line.text}")
+        self._log_seen = self.session.log_count
+        if self.duration is not None and time.monotonic() - self._t_start >= self.duration:
+            self.exit(0)
+
+    # -- keys
+    def action_toggle_streaming(self) -> None:
+        if self.streaming:
+            ok = self.feed.stop()
+        else:
+            ok = self.feed.start()
+        if ok:
+            self.streaming = not self.streaming
+        self.tick()
+
+    def action_metadata(self) -> None:
+        self.feed.request_hello()
+        self.tick()
+
+    def action_reboot(self) -> None:
+        now = time.monotonic()
+        if now - self._reboot_armed > REBOOT_CONFIRM_S:
+            self._reboot_armed = now
+            self.notify("press b again to reboot the board")
+            return
+        self._reboot_armed = 0.0
+        self.feed.reboot()
+        self.tick()
+
+    def action_rate(self) -> None:
+        hint = ", ".join(f"{s.name}={s.nominal_hz:g} Hz" for s in self.session.streams.values()) or "none yet"
+        self.push_screen(RatePrompt(hint), self._rate_entered)
+
+    def _rate_entered(self, value: str | None) -> None:
+        if not value:
+            return
+        try:
+            sid, period_us = parse_rate(value, self.session)
+        except ValueError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.feed.set_period(sid, period_us)
+        self.tick()
+
+
+def parse_rate(value: str, session: Session) -> tuple[int, int]:
+    """'imu 200' / '0 200' / 'imu 200hz' -> (stream id, period_us)."""
+    parts = value.replace("=", " ").split()
+    if len(parts) != 2:
+        raise ValueError("enter a stream and a rate in Hz, e.g. 'imu 200'")
+    name, hz_s = parts
+    sid = None
+    for st in session.streams.values():
+        if st.name == name:
+            sid = st.id
+    if sid is None:
+        if not name.isdigit():
+            raise ValueError(f"no stream named {name!r}")
+        sid = int(name)
+    try:
+        hz = float(hz_s.lower().removesuffix("hz"))
+    except ValueError:
+        raise ValueError(f"{hz_s!r} is not a rate in Hz") from None
+    if not 0 < hz <= 1e6:
+        raise ValueError("rate must be between 0 and 1 MHz")
+    return sid, max(1, round(1e6 / hz))
