@@ -144,7 +144,9 @@ class RatePrompt(ModalScreen[str]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"New rate: STREAM HZ   (streams: {self.hint})")
-            yield Input(placeholder="imu 200", id="rate-input")
+            inp = Input(placeholder="imu 200", id="rate-input")
+            inp.cursor_blink = False  # steady cursor: calmer over SSH
+            yield inp
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
@@ -198,6 +200,11 @@ class MonitorApp(App):
 
     def on_mount(self) -> None:
         self.sub_title = self.source
+        # kept, not queried per tick: a modal prompt on top must not hide them from tick()
+        self._streams = self.query_one("#streams", Static)
+        self._link = self.query_one("#link", Static)
+        self._device = self.query_one("#device", Static)
+        self._log = self.query_one("#log", RichLog)
         self.tick()
         self.set_interval(self.refresh_s, self.tick)
 
@@ -209,12 +216,12 @@ class MonitorApp(App):
             self.exit(1)
             return
         now = self.session.now if not getattr(self.feed, "live", False) else time.time()
-        self.query_one("#streams", Static).update(streams_table(self.session, now))
+        self._streams.update(streams_table(self.session, now))
         link = getattr(self.feed, "link", None)
         connected = getattr(link, "connected", None) if link is not None else None
-        self.query_one("#link", Static).update(link_text(self.session, self.source, connected, now))
-        self.query_one("#device", Static).update(device_text(self.session))
-        log = self.query_one("#log", RichLog)
+        self._link.update(link_text(self.session, self.source, connected, now))
+        self._device.update(device_text(self.session))
+        log = self._log
         for line in self.session.log_since(self._log_seen):
             stamp = time.strftime("%H:%M:%S", time.localtime(line.t))
             log.write(f"{stamp} [{line.source}] {line.text}")
