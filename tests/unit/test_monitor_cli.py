@@ -260,3 +260,46 @@ def test_cli_live_headless_records_and_replays(tmp_path: Path) -> None:
     records, report = read_recording(rec)
     assert report.clean and records[0].kind == Kind.META
     assert any(r.kind == Kind.TX for r in records)  # the SEND_HELLO asked for on connect
+
+
+def test_link_reconnects_to_same_board_under_new_name() -> None:
+    """A fake port vanishes (OSError); the locator later finds the same board under a new path."""
+    from host.link import Link, LinkError
+
+    class FakePort:
+        def __init__(self, chunks: list[bytes]) -> None:
+            self.chunks = chunks
+            self.in_waiting = 0
+
+        def read(self, n: int = 1) -> bytes:
+            if not self.chunks:
+                raise OSError(5, "Input/output error")
+            return self.chunks.pop(0)
+
+        def write(self, data: bytes) -> int:
+            return len(data)
+
+        def close(self) -> None:
+            pass
+
+    where = {"path": None}
+    opened = []
+
+    def opener(path: str, baud: int) -> FakePort:
+        if path == "/dev/gone":
+            raise LinkError("gone")
+        opened.append(path)
+        return FakePort([b"one"] if len(opened) == 1 else [b"two"])
+
+    link = Link("/dev/ttyACM0", locate=lambda: where["path"], opener=opener, retry_interval=0.0)
+    link.open()
+    assert link.read() == b"one"
+    assert link.read() == b"" and not link.connected
+    assert link.read(0.001) == b""  # board absent: keeps waiting
+    where["path"] = "/dev/ttyACM1"
+    link.read(0.001)
+    assert link.connected and link.read() == b"two"
+    events = [(e.event, e.detail) for e in link.events()]
+    assert [e for e, _ in events] == ["connected", "disconnected", "reconnected"]
+    assert "new port name" in events[2][1] and link.path == "/dev/ttyACM1"
+    assert opened == ["/dev/ttyACM0", "/dev/ttyACM1"]
