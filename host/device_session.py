@@ -17,10 +17,15 @@ class DeviceSession:
         from mpremote.transport_serial import SerialTransport
 
         self.port = port
-        try:
-            self.transport: Any = SerialTransport(port, baudrate=baudrate, timeout=timeout)
-        except (TransportError, OSError) as exc:
-            raise BoardNotFound(f"cannot open {port}: {exc}") from None
+        open_deadline = time.monotonic() + min(timeout, 2.0)
+        while True:  # a port that is being re-enumerated or still closing can refuse briefly
+            try:
+                self.transport: Any = SerialTransport(port, baudrate=baudrate, timeout=timeout)
+                break
+            except (TransportError, OSError) as exc:
+                if time.monotonic() >= open_deadline:
+                    raise BoardNotFound(f"cannot open {port}: {exc}") from None
+                time.sleep(0.05)
         try:
             self._enter_raw_repl(attempts, timeout)
         except BaseException:

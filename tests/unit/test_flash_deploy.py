@@ -1,0 +1,101 @@
+"""Deploy against the plain MicroPython unix port on a pty (no virtual-board features needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from host.deploy import deploy_tree
+from host.deploy_tree import build_tree
+from host.board_def import load_board
+from host.flash_errors import VerificationError
+from tests.fakes.deploy_trees import DeployCutOff, app_tree, board_files, cut_at, each_file_old_or_new
+from tests.fakes.unix_board import UnixPortBoard
+
+pytestmark = [pytest.mark.micropython, pytest.mark.timeout(60)]
+
+
+@pytest.fixture
+def unix_board(tmp_path):
+    board = UnixPortBoard(tmp_path / "flash").start()
+    yield board
+    board.stop()
+
+
+def test_first_deploy_copies_everything_then_nothing(unix_board):
+    tree = app_tree(1)
+    first = deploy_tree(unix_board.port, tree)
+    assert sorted(first.copied) == sorted(tree) and first.unchanged == []
+    assert board_files(unix_board.flash_dir) == tree
+    assert not (unix_board.flash_dir / ".staging").exists()
+    second = deploy_tree(unix_board.port, tree)
+    assert second.copied == [] and sorted(second.unchanged) == sorted(tree)
+
+
+def test_only_changed_files_are_copied(unix_board):
+    deploy_tree(unix_board.port, app_tree(1))
+    tree = dict(app_tree(1), **{"lib/util.py": b"def version():\n    return 99\n"})
+    result = deploy_tree(unix_board.port, tree)
+    assert result.copied == ["lib/util.py"]
+    assert board_files(unix_board.flash_dir) == tree
+
+
+def test_cut_during_copy_keeps_old_app(unix_board):
+    old, new = app_tree(1), app_tree(2)
+    deploy_tree(unix_board.port, old)
+    with pytest.raises(DeployCutOff):
+        deploy_tree(unix_board.port, new, hook=cut_at("chunk", "lib/blob.bin", occurrence=2))
+    assert board_files(unix_board.flash_dir) == old, "nothing installed from a half-copied deploy"
+    result = deploy_tree(unix_board.port, new)
+    assert board_files(unix_board.flash_dir) == new and not result.rolled_forward
+
+
+def test_cut_after_commit_rolls_forward(unix_board):
+    old, new = app_tree(1), app_tree(2)
+    deploy_tree(unix_board.port, old)
+    with pytest.raises(DeployCutOff):
+        deploy_tree(unix_board.port, new, hook=cut_at("committed"))
+    assert each_file_old_or_new(unix_board.flash_dir, old, new)
+    assert board_files(unix_board.flash_dir)["main.py"] == old["main.py"]
+    result = deploy_tree(unix_board.port, new)
+    assert result.rolled_forward and result.copied == []
+    assert board_files(unix_board.flash_dir) == new
+
+
+def test_stale_twin_is_removed(unix_board):
+    deploy_tree(unix_board.port, {"main.py": b"", "lib/util.py": b"x = 1\n"})
+    result = deploy_tree(unix_board.port, {"main.py": b"", "lib/util.mpy": b"M\x06"})
+    assert result.removed == ["lib/util.py"]
+    assert set(board_files(unix_board.flash_dir)) == {"main.py", "lib/util.mpy"}
+
+
+def test_staged_mismatch_installs_nothing(unix_board, monkeypatch):
+    from host import deploy as deploy_mod
+
+    old = app_tree(1)
+    deploy_tree(unix_board.port, old)
+    real_stage = deploy_mod.Deployer.stage
+
+    def corrupting_stage(self, files):
+        real_stage(self, files)
+        self._run("f=open(S+'/main.py','ab')\nf.write(b'#')\nf.close()\n")
+
+    monkeypatch.setattr(deploy_mod.Deployer, "stage", corrupting_stage)
+    with pytest.raises(VerificationError):
+        deploy_tree(unix_board.port, app_tree(2))
+    assert board_files(unix_board.flash_dir) == old
+
+
+def test_build_tree_compiles_for_board_arch(tmp_path, pagerless_home):
+    fw = tmp_path / "fw"
+    (fw / "sensors").mkdir(parents=True)
+    (fw / "main.py").write_text("import wire\n")
+    (fw / "boot.py").write_text("")
+    (fw / "wire.py").write_text("X = 1\n")
+    (fw / "sensors" / "a.py").write_text("Y = 2\n")
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text("{}")
+    tree = build_tree(load_board("esp32_devkit"), firmware_dir=fw, config=cfg)
+    assert set(tree) == {"main.py", "boot.py", "wire.mpy", "sensors/a.mpy", "board.json", "config.json"}
+    assert tree["wire.mpy"][:1] == b"M"
+    src = build_tree(load_board("esp32_devkit"), firmware_dir=fw, source=True)
+    assert "wire.py" in src and "config.json" not in src
