@@ -236,6 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # serial/filesystem trouble that escaped the library: still one line
         print(f"{PROG}: error: {exc.__class__.__name__}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as exc:  # last resort: a bug or a library error we did not map; still one line
+        print(f"{PROG}: error: unexpected {exc.__class__.__name__}: {_one_line(exc)} (please report)",
+              file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _one_line(exc: BaseException) -> str:

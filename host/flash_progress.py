@@ -44,7 +44,7 @@ class _PlainTask:
 
     def advance(self, amount: int) -> None:
         self.done += amount
-        while self.total > 0 and self.next_quarter < 4 and self.done * 4 >= self.total * self.next_quarter:
+        while self.unit == "B" and self.total > 0 and self.next_quarter < 4 and self.done * 4 >= self.total * self.next_quarter:
             print(f"{self.description}: {25 * self.next_quarter}% ({self.done}/{self.total} {self.unit})",
                   file=self.out, flush=True)
             self.next_quarter += 1
