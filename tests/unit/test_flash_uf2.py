@@ -32,8 +32,6 @@ def rp2_board_json(tmp_path, monkeypatch):
     return board
 
 
-@pytest.mark.xfail(strict=True, reason="boards/rp2040_pico/board.json has family_id 0xE43BFF56, "
-                                       "a typo for RP2040's 0xE48BFF56 (owner: lead)")
 def test_rp2040_board_json_has_the_rp2040_family():
     assert board_def.load_board("rp2040_pico")["flash"]["family_id"] == RP2040_FAMILY_ID
 
