@@ -341,8 +341,9 @@ def _make_tables():
 _make_tables()
 
 
-def crc32_append(buf, end, start=0):
-    """CRC-32 of buf[start:end], stored little-endian at buf[end:end+4].  Returns end + 4."""
+def _crc32_into(buf, start, end, out, off):
+    """CRC-32 of buf[start:end] stored little-endian at out[off:off+4]; two 16-bit halves keep
+    every intermediate a small int, so nothing is allocated even on a 32-bit board."""
     tlo = CRC_LO
     thi = CRC_HI
     lo = 0xFFFF
@@ -355,10 +356,18 @@ def crc32_append(buf, end, start=0):
         i += 1
     lo ^= 0xFFFF
     hi ^= 0xFFFF
-    buf[end] = lo & 0xFF
-    buf[end + 1] = lo >> 8
-    buf[end + 2] = hi & 0xFF
-    buf[end + 3] = hi >> 8
+    out[off] = lo & 0xFF
+    out[off + 1] = lo >> 8
+    out[off + 2] = hi & 0xFF
+    out[off + 3] = hi >> 8
+
+
+_crc_scratch = bytearray(4)
+
+
+def crc32_append(buf, end, start=0):
+    """CRC-32 of buf[start:end], stored little-endian at buf[end:end+4].  Returns end + 4."""
+    _crc32_into(buf, start, end, buf, end)
     return end + 4
 
 
@@ -367,24 +376,9 @@ def crc32_check(buf, n, start=0):
     end = n - 4
     if end < start:
         return False
-    tlo = CRC_LO
-    thi = CRC_HI
-    lo = 0xFFFF
-    hi = 0xFFFF
-    i = start
-    while i < end:
-        k = (lo ^ buf[i]) & 0xFF
-        lo = (((lo >> 8) | (hi << 8)) & 0xFFFF) ^ tlo[k]
-        hi = (hi >> 8) ^ thi[k]
-        i += 1
-    lo ^= 0xFFFF
-    hi ^= 0xFFFF
-    return (
-        buf[end] == (lo & 0xFF)
-        and buf[end + 1] == (lo >> 8)
-        and buf[end + 2] == (hi & 0xFF)
-        and buf[end + 3] == (hi >> 8)
-    )
+    c = _crc_scratch
+    _crc32_into(buf, start, end, c, 0)
+    return buf[end] == c[0] and buf[end + 1] == c[1] and buf[end + 2] == c[2] and buf[end + 3] == c[3]
 
 
 # ---- COBS ---------------------------------------------------------------------
