@@ -24,6 +24,7 @@ import base64
 import hashlib
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from host.device_session import DeviceSession
@@ -36,56 +37,9 @@ CHUNK = 3 * 1024  # raw bytes per exec; ~4 KiB of base64 keeps the board's parse
 
 Hook = Callable[[str, str], None]
 
-_DEVICE_LIB = r"""
-import os,hashlib,binascii
-S='%s'
-_b=bytearray(512)
-_m=memoryview(_b)
-def _ex(p):
- try:
-  os.stat(p);return 1
- except OSError:
-  return 0
-def _h(p):
- try:
-  f=open(p,'rb')
- except OSError:
-  return '-'
- d=hashlib.sha256()
- while 1:
-  n=f.readinto(_b)
-  if not n:break
-  d.update(_m[:n])
- f.close()
- return binascii.hexlify(d.digest()).decode()
-def _rm(p):
- try:
-  if os.stat(p)[0]&0x4000:
-   for e in os.ilistdir(p):_rm(p+'/'+e[0])
-   os.rmdir(p)
-  else:
-   os.remove(p)
- except OSError:
-  pass
-def _mk(p):
- q=''
- for s in p.split('/')[:-1]:
-  q=q+s if not q else q+'/'+s
-  if not _ex(q):os.mkdir(q)
-def _install():
- f=open(S+'/.commit');L=f.read().split('\n');f.close()
- for p in L:
-  if p.startswith('-'):
-   if _ex(p[1:]):os.remove(p[1:])
-  elif p and _ex(S+'/'+p):
-   _mk(p)
-   try:
-    os.rename(S+'/'+p,p)
-   except OSError:
-    os.remove(p);os.rename(S+'/'+p,p)
- os.remove(S+'/.commit')
- _rm(S)
-""" % STAGING
+# The board-side half of the protocol lives in firmware/install.py, which also ships with the app
+# so that boot.py can finish a committed install after a power cut: one copy of the logic.
+_DEVICE_LIB = (Path(__file__).resolve().parents[1] / "firmware" / "install.py").read_text()
 
 
 @dataclass
