@@ -7,6 +7,8 @@ soft reset from the raw REPL (mpremote) it runs boot.py only. PAGERLESS_VB_MAIN 
 import os
 import sys
 
+import __main__
+
 
 def _run(name):
     try:
@@ -16,7 +18,8 @@ def _run(name):
     with f:
         src = f.read()
     try:
-        exec(compile(src, name, "exec"), {"__name__": "__main__", "__file__": name})
+        # in the REPL's globals, as pyexec_file does: what main.py defines stays at the REPL
+        exec(compile(src, name, "exec"), __main__.__dict__)
     except SystemExit:
         raise
     except BaseException as e:  # a real board prints the traceback and goes on to the REPL
