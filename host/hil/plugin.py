@@ -1,0 +1,275 @@
+"""pytest plugin: one hardware-in-the-loop suite for real boards and virtual boards.
+
+Loaded for this repository by the root conftest.py; for your own test files use
+``python -m pytest -p host.hil.plugin my_tests/`` from the repository root (or with it on
+PYTHONPATH). See docs/hil.md.
+
+Options (each fixture resolves test parameter -> command line -> default, checked with `is None`):
+
+    --port auto|virtual|PATH   board to test; "virtual" (default) starts a private virtual board per
+                               xdist worker; "auto" finds the one USB board that looks like --board
+    --board NAME               board definition from boards/ (default: virtual)
+    --firmware IMAGE           flash this MicroPython image first (host/flash.py; real boards)
+    --no-deploy                do not deploy firmware/ (the board already runs the app)
+    --soak / --soak-minutes N  run the soak tests (marker `soak`), N minutes (default 5)
+    --hil-seed N               seed of the virtual board and of the soak's random faults (default 1)
+    --hil-reports DIR          captured serial logs, one per test (default: reports/hil)
+
+Fixtures: `board` (Board: deployed once per session, reset per test, serial log captured),
+`stream` (Stream: expect/collect/send/status/physical/stats), `virtual_board` (the VirtualBoard for
+fault injection; skipped on real hardware), the option fixtures `hil_port`, `hil_board`,
+`hil_firmware`, `hil_seed`, `hil_config` (device config overrides for one test) and `soak_minutes`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from host.hil.report import PROPERTY, LinkSummary
+from host.hil.target import VIRTUAL, Board, Target, TargetError, clear_faults
+
+DEFAULTS = {"port": VIRTUAL, "board": VIRTUAL, "seed": 1, "soak_minutes": 5.0, "reports": "reports/hil"}
+LOG_KEY = pytest.StashKey[Path]()
+HIL_FIXTURES = {"board", "stream", "virtual_board"}
+
+
+# -- options -------------------------------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("hil", "pagerless hardware-in-the-loop (docs/hil.md)")
+    g.addoption("--port", default=None,
+                help="board to test: auto | virtual | a device path (default: virtual, a private "
+                     "virtual board per worker)")
+    g.addoption("--board", default=None, help="board definition from boards/ (default: virtual)")
+    g.addoption("--firmware", default=None, metavar="IMAGE",
+                help="flash this MicroPython image first with host/flash.py (real boards)")
+    g.addoption("--no-deploy", action="store_true", default=None,
+                help="do not deploy firmware/ first (the board already runs the app)")
+    g.addoption("--soak", action="store_true", default=None, help="run the soak tests (marker soak)")
+    g.addoption("--soak-minutes", type=float, default=None, metavar="N",
+                help="soak length in minutes (implies --soak; default 5)")
+    g.addoption("--hil-seed", type=int, default=None, metavar="N",
+                help="seed of the virtual board and of the soak's random faults (default 1)")
+    g.addoption("--hil-reports", default=None, metavar="DIR",
+                help="folder for captured serial logs (default: reports/hil under the rootdir)")
+
+
+def resolve(request: pytest.FixtureRequest, name: str, option: str, default=None):
+    """Test parameter (indirect parametrize), then the command line, then the default.
+    Each step is taken only when the previous one `is None`, so 0, False and "" are values."""
+    value = getattr(request, "param", None)
+    if value is None:
+        value = request.config.getoption(option)
+    if value is None:
+        value = default
+    return value
+
+
+def _cli(config: pytest.Config, option: str, default=None):
+    value = config.getoption(option)
+    return default if value is None else value
+
+
+@pytest.fixture
+def hil_port(request) -> str:
+    return str(resolve(request, "port", "port", DEFAULTS["port"]))
+
+
+@pytest.fixture
+def hil_board(request) -> str:
+    return str(resolve(request, "board", "board", DEFAULTS["board"]))
+
+
+@pytest.fixture
+def hil_firmware(request) -> str | None:
+    return resolve(request, "firmware", "firmware", None)
+
+
+@pytest.fixture
+def hil_seed(request) -> int:
+    return int(resolve(request, "seed", "hil_seed", DEFAULTS["seed"]))
+
+
+@pytest.fixture
+def hil_config(request) -> dict:
+    """Device config overrides for one test (merged over firmware/config.json, deployed for the
+    test and restored after it): @pytest.mark.parametrize("hil_config", [{...}], indirect=True)."""
+    value = getattr(request, "param", None)
+    return {} if value is None else dict(value)
+
+
+@pytest.fixture
+def soak_minutes(request) -> float:
+    return float(resolve(request, "soak_minutes", "soak_minutes", DEFAULTS["soak_minutes"]))
+
+
+# -- session: one target per (port, board, firmware) per worker ----------------------------------
+def worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+class HilSession:
+    def __init__(self, config: pytest.Config, tmp_factory: pytest.TempPathFactory) -> None:
+        self.config = config
+        self.tmp_factory = tmp_factory
+        self.targets: dict[tuple, Target | TargetError] = {}
+        reports = _cli(config, "hil_reports", None)
+        self.reports = Path(reports) if reports is not None else Path(config.rootpath) / DEFAULTS["reports"]
+
+    def target(self, port: str, board: str, firmware: str | None, seed: int) -> Target:
+        deploy = not _cli(self.config, "no_deploy", False)
+        key = (port, board, firmware, deploy, seed if port == VIRTUAL else None)
+        t = self.targets.get(key)
+        if t is None:
+            n = len(self.targets)
+            name = f"hil-{worker_id()}" + (f"-{n}" if n else "")
+            workdir = self.tmp_factory.mktemp(name) if port == VIRTUAL else None
+            tgt = Target(port, board, firmware=firmware, deploy=deploy, seed=seed, workdir=workdir, name=name)
+            try:
+                t = tgt.setup()
+            except Exception as exc:  # noqa: BLE001 - remembered: every test of this target reports it
+                tgt.teardown()
+                t = TargetError(f"{type(exc).__name__}: {exc}" if not isinstance(exc, TargetError) else str(exc))
+            self.targets[key] = t
+        if isinstance(t, TargetError):
+            pytest.fail(f"board under test unavailable ({port}, {board}): {t}", pytrace=False)
+        return t
+
+    def close(self) -> None:
+        for t in self.targets.values():
+            if isinstance(t, Target):
+                t.teardown()
+
+
+@pytest.fixture(scope="session")
+def hil_session(request, tmp_path_factory):
+    s = HilSession(request.config, tmp_path_factory)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def hil_target(hil_session, hil_port, hil_board, hil_firmware, hil_seed) -> Target:
+    """The session's board for this test's options: found or started, flashed and deployed once."""
+    return hil_session.target(hil_port, hil_board, hil_firmware, hil_seed)
+
+
+def log_name(nodeid: str) -> str:
+    name = nodeid.split("/")[-1].replace("::", "__")
+    return re.sub(r"[^\w.\-\[\]=]+", "_", name)[:180] + ".log"
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+@pytest.fixture
+def board(request, hil_session, hil_target, hil_config):
+    """The board under test, reset for this test, its serial port captured to
+    <reports>/<test>.log (named in the failure message). See host.hil.target.Board."""
+    log_path = hil_session.reports / log_name(request.node.nodeid)
+    request.node.stash[LOG_KEY] = log_path
+    b = Board(hil_target, log_path)
+    b.note(f"test {request.node.nodeid} on {hil_target.board_name} at {hil_target.port} "
+           f"(worker {worker_id()})")
+    b.open()
+    try:
+        if hil_target.virtual is not None:
+            clear_faults(hil_target.virtual)
+        if hil_config:
+            cfg = _merge(b.base_config(), hil_config)
+            b.override_file("config.json", json.dumps(cfg).encode())
+        b.reset()
+        yield b
+    finally:
+        try:
+            request.node.user_properties.append((PROPERTY, json.dumps(b.stream.counters())))
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def stream(board):
+    """Decoded frames of the board since its reset (host.hil.stream.Stream)."""
+    return board.stream
+
+
+@pytest.fixture
+def virtual_board(hil_target):
+    """The VirtualBoard behind the test (fault API); skipped on real hardware. Every fault is
+    undone at teardown."""
+    vb = hil_target.virtual
+    if vb is None:
+        pytest.skip(f"needs the virtual board's fault injection; this run targets {hil_target.port}")
+    yield vb
+    clear_faults(vb)
+
+
+# -- collection: soak opt-in, fault injection only on the virtual board --------------------------
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    soak = _cli(config, "soak", False) or _cli(config, "soak_minutes", None) is not None
+    port = _cli(config, "port", DEFAULTS["port"])
+    skip_soak = pytest.mark.skip(reason="soak test: opt in with --soak (or --soak-minutes N)")
+    skip_fault = pytest.mark.skip(reason=f"fault injection needs the virtual board; this run targets --port {port}")
+    for item in items:
+        if not soak and item.get_closest_marker("soak"):
+            item.add_marker(skip_soak)
+        if port != VIRTUAL and item.get_closest_marker("fault_injection") and HIL_FIXTURES & set(item.fixturenames):
+            item.add_marker(skip_fault)
+
+
+# -- reports -------------------------------------------------------------------------------------
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    outcome = yield
+    report = outcome.get_result()
+    log = item.stash.get(LOG_KEY, None)
+    if log is None or not report.failed:
+        return
+    note = f"serial log: {log}"
+    report.sections.append(("HIL captured serial log", f"{note}\n" + _tail(log)))
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and note not in crash.message:
+        crash.message = f"{crash.message} [{note}]"
+    elif isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:  # skip/xfail-style tuple
+        path, line, msg = report.longrepr
+        report.longrepr = (path, line, f"{msg} [{note}]")
+    elif isinstance(report.longrepr, str):
+        report.longrepr = f"{report.longrepr}\n[{note}]"
+
+
+def _tail(path: Path, n: int = 25) -> str:
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return "(log not written)"
+    return "\n".join(lines[-n:])
+
+
+class _LinkReporter:
+    """Collects each test's `hil_link` property (from xdist workers too) for the summary."""
+
+    def __init__(self) -> None:
+        self.summary = LinkSummary()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown" and report.user_properties:
+            self.summary.add(report.nodeid, report.user_properties)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        lines = self.summary.lines()
+        if lines:
+            terminalreporter.write_sep("-", "HIL link statistics (frames ok, CRC errors, seq gaps vs device drops)")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin("hil-link-reporter"):
+        config.pluginmanager.register(_LinkReporter(), "hil-link-reporter")

@@ -1,0 +1,50 @@
+"""Link statistics of HIL tests, carried from xdist workers to the terminal summary.
+
+Each test that used the `board` fixture attaches one `hil_link` user property (JSON) to its
+teardown report; JUnit XML records it as a <property>, and `pytest_terminal_summary` prints a
+table with a total, on the controller as well as in a plain run.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+PROPERTY = "hil_link"
+COLUMNS = ("frames_ok", "crc_errors", "framing_errors", "invalid_frames", "host_gaps", "device_dropped")
+
+
+@dataclass
+class LinkSummary:
+    rows: dict[str, dict] = field(default_factory=dict)
+
+    def add(self, nodeid: str, user_properties) -> None:
+        for name, value in user_properties:
+            if name == PROPERTY:
+                try:
+                    self.rows[nodeid] = json.loads(value)
+                except (TypeError, ValueError):
+                    pass
+
+    def lines(self) -> list[str]:
+        if not self.rows:
+            return []
+        short = {n: n.split("::", 1)[-1] for n in self.rows}
+        w = max(24, *(len(s) for s in short.values()))
+        head = f"{'test':<{w}} {'frames':>8} {'crc':>5} {'framing':>7} {'invalid':>7} {'gaps':>6} {'dev.drop':>8}  reconciled"
+        out = [head]
+        tot = dict.fromkeys(COLUMNS, 0)
+        unbalanced = 0
+        for nodeid in sorted(self.rows):
+            r = self.rows[nodeid]
+            for k in COLUMNS:
+                tot[k] += int(r.get(k) or 0)
+            bal = r.get("balanced")
+            verdict = "n/a" if bal is None else ("yes" if bal else "NO")
+            unbalanced += bal is False
+            out.append(f"{short[nodeid]:<{w}} {r.get('frames_ok', 0):>8} {r.get('crc_errors', 0):>5} "
+                       f"{r.get('framing_errors', 0):>7} {r.get('invalid_frames', 0):>7} "
+                       f"{r.get('host_gaps', 0):>6} {r.get('device_dropped', 0):>8}  {verdict}")
+        out.append(f"{'total (' + str(len(self.rows)) + ' tests)':<{w}} {tot['frames_ok']:>8} {tot['crc_errors']:>5} "
+                   f"{tot['framing_errors']:>7} {tot['invalid_frames']:>7} {tot['host_gaps']:>6} "
+                   f"{tot['device_dropped']:>8}  {'all' if not unbalanced else str(unbalanced) + ' NOT'} reconciled")
+        return out

@@ -1,0 +1,262 @@
+"""`Stream`: what a HIL test sees of a board's output — decoded frames, with timeouts.
+
+    hello = stream.expect("HELLO", timeout=5)
+    frames = stream.collect(3.0, type="DATA", stream=0)
+    ack = stream.send("SET_PERIOD", stream=0, args=struct.pack("<I", 2000))
+    st = stream.status()                       # SEND_STATUS, then the STATUS frame it caused
+    values = stream.physical(frames[0])        # {"temperature_c": array, ...} via host/units.py
+    stream.stats.reconcile()                   # host gaps vs device drops (host/decoder.py)
+
+`expect` is consuming, like pexpect: it searches from a cursor and moves the cursor past the
+match. Every frame since the board's reset stays available through `frames()`.
+"""
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from firmware import wire
+from host import units
+from host.decoder import Ack, Frame, LinkStats, Status, StreamInfo, encode_command
+from host.hil.capture import Capture
+
+_TYPE_BY_NAME = {name: t for t, name in wire.TYPE_NAMES.items()}
+_OP_BY_NAME = {name: op for op, name in wire.OPCODE_NAMES.items()}
+_EVENT_BY_NAME = {name: code for code, name in wire.EVENT_NAMES.items()}
+
+
+class HilError(AssertionError):
+    """A HIL expectation failed (timeout, NACK, nothing matched). The fixture appends the log path."""
+
+
+def frame_type(t: int | str | None) -> int | None:
+    if t is None or isinstance(t, int):
+        return t
+    try:
+        return _TYPE_BY_NAME[t.upper()]
+    except KeyError:
+        raise ValueError(f"unknown frame type {t!r}; one of {', '.join(_TYPE_BY_NAME)}") from None
+
+
+def opcode(op: int | str) -> int:
+    if isinstance(op, int):
+        return op
+    try:
+        return _OP_BY_NAME[op.upper()]
+    except KeyError:
+        raise ValueError(f"unknown command {op!r}; one of {', '.join(_OP_BY_NAME)}") from None
+
+
+def event_code(ev: int | str) -> int:
+    if isinstance(ev, int):
+        return ev
+    try:
+        return _EVENT_BY_NAME[ev.upper()]
+    except KeyError:
+        raise ValueError(f"unknown event {ev!r}; one of {', '.join(_EVENT_BY_NAME)}") from None
+
+
+def describe(f: Frame) -> str:
+    extra = ""
+    if f.type == wire.T_EVENT:
+        e = f.event()
+        extra = f" {e.name} stream={e.stream} arg={e.arg} {e.text!r}"
+    elif f.type in (wire.T_ACK, wire.T_NACK):
+        a = f.ack()
+        extra = f" {wire.OPCODE_NAMES.get(a.opcode, a.opcode)} token={a.token} {a.reason_name}"
+    elif f.type in (wire.T_DATA, wire.T_CALIB):
+        extra = f" stream={f.stream}"
+    return f"{f.type_name} seq={f.seq} boot={f.boot_id:08x}{extra}"
+
+
+class Stream:
+    """Frames from one board since its last reset. Made by the `stream` fixture."""
+
+    def __init__(self, capture: Capture, start: int = 0, default_timeout: float = 5.0) -> None:
+        self.capture = capture
+        self.start = start          # absolute index of the first frame of this test (the HELLO)
+        self.cursor = start
+        self.default_timeout = default_timeout
+        self._token = 0
+        self._stats_base: dict[str, int] = {}
+
+    # -- searching ---------------------------------------------------------------------------
+    def frames(self, type: int | str | None = None, stream: int | None = None, since: int | None = None,
+               boot_id: int | None = None) -> list[Frame]:
+        """Every frame received since `since` (default: this test's start) that matches."""
+        got, _ = self.capture.frames_since(self.start if since is None else since)
+        t = frame_type(type)
+        return [f for f in got if (t is None or f.type == t) and (stream is None or f.stream == stream)
+                and (boot_id is None or f.boot_id == boot_id)]
+
+    def mark(self) -> int:
+        """Absolute index of the next frame to arrive (pass as `since=` to look only after now)."""
+        return self.capture.end
+
+    def expect(self, type: int | str | None = None, stream: int | None = None, *, timeout: float | None = None,
+               where: Callable[[Frame], bool] | None = None, event: int | str | None = None,
+               since: int | None = None, what: str | None = None) -> Frame:
+        """The first frame from the cursor (or `since`) on that matches; waits up to `timeout` s.
+
+        Args:
+            type: frame type (wire.T_* or a name such as "HELLO").
+            stream: stream id (DATA, CALIB) or None for any.
+            event: for EVENT frames, the event code or name ("SENSOR_OFFLINE").
+            where: any further predicate.
+        Raises:
+            HilError naming what was expected and what arrived instead.
+        """
+        t = frame_type(type)
+        code = None if event is None else event_code(event)
+        if code is not None and t is None:
+            t = wire.T_EVENT
+        timeout = self.default_timeout if timeout is None else timeout
+        idx = self.cursor if since is None else since
+        deadline = time.monotonic() + timeout
+        seen: list[Frame] = []
+        while True:
+            got, end = self.capture.frames_since(idx)
+            base = end - len(got)
+            for i, f in enumerate(got):
+                if (t is None or f.type == t) and (stream is None or f.stream == stream) \
+                        and (code is None or f.event().code == code) and (where is None or where(f)):
+                    self.cursor = max(self.cursor, base + i + 1)
+                    return f
+                if f.type != wire.T_DATA:
+                    seen.append(f)
+            idx = end
+            self._raise_if_dead()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                want = what or " ".join(x for x in (
+                    wire.TYPE_NAMES.get(t, "any frame") if t is not None else "any frame",
+                    f"stream={stream}" if stream is not None else "",
+                    f"event={wire.EVENT_NAMES.get(code, code)}" if code is not None else "",
+                    "matching the predicate" if where else "") if x)
+                tail = "; ".join(describe(f) for f in seen[-6:]) or "no non-DATA frames"
+                raise HilError(f"expected {want} within {timeout:g} s; got instead: {tail}")
+            self.capture.wait(idx, min(left, 0.2))
+
+    def collect(self, seconds: float, type: int | str | None = wire.T_DATA, stream: int | None = None) -> list[Frame]:
+        """Frames that arrive during the next `seconds` (DATA by default); the cursor moves past them."""
+        since = self.capture.end
+        time.sleep(seconds)
+        self._raise_if_dead()
+        got = self.frames(type, stream, since=since)
+        self.cursor = max(self.cursor, self.capture.end)
+        return got
+
+    def drain(self) -> None:
+        """Move the cursor to now: later `expect` calls only see frames that arrive from here on."""
+        self.cursor = self.capture.end
+
+    def _raise_if_dead(self) -> None:
+        if self.capture.error is not None:
+            raise HilError(f"serial capture failed: {self.capture.error}")
+
+    # -- commands ----------------------------------------------------------------------------
+    def send(self, op: int | str, stream: int = wire.ALL_STREAMS, args: bytes = b"", *, timeout: float = 2.0,
+             check: bool = True) -> Ack:
+        """Send one command; return its ACK (or NACK when `check` is False).
+
+        Raises HilError on a NACK (when `check`) or when no answer quotes the token in `timeout`.
+        """
+        code = opcode(op)
+        self._token = (self._token + 1) & 0xFFFF or 1
+        token = self._token
+        since = self.capture.end
+        name = wire.OPCODE_NAMES.get(code, str(code))
+        self.capture.write(encode_command(code, token, stream, args),
+                           f"CMD {name} token={token} stream={stream} args={args.hex()}")
+        f = self.expect(where=lambda f: f.type in (wire.T_ACK, wire.T_NACK) and f.ack().token == token,
+                        since=since, timeout=timeout, what=f"ACK/NACK of {name} token {token}")
+        a = f.ack()
+        if check and not a.ok:
+            raise HilError(f"{name} (stream {stream}) was refused: NACK {a.reason_name}")
+        return a
+
+    def start_streams(self, stream: int = wire.ALL_STREAMS) -> Ack:
+        return self.send(wire.OP_START, stream)
+
+    def stop_streams(self, stream: int = wire.ALL_STREAMS) -> Ack:
+        return self.send(wire.OP_STOP, stream)
+
+    def set_period(self, stream: int, period_us: int) -> Ack:
+        return self.send(wire.OP_SET_PERIOD, stream, struct.pack("<I", period_us))
+
+    def ping(self) -> Ack:
+        return self.send(wire.OP_PING)
+
+    def request_hello(self, timeout: float = 2.0) -> Frame:
+        since = self.capture.end
+        self.send(wire.OP_SEND_HELLO, timeout=timeout)
+        return self.expect(wire.T_HELLO, since=since, timeout=timeout)
+
+    def status_frame(self, timeout: float = 2.0) -> Frame:
+        """Ask for a STATUS (SEND_STATUS) and return the first STATUS frame after the request."""
+        since = self.capture.end
+        self.send(wire.OP_SEND_STATUS, timeout=timeout)
+        return self.expect(wire.T_STATUS, since=since, timeout=timeout)
+
+    def status(self, timeout: float = 2.0) -> Status:
+        return self.status_frame(timeout).status()
+
+    # -- what the device announced -----------------------------------------------------------
+    @property
+    def hello(self) -> dict | None:
+        return self.capture.decoder.hello
+
+    @property
+    def streams(self) -> dict[int, StreamInfo]:
+        return self.capture.decoder.streams
+
+    @property
+    def boot_id(self) -> int | None:
+        return self.capture.decoder.boot_id
+
+    def stream_id(self, name_or_kind: str) -> int:
+        """The id of the stream with this name or sensor kind ("imu", "mpu6050")."""
+        for sid, s in self.streams.items():
+            if name_or_kind in (s.name, s.kind):
+                return sid
+        raise KeyError(f"no stream {name_or_kind!r}; announced: "
+                       + ", ".join(f"{s.id}={s.name}/{s.kind}" for s in self.streams.values()))
+
+    def calibration(self, stream: int, boot_id: int | None = None) -> bytes:
+        boot = self.boot_id if boot_id is None else boot_id
+        return self.capture.calibration.get((boot, stream), b"")
+
+    def physical(self, f: Frame) -> dict[str, np.ndarray]:
+        """A DATA frame's samples in physical units (NaN where the device marked a sample missing)."""
+        info = self.streams[f.stream]
+        blk = f.data()
+        mask = np.array([blk.is_missing(i) for i in range(blk.count)], dtype=bool)
+        return units.to_physical(info.kind, blk.samples, self.calibration(f.stream, f.boot_id),
+                                 info.config, missing=mask)
+
+    # -- statistics --------------------------------------------------------------------------
+    @property
+    def stats(self) -> LinkStats:
+        return self.capture.decoder.stats
+
+    def counters(self) -> dict[str, Any]:
+        """This test's link counters (since the reset), for reports."""
+        st = self.stats
+        base = self._stats_base
+        keys = ("bytes", "frames_ok", "crc_errors", "framing_errors", "invalid_frames", "oversize",
+                "duplicates", "missing")
+        out: dict[str, Any] = {k: getattr(st, k) - base.get(k, 0) for k in keys}
+        rec = st.reconcile()
+        out["device_dropped"] = sum(r.device_dropped for r in rec)
+        out["host_gaps"] = sum(r.host_missing for r in rec)
+        out["balanced"] = all(r.balanced for r in rec) if rec else None
+        return out
+
+    def _snapshot_stats(self) -> None:
+        st = self.stats
+        self._stats_base = {k: getattr(st, k) for k in ("bytes", "frames_ok", "crc_errors", "framing_errors",
+                                                        "invalid_frames", "oversize", "duplicates", "missing")}

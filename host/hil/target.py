@@ -1,0 +1,297 @@
+"""Boards under test: `Target` (one per session and worker: found or started, flashed, deployed
+once) and `Board` (one per test: freshly reset, its serial port captured into a log file).
+
+Everything here works on a real board through its serial port alone (raw REPL for files, the
+REBOOT command or `machine.reset()` for resets); the virtual board adds the fault API and a reset
+button (`VirtualBoard.reset()`).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+from firmware import wire
+from host import flash, ports
+from host.board_def import load_board
+from host.decoder import Frame
+from host.device_session import DeviceSession
+from host.hil.capture import Capture
+from host.hil.stream import HilError, Stream
+from host.link import identify, locator_for
+
+VIRTUAL = "virtual"
+FIRMWARE_CONFIG = Path(__file__).resolve().parents[2] / "firmware" / "config.json"
+
+
+class TargetError(Exception):
+    """The board under test could not be found, flashed or deployed (one line, says why)."""
+
+
+class Target:
+    """The board a worker tests for the whole session.
+
+    Args:
+        port: "virtual" (start a private virtual board), "auto" (the one USB board that looks like
+            `board`) or a device path / pyserial URL.
+        board: a name from boards/ ("virtual", "rp2040_pico", "esp32_devkit").
+        firmware: a MicroPython image to flash first (real boards only), or None.
+        deploy: deploy firmware/ with host/flash.py (hash-based: unchanged files are not copied).
+        seed: the virtual board's seed (sensor noise, link faults).
+        workdir: folder for the virtual board.
+        name: the virtual board's registry name (unique per xdist worker).
+    """
+
+    def __init__(self, port: str, board: str, *, firmware: str | None = None, deploy: bool = True,
+                 seed: int = 0, workdir: Path | None = None, name: str = "hil",
+                 link_rate: str = "usb") -> None:
+        self.port_spec, self.board_name = port, board
+        self.firmware, self.do_deploy, self.seed = firmware, deploy, seed
+        self.workdir, self.name, self.link_rate = workdir, name, link_rate
+        self.virtual = None  # VirtualBoard when port == "virtual"
+        self.port: str | None = None
+        self.definition: dict[str, Any] = {}
+        self.deploy_result = None
+        self.deploy_seconds = 0.0
+        self.last_boot_id: int | None = None
+        self.locate = None
+        self.setup_error: str | None = None
+
+    @property
+    def is_virtual(self) -> bool:
+        return self.virtual is not None
+
+    def setup(self) -> "Target":
+        try:
+            self.definition = load_board(self.board_name)
+        except Exception as exc:
+            raise TargetError(str(exc)) from None
+        if self.port_spec == VIRTUAL:
+            if self.board_name != VIRTUAL:
+                raise TargetError(f"--port virtual runs the virtual board; --board {self.board_name} needs "
+                                  "a real port (--port auto or a device path)")
+            if self.firmware is not None:
+                raise TargetError("--firmware flashes a MicroPython image onto a real board; the virtual "
+                                  "board runs the unix port (leave --firmware out)")
+            from host.vboard.board import VirtualBoard
+
+            workdir = self.workdir or Path.cwd() / ".vboard" / self.name
+            self.virtual = VirtualBoard(workdir, name=self.name, seed=self.seed, link_rate=self.link_rate)
+            self.virtual.start()
+            self.virtual.wait_boot(1)
+            self.port = self.virtual.port
+            self.locate = lambda: self.virtual.port
+        else:
+            try:
+                self.port = ports.resolve_port(self.port_spec, self.board_name)
+            except Exception as exc:
+                raise TargetError(str(exc)) from None
+            self.locate = locator_for(identify(self.port))
+        if self.firmware is not None:
+            image = Path(self.firmware).read_bytes()
+            flash.flash_firmware(self.definition, image, port=self.port)
+            self.port = self.locate() or self.port
+        if self.do_deploy:
+            t0 = time.monotonic()
+            self.deploy_result = flash.deploy(self.definition, port=self.port)
+            self.deploy_seconds = time.monotonic() - t0
+        return self
+
+    def teardown(self) -> None:
+        if self.virtual is not None:
+            self.virtual.stop()
+            self.virtual = None
+
+    def current_port(self) -> str:
+        return (self.locate() if self.locate else None) or self.port
+
+
+def clear_faults(vb) -> None:
+    """Undo every fault the fault API can set, so one test's faults never reach the next."""
+    for kind in ("bme280", "mpu6050", "sht31"):
+        if kind in vb.chips:
+            vb.replug(kind)
+            vb.set_nack_rate(kind, 0.0)
+            vb.freeze(kind, False)
+            vb.set_wrong_id(kind, False)
+    for bus in vb.buses.buses:
+        vb.set_bus_stuck(False, bus)
+    vb.set_backpressure(False)
+    vb.set_bit_error_rate(0.0)
+    vb.set_drop_rate(0.0)
+    vb.set_link_rate(vb.definition.get("link", {}).get("default_rate", "usb"))
+    if vb.port is None:
+        vb.reconnect()
+
+
+class Board:
+    """The board of one test (the `board` fixture): reset, captured, with files you may change.
+
+    Attributes: port, name, definition (board.json), virtual (VirtualBoard or None), log_path,
+    stream (the test's Stream), hello (the HELLO after the last reset), boot_id.
+    """
+
+    def __init__(self, target: Target, log_path: Path) -> None:
+        self.target = target
+        self.log_path = Path(log_path)
+        self.capture = Capture(target.current_port(), self.log_path, locate=target.locate)
+        self.stream = Stream(self.capture)
+        self.hello: dict | None = None
+        self.hello_frame: Frame | None = None
+        self._overrides: dict[str, bytes | None] = {}
+        self.resets = 0  # resets done by the fixture or the test through this object
+
+    # -- identity ----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.target.board_name
+
+    @property
+    def port(self) -> str:
+        return self.capture.path
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        return self.target.definition
+
+    @property
+    def virtual(self):
+        return self.target.virtual
+
+    @property
+    def boot_id(self) -> int | None:
+        return self.hello_frame.boot_id if self.hello_frame else None
+
+    def note(self, text: str) -> None:
+        """A line in the captured log (e.g. 'fault: unplug bme280'), to read failures by."""
+        self.capture.note("NOTE " + text)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def open(self) -> "Board":
+        self.capture.start()
+        return self
+
+    def close(self) -> None:
+        try:
+            if self._overrides:
+                self.restore_files()
+        finally:
+            self.capture.stop()
+            if self.boot_id is not None:
+                self.target.last_boot_id = self.boot_id
+
+    def reset(self, *, timeout: float = 10.0, how: str | None = None) -> Frame:
+        """Reset the board and wait for the HELLO of the new boot; the test's stream starts there.
+
+        Virtual board: its reset button. Real board: the REBOOT command, or `machine.reset()`
+        through the raw REPL when the app does not answer. Returns the HELLO frame.
+        """
+        old = {b for b in (self.capture.decoder.boot_id, self.target.last_boot_id, self.boot_id) if b is not None}
+        since = self.capture.end
+        how = how or ("button" if self.virtual is not None else "command")
+        self.note(f"reset ({how})")
+        if how == "button":
+            vb = self.virtual
+            n = len(vb.boots)
+            vb.reset()
+            vb.wait_boot(n + 1, timeout=timeout)
+        elif how == "command":
+            try:
+                self.stream.send(wire.OP_REBOOT, timeout=1.5)
+            except HilError:
+                self.note("REBOOT not answered; machine.reset() through the raw REPL")
+                self._raw(lambda s: s.transport.exec_raw_no_follow("import machine\nmachine.reset()\n"))
+        elif how == "none":
+            pass
+        else:
+            raise ValueError(f"unknown reset kind {how!r}")
+        hello = self._wait_hello(since, old, timeout)
+        self.resets += 1
+        return hello
+
+    def _wait_hello(self, since: int, old: set[int], timeout: float) -> Frame:
+        def new_boot(f: Frame) -> bool:
+            return f.type == wire.T_HELLO and f.boot_id not in old
+
+        deadline = time.monotonic() + timeout
+        try:
+            f = self.stream.expect(where=new_boot, since=since, timeout=min(timeout, 4.0),
+                                   what="HELLO of a new boot")
+        except HilError:
+            # a real board's USB port re-enumerates after a reset and the boot HELLO can be gone
+            # before the host reopens it: ask for it again
+            self.note("no boot HELLO seen; asking with SEND_HELLO")
+            self.stream.send(wire.OP_SEND_HELLO, timeout=max(0.5, deadline - time.monotonic()))
+            f = self.stream.expect(where=new_boot, since=since, timeout=max(0.5, deadline - time.monotonic()),
+                                   what="HELLO of a new boot")
+        self.hello_frame = f
+        self.hello = f.hello()
+        got, end = self.capture.frames_since(since)
+        idx = end - len(got) + next(i for i, g in enumerate(got) if g is f)
+        self.stream.start = self.stream.cursor = idx
+        self.stream._snapshot_stats()
+        return f
+
+    # -- raw REPL and files ------------------------------------------------------------------
+    def _raw(self, fn):
+        """Release the port, run fn(DeviceSession), take the port back. The app is stopped
+        (Ctrl-C) and stays stopped until the next reset."""
+        self.capture.suspend()
+        try:
+            with DeviceSession(self.target.current_port(), attempts=6, timeout=8.0) as s:
+                return fn(s)
+        finally:
+            self.capture.reopen(self.target.current_port())
+
+    def exec(self, code: str, timeout: float = 20.0) -> str:
+        """Run code in the raw REPL (stops the app); call reset() afterwards to run the app again."""
+        self.note(f"raw REPL exec {code[:60]!r}")
+        return self._raw(lambda s: s.exec(code, timeout=timeout)).decode(errors="replace")
+
+    def read_file(self, path: str) -> bytes | None:
+        out = self.exec(
+            "import binascii\ntry:\n f=open(%r,'rb');d=f.read();f.close();print(binascii.b2a_base64(d).decode())\n"
+            "except OSError:\n print('-')\n" % path).strip()
+        return None if out == "-" else base64.b64decode(out)
+
+    def write_file(self, path: str, data: bytes) -> None:
+        enc = base64.b64encode(data).decode()
+        out = self.exec("import binascii,hashlib\nf=open(%r,'wb');f.write(binascii.a2b_base64(%r));f.close()\n"
+                        "print(binascii.hexlify(hashlib.sha256(open(%r,'rb').read()).digest()).decode())\n"
+                        % (path, enc, path)).strip()
+        if out != hashlib.sha256(data).hexdigest():
+            raise HilError(f"writing {path} on the board: hash mismatch after write")
+
+    def remove_file(self, path: str) -> None:
+        self.exec("import os\ntry:\n os.remove(%r)\nexcept OSError:\n pass\n" % path)
+
+    def override_file(self, path: str, data: bytes | None) -> None:
+        """Replace (or with None remove) a file on the board until the end of the test; the
+        original is put back at teardown. Call reset() to boot with it."""
+        if path not in self._overrides:
+            self._overrides[path] = self.read_file(path)
+        self.note(f"override {path}: {'removed' if data is None else f'{len(data)} bytes'}")
+        if data is None:
+            self.remove_file(path)
+        else:
+            self.write_file(path, data)
+
+    def restore_files(self) -> None:
+        for path, data in self._overrides.items():
+            if data is None:
+                self.remove_file(path)
+            else:
+                self.write_file(path, data)
+            self.note(f"restored {path}")
+        self._overrides.clear()
+
+    def base_config(self) -> dict:
+        """The app config the board runs by default (firmware/config.json as deployed)."""
+        import json
+
+        raw = self.read_file("config.json")
+        if raw is None:
+            raw = FIRMWARE_CONFIG.read_bytes() if FIRMWARE_CONFIG.is_file() else b"{}"
+        return json.loads(raw)
