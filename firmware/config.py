@@ -1,0 +1,133 @@
+"""App configuration (``config.json`` next to main.py): load, validate, fall back.
+
+Format (every key optional; see firmware/config.json for the shipped default)::
+
+    {"streams": [{"name": "imu", "sensor": "mpu6050", "period_us": 5000, "batch": 25,
+                  "settings": {"accel_fs_g": 2}}, ...],
+     "status_period_ms": 1000,   # STATUS frame period
+     "ring_bytes": 8192,         # output ring (encoded frames waiting for the link)
+     "autostart": true,          # stream from boot (else wait for START)
+     "watchdog": true,           # true: WDT when the port can keep it fed at the REPL
+                                 # (machine.Timer); "always": WDT regardless; false: none
+     "heap_lock": false,         # run the steady-state loop under micropython.heap_lock()
+     "max_iterations": 0,        # >0: leave the loop after that many passes (tests, bench)
+     "idle_us_max": 2000,        # longest idle sleep between loop passes
+     "write_chunk": 256,         # most bytes per write() to the link
+     "bench_jitter": false}      # keep a lateness histogram of stream 0 (bench only)
+
+``sensor`` is a board.json sensor ``kind`` (or an ADC name such as "a0" for analog inputs);
+``settings`` are the driver's keyword arguments.  ``load()`` never raises: a missing, corrupt
+or invalid file gives the defaults plus a one-line reason for the CONFIG_FALLBACK event.
+Loading allocates (boot time only).
+"""
+
+import json
+
+# sensor kind -> (period_us, batch) of the default stream for it
+_DEFAULT_RATES = {
+    "mpu6050": ("imu", 5000, 25),
+    "bme280": ("env", 100000, 10),
+    "sht31": ("rh", 100000, 10),
+    "analog": ("a0", 10000, 50),
+}
+
+_GLOBALS = {
+    "status_period_ms": (int, 1000, 100, 60000),
+    "ring_bytes": (int, 8192, 1024, 65536),
+    "max_iterations": (int, 0, 0, 1 << 29),
+    "idle_us_max": (int, 2000, 0, 100000),
+    "write_chunk": (int, 256, 16, 4096),
+}
+_FLAGS = {"autostart": True, "heap_lock": False, "bench_jitter": False}
+MAX_STREAMS = 16
+MAX_BATCH = 512
+
+
+def defaults(board=None):
+    """A config streaming every sensor wired on the board (all four kinds when unknown)."""
+    kinds = []
+    if board:
+        for s in board.get("sensors", ()):
+            k = s.get("kind")
+            if k in _DEFAULT_RATES and k not in kinds:
+                kinds.append(k)
+    else:
+        kinds = ["mpu6050", "bme280", "sht31", "analog"]
+    streams = []
+    for k in kinds:
+        name, period, batch = _DEFAULT_RATES[k]
+        streams.append({"name": name, "sensor": k, "period_us": period, "batch": batch, "settings": {}})
+    cfg = {"streams": streams, "watchdog": True}
+    for key in _GLOBALS:
+        cfg[key] = _GLOBALS[key][1]
+    for key in _FLAGS:
+        cfg[key] = _FLAGS[key]
+    return cfg
+
+
+def _check_int(v, lo, hi, what):
+    if not isinstance(v, int) or isinstance(v, bool) or v < lo or v > hi:
+        raise ValueError("%s must be an int in %d..%d" % (what, lo, hi))
+    return v
+
+
+def validate(raw):
+    """A cleaned copy of `raw`; ValueError naming the first problem."""
+    if not isinstance(raw, dict):
+        raise ValueError("top level is not an object")
+    cfg = defaults()
+    for key in _GLOBALS:
+        if key in raw:
+            _, _, lo, hi = _GLOBALS[key]
+            cfg[key] = _check_int(raw[key], lo, hi, key)
+    for key in _FLAGS:
+        if key in raw:
+            if not isinstance(raw[key], bool):
+                raise ValueError("%s must be true or false" % key)
+            cfg[key] = raw[key]
+    if "watchdog" in raw:
+        if raw["watchdog"] not in (True, False, "always"):
+            raise ValueError('watchdog must be true, false or "always"')
+        cfg["watchdog"] = raw["watchdog"]
+    if "streams" in raw:
+        streams = raw["streams"]
+        if not isinstance(streams, list) or not 1 <= len(streams) <= MAX_STREAMS:
+            raise ValueError("streams must be a list of 1..%d objects" % MAX_STREAMS)
+        out = []
+        names = []
+        for i, s in enumerate(streams):
+            if not isinstance(s, dict):
+                raise ValueError("streams[%d] is not an object" % i)
+            sensor = s.get("sensor")
+            if not isinstance(sensor, str) or not sensor:
+                raise ValueError("streams[%d].sensor missing" % i)
+            name = s.get("name", sensor)
+            if not isinstance(name, str) or name in names:
+                raise ValueError("streams[%d].name missing or repeated" % i)
+            names.append(name)
+            period = _check_int(s.get("period_us"), 1, (1 << 30) - 1, "streams[%d].period_us" % i)
+            batch = _check_int(s.get("batch", 10), 1, MAX_BATCH, "streams[%d].batch" % i)
+            settings = s.get("settings", {})
+            if not isinstance(settings, dict):
+                raise ValueError("streams[%d].settings is not an object" % i)
+            out.append({"name": name, "sensor": sensor, "period_us": period, "batch": batch,
+                        "settings": settings})
+        cfg["streams"] = out
+    return cfg
+
+
+def load(path="config.json", board=None):
+    """(config, problem): problem is None when the file was used, else why the defaults are."""
+    try:
+        f = open(path)
+    except OSError:
+        return defaults(board), "no %s: defaults" % path
+    try:
+        with f:
+            raw = json.loads(f.read())
+    except (ValueError, OSError, MemoryError):
+        return defaults(board), "%s is not valid JSON: defaults" % path
+    try:
+        return validate(raw), None
+    except (ValueError, TypeError, KeyError) as e:
+        return defaults(board), "%s invalid (%s): defaults" % (path, e)

@@ -1,0 +1,256 @@
+"""pagerless firmware boot entry: config, buses, sensors, then the sampler.
+
+On a board main.py runs as ``__main__`` after boot.py; importing it does nothing.  ``main()``:
+
+1. loads ``board.json`` (deployed next to this file) and ``config.json`` (missing, corrupt or
+   invalid -> safe defaults and a CONFIG_FALLBACK event, never a crash);
+2. builds the I2C buses and ADCs from the board definition and probes each configured sensor
+   (a sensor that does not answer starts offline and is re-probed);
+3. sends BOOT (and WATCHDOG_RESET after a watchdog reset), HELLO and one CALIB per stream;
+4. disables Ctrl-C (``micropython.kbd_intr(-1)``: the link carries binary frames; a 0x03 from
+   the host is still honoured by the command receiver), starts the watchdog and runs the
+   sampler until the host asks for the REPL (CMD REPL or Ctrl-C) or a reboot.
+
+An unexpected exception becomes an UNHANDLED_EXCEPTION event, flushed with a bounded wait,
+followed by ``machine.reset()``.
+"""
+
+
+def _reset_cause(machine, wire):
+    try:
+        rc = machine.reset_cause()
+    except (AttributeError, OSError):
+        return wire.RC_UNKNOWN
+    for name, code in (("PWRON_RESET", wire.RC_POWER_ON), ("HARD_RESET", wire.RC_HARD),
+                       ("WDT_RESET", wire.RC_WATCHDOG), ("DEEPSLEEP_RESET", wire.RC_DEEPSLEEP),
+                       ("SOFT_RESET", wire.RC_SOFT)):
+        if getattr(machine, name, None) == rc:
+            return code
+    return wire.RC_UNKNOWN
+
+
+def _boot_id():
+    try:
+        import os
+
+        return bytes(os.urandom(4))
+    except (ImportError, AttributeError, OSError):
+        import time
+
+        t = time.ticks_us()
+        return bytes((t & 0xFF, (t >> 8) & 0xFF, (t >> 16) & 0xFF, (t >> 24) & 0xFF))
+
+
+def _watchdog(machine, mode, timeout_ms):
+    """machine.WDT per config: True = only where a machine.Timer can keep it fed at the REPL."""
+    if not mode or not timeout_ms or not hasattr(machine, "WDT"):
+        return None
+    if mode is True and not hasattr(machine, "Timer"):
+        return None
+    return machine.WDT(timeout=timeout_ms)
+
+
+def _keep_fed(machine, wdt):
+    """Back at the REPL the WDT cannot be stopped: feed it from a timer (where there is one)."""
+    if wdt is None or not hasattr(machine, "Timer"):
+        return
+    try:
+        t = machine.Timer(-1) if hasattr(machine.Timer, "PERIODIC") else machine.Timer()
+        t.init(period=500, mode=machine.Timer.PERIODIC, callback=lambda _t: wdt.feed())
+    except (ValueError, OSError, TypeError):
+        pass
+
+
+def build(board, cfg, problems, out, boot_id, reset_cause, instream):
+    """Streams, health, commands and sampler from the board definition and config."""
+    import wire
+    from commands import Commands
+    from hardware import Hardware, HardwareError, driver_class
+    from health import Health, calib_frame, init_driver
+    from sampler import Sampler, Stream
+    from version import FIRMWARE_VERSION
+
+    hw = Hardware(board)
+    health = Health(out, boot_id, reset_cause, hw)
+    streams = []
+    for spec in cfg["streams"]:
+        try:
+            cls = driver_class(hw.wiring(spec["sensor"])["kind"])
+        except HardwareError as e:
+            problems.append("stream %s skipped: %s" % (spec["name"], e))
+            continue
+        s = Stream(len(streams), spec["name"], spec["sensor"], cls, spec["period_us"], spec["batch"],
+                   spec["settings"], boot_id)
+        try:
+            s.bus, s.address = hw.address(spec["sensor"])
+            if s.bus is None:
+                s.address = 0
+        except (HardwareError, OSError, ValueError) as e:
+            problems.append("stream %s: bus: %s" % (s.name, e))
+        try:
+            ok = init_driver(s, hw)
+        except (ValueError, TypeError) as e:  # settings the driver rejects: use its defaults
+            problems.append("stream %s settings rejected (%s): driver defaults" % (s.name, e))
+            s.settings = {}
+            ok = init_driver(s, hw)
+        s.online = ok
+        if not ok:
+            s.hello_stale = True
+        if s.period < s.min_period:
+            problems.append("stream %s period_us %d below the sensor minimum: %d"
+                            % (s.name, s.period, s.min_period))
+            s.period = s.new_period = s.min_period
+        streams.append(s)
+
+    def info():
+        return {
+            "board": board.get("name", "unknown"), "mcu": board.get("mcu", "unknown"),
+            "firmware": FIRMWARE_VERSION, "protocol": wire.VERSION, "ticks_period": 1 << 30,
+            "reset_cause": reset_cause,
+            "streams": [{"id": s.sid, "name": s.name, "kind": s.kind, "period_us": s.period,
+                         "batch": s.batch, "sample_format": s.cls.SAMPLE_FORMAT, "sample_size": s.ss,
+                         "channels": [list(c) for c in s.cls.CHANNELS], "config": s.config,
+                         "online": s.online}
+                        for s in streams],
+        }
+
+    health.info = info
+    commands = Commands(instream, out, boot_id)
+    sampler = Sampler(streams, out, health, commands, cfg)
+    for s in streams:
+        s.out = out
+        s.health = health
+        if s.calib_frame is None and s.online:
+            s.calib_frame = calib_frame(s.calib)
+    commands.sampler = sampler
+    commands.health = health
+    health.attach(streams, commands, sampler)
+    health.build_hello(info())
+    return sampler, health
+
+
+def main():
+    import gc
+    import sys
+
+    import machine
+    import micropython
+
+    if hasattr(micropython, "alloc_emergency_exception_buf"):  # not on the unix port
+        micropython.alloc_emergency_exception_buf(100)
+
+    import config
+    import output
+    import wire
+    from hardware import load_board
+
+    board = load_board("board.json")
+    cfg, problem = config.load("config.json", board)
+    problems = [] if problem is None else [problem]
+    if not board:
+        problems.append("no board.json: no sensors")
+    outstream, instream = output.open_link(board.get("output"))
+    out = output.Output(outstream, cfg["ring_bytes"], cfg["write_chunk"])
+    boot_id = _boot_id()
+    rc = _reset_cause(machine, wire)
+    sampler = health = None
+    wdt = None
+    result = 0
+    try:
+        sampler, health = build(board, cfg, problems, out, boot_id, rc, instream)
+        health.event(wire.EV_BOOT, 255, rc)
+        if rc == wire.RC_WATCHDOG:
+            health.event(wire.EV_WATCHDOG_RESET)
+        for p in problems:
+            health.event(wire.EV_CONFIG_FALLBACK, 255, 0, p.encode())
+        for s in sampler.streams:
+            if not s.online:
+                health.event(wire.EV_SENSOR_OFFLINE, s.sid, 19)
+        health.send_hello()
+        out.flush(500)
+        if cfg.get("bench_jitter") and sampler.streams:
+            from array import array
+
+            sampler.streams[0].hist = array("I", bytes(4 * 5001))
+        if cfg["autostart"]:
+            sampler.start()
+        health.status()
+        wdt = _watchdog(machine, cfg.get("watchdog"), board.get("wdt_timeout_ms", 0))
+        sampler.wdt = wdt
+        gc.collect()
+        micropython.kbd_intr(-1)
+        result = sampler.run()
+    except Exception as e:  # noqa: BLE001 - the last line of defence: report, then reset
+        try:
+            micropython.heap_unlock()
+        except AttributeError:
+            pass
+        _report_crash(out, boot_id, health, e)
+        micropython.kbd_intr(3)
+        machine.reset()
+        return
+    finally:
+        micropython.kbd_intr(3)
+    # left the loop: REPL, Ctrl-C, reboot or the end of a test/bench run
+    if health is not None:
+        health.status()
+    out.flush(500)
+    if result == 3:  # REBOOT
+        machine.reset()
+    _keep_fed(machine, wdt)
+    if result == 0 and sampler is not None:
+        _print_summary(sampler, out)
+    sys.stdout.write("\r\n")
+
+
+def _report_crash(out, boot_id, health, e):
+    import sys
+
+    import wire
+
+    try:
+        import io
+
+        buf = io.StringIO()
+        sys.print_exception(e, buf)
+        text = buf.getvalue()
+    except Exception:  # noqa: BLE001
+        text = repr(e)
+    text = text.encode()[-160:]
+    try:
+        if health is not None:
+            health.event(wire.EV_UNHANDLED_EXCEPTION, 255, 0, text)
+        else:
+            f = bytearray(wire.OVERHEAD + wire.EVENT_SIZE + len(text))
+            n = wire.pack_event(f, boot_id, 0, 0, wire.EV_UNHANDLED_EXCEPTION, 255, 0, text)
+            out.send(f, n)
+        out.flush(500)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _print_summary(sampler, out):
+    """One text line after a max_iterations run (tests and bench read it)."""
+    import gc
+    import json
+
+    streams = sampler.streams
+    summary = {
+        "iterations": sampler.iterations,
+        "heap_lock": sampler.heap_lock,
+        "overruns": sampler.health.overruns,
+        "recoveries": sampler.health.recoveries,
+        "frames_sent": out.sent,
+        "frames_dropped": out.dropped,
+        "free_heap": gc.mem_free(),
+        "commands": sampler.commands.handled,
+        "streams": [{"id": s.sid, "frames": s.frames, "dropped": s.dropped, "missing": s.missing,
+                     "errors": s.errors, "online": s.online} for s in streams],
+    }
+    if streams and streams[0].hist is not None:
+        summary["jitter_hist"] = [[i, c] for i, c in enumerate(streams[0].hist) if c]
+    print("\nPAGERLESS-SUMMARY " + json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

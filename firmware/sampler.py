@@ -1,0 +1,298 @@
+"""Streams and the sampling loop.
+
+Each ``Stream`` owns one DATA frame buffer laid out as header + missing bitmap + ``batch``
+sample slots, with one memoryview per slot made at init, so ``driver.read_into(slot)`` fills
+the frame in place and a full batch is packed, CRC'd and COBS-encoded into the output ring
+without copying.  Deadlines are kept with ``time.ticks_us``/``ticks_add``/``ticks_diff``
+(``due`` advances by exactly one period per sample: no drift); sample *i* of a frame belongs
+to ``t0_us + i * period_us`` where t0 is the first sample's deadline.
+
+A deadline missed by a full period or more is a loop overrun: counted, and each missed slot
+is sent marked missing (so the time axis stays honest); more than the rest of a frame missed
+closes the frame and re-anchors the deadline at the present.  Sensor errors mark the sample
+missing; ``Health`` takes a sensor offline after repeated failures and back online.
+
+``Sampler.run()`` is the steady-state loop: it allocates nothing after its warm-up passes
+(checked by running it under ``micropython.heap_lock()``, config "heap_lock").  Hot code uses
+locals, index stores, ``struct.pack_into`` (via wire.pack_header) and method calls on objects
+(no bound methods are created); no floats, no strings, no new globals.
+"""
+
+import time
+
+import micropython
+from micropython import const
+
+import wire
+
+_MASK30 = const(0x3FFFFFFF)
+_FAILS_OFFLINE = const(5)  # consecutive failed reads that take a sensor offline
+_WDT_FEED_MS = const(100)
+_WARMUP = const(64)  # loop passes before heap_lock (first calls may allocate caches)
+
+# Sampler.run() results
+DONE = const(0)  # max_iterations reached
+REPL = const(1)  # the host asked for the REPL (CMD REPL)
+INTERRUPT = const(2)  # Ctrl-C (0x03) from the host while streaming
+REBOOT = const(3)  # CMD REBOOT (ACK sent)
+
+_ticks_us = time.ticks_us
+_ticks_ms = time.ticks_ms
+_ticks_add = time.ticks_add
+_ticks_diff = time.ticks_diff
+
+
+class Stream:
+    def __init__(self, sid, name, sensor, cls, period_us, batch, settings, boot_id):
+        self.sid = sid
+        self.name = name
+        self.sensor = sensor
+        self.cls = cls
+        self.kind = cls.KIND
+        self.settings = settings
+        self.ss = cls.SAMPLE_SIZE
+        self.batch = batch
+        self.period = period_us
+        self.new_period = period_us  # SET_PERIOD takes effect at the next frame boundary
+        self.min_period = cls.MIN_PERIOD_US
+        self.boot_id = boot_id
+        self.frame = bytearray(wire.data_frame_size(batch, self.ss))
+        self.n = len(self.frame) - wire.CRC_SIZE
+        first = wire.HEADER_SIZE + wire.bitmap_size(batch)
+        mv = memoryview(self.frame)
+        ss = self.ss
+        self.slots = tuple(mv[first + i * ss:first + (i + 1) * ss] for i in range(batch))
+        self.scratch = bytearray(ss)
+        self.out = None
+        self.health = None
+        self.driver = None
+        self.bus = None  # I2C bus and address for the allocation-free presence probe
+        self.address = 0
+        self.calib = b""
+        self.calib_frame = None
+        self.calib_seq = 0
+        self.hello_stale = False
+        self.config = {}
+        self.online = False
+        self.running = False
+        self.i = 0
+        self.seq = 0
+        self.due = 0
+        self.t0 = 0
+        self.fails = 0
+        self.errors = 0  # sensor_errors
+        self.missing = 0  # samples_missing
+        self.dropped = 0  # DATA frames refused by the ring
+        self.frames = 0  # DATA frames built
+        self.backoff_ms = 100
+        self.retry_at = 0
+        self.hist = None  # bench: array of |interval - period| counts (1 us buckets)
+        self.last_late = 0
+
+    # -- control (commands, boot) ---------------------------------------------------------
+    def begin(self, now):
+        """Start (or restart) sampling: fresh batch, first deadline one period from now."""
+        self.i = 0
+        self.due = _ticks_add(now, self.period)
+        self.running = True
+        if self.online:
+            try:
+                self.driver.start()
+            except OSError:
+                pass
+
+    def stop(self):
+        self.running = False
+        self.i = 0
+
+    # -- hot path -------------------------------------------------------------------------
+    def sample(self, now):
+        """Take the sample due at self.due (now >= due)."""
+        p = self.period
+        late = _ticks_diff(now, self.due)
+        if late >= p:
+            self.overrun(late, now)
+            late = _ticks_diff(now, self.due)
+        h = self.hist
+        if h is not None:
+            d = late - self.last_late
+            if d < 0:
+                d = -d
+            if d >= len(h):
+                d = len(h) - 1
+            h[d] += 1
+            self.last_late = late
+        i = self.i
+        frame = self.frame
+        if i == 0:
+            self.t0 = self.due
+            wire.clear_bitmap(frame, self.batch)
+        if self.online:
+            drv = self.driver
+            try:
+                drv.read_into(self.slots[i])
+                self.fails = 0
+            except OSError as e:
+                self.failed(i, e.errno)
+            if self.online:
+                try:
+                    drv.start()  # next conversion (no-op for free-running chips)
+                except OSError:
+                    pass
+        else:
+            wire.mark_missing(frame, i)
+            self.missing = (self.missing + 1) & _MASK30
+        self.due = _ticks_add(self.due, p)
+        i += 1
+        self.i = i
+        if i >= self.batch:
+            self.emit()
+
+    def failed(self, i, errno):
+        wire.mark_missing(self.frame, i)
+        self.missing = (self.missing + 1) & _MASK30
+        self.errors = (self.errors + 1) & _MASK30
+        self.fails += 1
+        if self.fails >= _FAILS_OFFLINE:
+            self.health.offline(self, errno)
+
+    def overrun(self, late, now):
+        """Deadline missed by >= 1 period: send the missed slots as missing samples."""
+        self.health.overruns = (self.health.overruns + 1) & _MASK30
+        p = self.period
+        k = late // p
+        frame = self.frame
+        while k > 0:
+            i = self.i
+            if i == 0:
+                self.t0 = self.due
+                wire.clear_bitmap(frame, self.batch)
+            wire.mark_missing(frame, i)
+            self.missing = (self.missing + 1) & _MASK30
+            self.due = _ticks_add(self.due, p)
+            k -= 1
+            i += 1
+            self.i = i
+            if i >= self.batch:
+                self.emit()
+                if k > 0:  # more than a frame behind: re-anchor at the present
+                    self.due = _ticks_add(self.due, k * p)
+                    k = 0
+
+    def emit(self):
+        """Pack the header of the full batch and queue the frame (dropped whole if no room)."""
+        wire.pack_header(self.frame, 1, self.sid, self.boot_id, self.seq, self.t0, self.period, self.batch)
+        if not self.out.send(self.frame, self.n):
+            self.dropped = (self.dropped + 1) & _MASK30
+        self.seq = (self.seq + 1) & 0xFFFF  # also for a dropped frame: the host sees the gap
+        self.frames = (self.frames + 1) & _MASK30
+        self.i = 0
+        self.period = self.new_period
+
+    # -- presence (allocation-free) -------------------------------------------------------
+    def probe(self):
+        """True if the chip answers: an address-only write on I2C, a read for an ADC."""
+        try:
+            if self.bus is not None:
+                self.bus.writeto(self.address, _EMPTY)
+            elif self.driver is not None:
+                self.driver.read_into(self.scratch)
+            else:
+                return False
+            return True
+        except OSError:
+            return False
+
+
+_EMPTY = bytearray(0)
+
+
+class Sampler:
+    """The loop: sample due streams, status, recovery, output, commands, watchdog."""
+
+    def __init__(self, streams, out, health, commands, cfg, wdt=None):
+        self.streams = tuple(streams)
+        self.out = out
+        self.health = health
+        self.commands = commands
+        self.wdt = wdt
+        self.idle_us = cfg.get("idle_us_max", 2000)
+        self.status_ms = cfg.get("status_period_ms", 1000)
+        self.heap_lock = cfg.get("heap_lock", False)
+        self.max_iterations = cfg.get("max_iterations", 0)
+        self.iterations = 0
+        self.locked = False
+
+    def start(self, sid=255):
+        now = _ticks_us()
+        for s in self.streams:
+            if sid == 255 or s.sid == sid:
+                s.begin(now)
+
+    def stop(self, sid=255):
+        for s in self.streams:
+            if sid == 255 or s.sid == sid:
+                s.stop()
+
+    def stream(self, sid):
+        for s in self.streams:
+            if s.sid == sid:
+                return s
+        return None
+
+    def run(self):
+        """Run until the host asks otherwise (or max_iterations); returns DONE/REPL/INTERRUPT/REBOOT."""
+        streams = self.streams
+        out = self.out
+        health = self.health
+        commands = self.commands
+        wdt = self.wdt
+        idle = self.idle_us
+        status_ms = self.status_ms
+        max_it = self.max_iterations
+        lock_at = _WARMUP if self.heap_lock else -1
+        sleep_us = time.sleep_us
+        it = 0
+        status_due = _ticks_add(_ticks_ms(), status_ms)
+        feed_due = _ticks_ms()
+        try:
+            while True:
+                now = _ticks_us()
+                nxt = _ticks_add(now, idle)
+                for s in streams:
+                    if s.running:
+                        if _ticks_diff(now, s.due) >= 0:
+                            s.sample(now)
+                        if _ticks_diff(s.due, nxt) < 0:
+                            nxt = s.due
+                ms = _ticks_ms()
+                if _ticks_diff(ms, status_due) >= 0:
+                    health.status()
+                    status_due = _ticks_add(status_due, status_ms)
+                    if _ticks_diff(ms, status_due) >= 0:
+                        status_due = _ticks_add(ms, status_ms)
+                if health.n_offline:
+                    health.reprobe(ms)
+                out.pump()
+                r = commands.poll()
+                if r:
+                    return r
+                if wdt is not None and _ticks_diff(ms, feed_due) >= 0:
+                    wdt.feed()
+                    feed_due = _ticks_add(ms, _WDT_FEED_MS)
+                it += 1
+                if it == lock_at:
+                    micropython.heap_lock()
+                    self.locked = True
+                    health.locked = True
+                if it == max_it:
+                    return DONE
+                wait = _ticks_diff(nxt, _ticks_us())
+                if wait > 0:
+                    sleep_us(wait)
+        finally:
+            self.iterations = it
+            if self.locked:
+                micropython.heap_unlock()
+                self.locked = False
+                health.locked = False

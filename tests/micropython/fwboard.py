@@ -1,0 +1,107 @@
+"""Helpers for the firmware tests: install firmware/ on a virtual board and read its stream."""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import serial
+
+from firmware import wire
+from host.decoder import Decoder, DeviceText, Frame, encode_command
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware"
+VIRTUAL_BOARD_JSON = ROOT / "boards" / "virtual" / "board.json"
+
+
+def install(flash_dir: Path, config: dict | str | None = "default") -> None:
+    """Copy firmware/*.py (as sources) and board.json into the flash folder; config: a dict to
+    write as config.json, a str written verbatim, "default" for firmware/config.json, None for
+    no config.json at all."""
+    shutil.copytree(FIRMWARE, flash_dir, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "config.json"))
+    shutil.copy(VIRTUAL_BOARD_JSON, flash_dir / "board.json")
+    cfg = flash_dir / "config.json"
+    cfg.unlink(missing_ok=True)
+    if config == "default":
+        shutil.copy(FIRMWARE / "config.json", cfg)
+    elif isinstance(config, dict):
+        cfg.write_text(json.dumps(config))
+    elif isinstance(config, str):
+        cfg.write_text(config)
+
+
+class Reader:
+    """Reads the board's port in a thread and decodes everything into `frames` and `text`."""
+
+    def __init__(self, port: str):
+        self.ser = serial.Serial(port, timeout=0.02)
+        self.dec = Decoder()
+        self.frames: list[Frame] = []
+        self.text = ""
+        self.lock = threading.Lock()
+        self.paused = False
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.ser.read(65536)
+            except (serial.SerialException, OSError):
+                time.sleep(0.01)
+                continue
+            if not data:
+                continue
+            with self.lock:
+                for it in self.dec.feed(data):
+                    if isinstance(it, DeviceText):
+                        self.text += it.text
+                    else:
+                        self.frames.append(it)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._t.join(timeout=2)
+        self.ser.close()
+
+    def send(self, opcode: int, token: int, stream: int = 255, args: bytes = b"") -> None:
+        self.ser.write(encode_command(opcode, token, stream, args))
+
+    def of(self, ftype: int) -> list[Frame]:
+        with self.lock:
+            return [f for f in self.frames if f.type == ftype]
+
+    def events(self) -> list:
+        return [f.event() for f in self.of(wire.T_EVENT)]
+
+    def acks(self) -> list:
+        return [f.ack() for f in self.of(wire.T_ACK) + self.of(wire.T_NACK)]
+
+    def data_counts(self) -> Counter:
+        return Counter(f.stream for f in self.of(wire.T_DATA))
+
+    def wait(self, pred, timeout: float = 5.0, what: str = "condition"):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            r = pred()
+            if r:
+                return r
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}; text so far: {self.text[-800:]!r}; "
+                             f"events: {self.events()}")
+
+
+def boot(board, config: dict | str | None = "default") -> Reader:
+    """Install the firmware, open the port, power-cycle, wait for the boot."""
+    install(board.flash_dir, config)
+    r = Reader(board.port)
+    n = len(board.boots)
+    board.power_cycle()
+    board.wait_boot(n + 1)
+    return r
