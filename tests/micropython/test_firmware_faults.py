@@ -1,0 +1,137 @@
+"""main.py under faults on the virtual board: sensor unplug/replug, backpressure drops that the
+host reconciles exactly, commands (ACK, NACK, garbage), config fallback."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from firmware import wire
+from host.decoder import encode_command
+from tests.micropython.fwboard import FIRMWARE, boot
+
+pytestmark = [pytest.mark.virtual_board, pytest.mark.fault_injection]
+
+
+def default_config(**kw) -> dict:
+    cfg = json.loads((FIRMWARE / "config.json").read_text())
+    cfg.update(kw)
+    return cfg
+
+
+def test_firmware_sensor_unplug_goes_offline_and_replug_comes_back(vboard_factory):
+    board = vboard_factory(link_rate="usb")
+    r = boot(board, default_config(status_period_ms=200))
+    try:
+        r.wait(lambda: r.of(wire.T_STATUS), what="first STATUS")
+        board.unplug("mpu6050")
+        r.wait(lambda: any(e.code == wire.EV_SENSOR_OFFLINE and e.stream == 0 for e in r.events()),
+               what="SENSOR_OFFLINE")
+        time.sleep(0.5)
+        board.replug("mpu6050")
+        r.wait(lambda: any(e.code == wire.EV_SENSOR_ONLINE and e.stream == 0 for e in r.events()),
+               timeout=8, what="SENSOR_ONLINE")
+        n_calib = len([f for f in r.of(wire.T_CALIB) if f.stream == 0])
+        r.wait(lambda: len(r.of(wire.T_STATUS)) >= 2 and r.of(wire.T_STATUS)[-1].status().streams[0].online,
+               what="STATUS with the IMU online")
+        time.sleep(0.3)
+    finally:
+        r.close()
+    assert n_calib == 2  # boot + after it came back
+    offline = [e for e in r.events() if e.code == wire.EV_SENSOR_OFFLINE][0]
+    assert offline.arg == 19  # ENODEV: the address was not acknowledged
+    imu = [f for f in r.of(wire.T_DATA) if f.stream == 0]
+    missing = sum(f.data().missing_count() for f in imu)
+    assert missing >= 50  # >= 0.25 s at 200 Hz
+    st = r.of(wire.T_STATUS)[-1].status().streams[0]
+    assert st.samples_missing >= missing - 25 and st.sensor_errors >= 5 and st.online
+    seqs = [f.seq for f in imu]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # frames keep flowing, no gaps
+    assert all(f.data().missing_count() == 0 for f in imu[-2:])
+
+
+def test_firmware_backpressure_drops_equal_host_gaps(vboard_factory):
+    board = vboard_factory(link_rate="usb")
+    cfg = default_config(ring_bytes=2048, status_period_ms=200)
+    cfg["streams"][3]["period_us"] = 500  # analog at 2 kHz: ~8 kB/s on the link
+    r = boot(board, cfg)
+    try:
+        r.wait(lambda: r.of(wire.T_STATUS), what="first STATUS")
+        board.set_backpressure(True)
+        time.sleep(3.0)
+        board.set_backpressure(False)
+        r.wait(lambda: sum(r.dec.stats.missing_by_stream.values()) > 0, what="gaps on the host")
+        time.sleep(1.0)  # a STATUS after the drops, then more DATA of every stream
+        n = len(r.of(wire.T_STATUS))
+        r.wait(lambda: len(r.of(wire.T_STATUS)) > n + 1, what="STATUS after the drops")
+        time.sleep(1.2)
+    finally:
+        r.close()
+    stats = r.dec.stats
+    rec = stats.reconcile()
+    assert rec and all(x.balanced for x in rec), [x.explanation for x in rec]
+    assert sum(x.device_dropped for x in rec) > 0
+    assert stats.corrupt_segments == 0
+
+
+def test_firmware_commands_ack_nack_and_garbage(vboard_factory):
+    board = vboard_factory(link_rate="usb")
+    r = boot(board)
+    try:
+        r.wait(lambda: r.of(wire.T_HELLO), what="HELLO")
+        r.send(wire.OP_PING, 101)
+        r.send(wire.OP_SET_PERIOD, 102, 0, (10_000).to_bytes(4, "little"))  # imu to 100 Hz
+        r.send(wire.OP_SET_PERIOD, 103, 2, (1_000).to_bytes(4, "little"))  # below the SHT31 minimum
+        r.send(wire.OP_SET_PERIOD, 104, 9, (10_000).to_bytes(4, "little"))  # no stream 9
+        r.send(0x33, 105)  # unknown opcode
+        bad = bytearray(encode_command(wire.OP_PING, 106))
+        bad[-3] ^= 0x55  # corrupt the CRC
+        r.ser.write(bytes(bad))
+        r.ser.write(b"\x00garbage\xff\x10\x00")  # not a command at all: skipped
+        r.send(wire.OP_STOP, 107, 3)
+        r.send(wire.OP_SEND_HELLO, 108)
+        r.send(wire.OP_SEND_STATUS, 109)
+        r.wait(lambda: len(r.acks()) >= 9, what="nine ACK/NACK")
+        time.sleep(0.5)
+        stopped_at = len([f for f in r.of(wire.T_DATA) if f.stream == 3])
+        time.sleep(0.6)
+        after = len([f for f in r.of(wire.T_DATA) if f.stream == 3])
+        r.send(wire.OP_START, 110, 3)
+        r.wait(lambda: len([f for f in r.of(wire.T_DATA) if f.stream == 3]) > after, what="analog again")
+    finally:
+        r.close()
+    got = {a.token: (a.ok, a.opcode, a.reason) for a in r.acks()}
+    assert got[101] == (True, wire.OP_PING, 0)
+    assert got[102] == (True, wire.OP_SET_PERIOD, 0)
+    assert got[103] == (False, wire.OP_SET_PERIOD, wire.R_BAD_ARGS)
+    assert got[104] == (False, wire.OP_SET_PERIOD, wire.R_BAD_STREAM)
+    assert got[105] == (False, 0x33, wire.R_UNKNOWN_OPCODE)
+    assert got[106][0] is False and got[106][2] == wire.R_BAD_CRC
+    assert got[107] == (True, wire.OP_STOP, 0) and got[110] == (True, wire.OP_START, 0)
+    assert got[108][0] and got[109][0]
+    assert after == stopped_at  # STOP stopped the analog stream
+    assert len(r.of(wire.T_HELLO)) == 2
+    st = r.of(wire.T_STATUS)[-1].status()
+    assert st.cmd_errors == 4 and st.rx_errors >= 1
+    imu_periods = [f.period_us for f in r.of(wire.T_DATA) if f.stream == 0]
+    assert imu_periods[0] == 5000 and imu_periods[-1] == 10_000  # applied at a frame boundary
+    assert r.dec.stats.missing == 0
+
+
+@pytest.mark.parametrize("config, reason", [
+    (None, "no config.json"),
+    ("{not json", "not valid JSON"),
+    ({"streams": [{"sensor": "mpu6050", "period_us": -5}]}, "invalid"),
+])
+def test_firmware_config_fallback_streams_defaults(vboard_factory, config, reason):
+    board = vboard_factory(link_rate="usb")
+    r = boot(board, config)
+    try:
+        r.wait(lambda: len(r.of(wire.T_STATUS)) >= 1 and len(r.of(wire.T_DATA)) >= 4, what="streaming")
+    finally:
+        r.close()
+    ev = [e for e in r.events() if e.code == wire.EV_CONFIG_FALLBACK]
+    assert ev and reason in ev[0].text
+    assert [s["kind"] for s in r.of(wire.T_HELLO)[0].hello()["streams"]] == ["bme280", "mpu6050", "sht31", "analog"]
+    assert "Traceback" not in r.text
