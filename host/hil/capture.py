@@ -39,6 +39,7 @@ class Capture:
         self.decoder = Decoder()
         self.link = Link(path, baud, locate=locate, retry_interval=0.2)
         self._frames: deque[Frame] = deque(maxlen=keep)
+        self._times: deque[float] = deque(maxlen=keep)  # host monotonic arrival time of each frame
         self._base = 0  # absolute index of _frames[0]
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -118,6 +119,12 @@ class Capture:
             start = max(index, self._base) - self._base
             return list(self._frames)[start:], self.end
 
+    def timed_since(self, index: int) -> list[tuple[float, Frame]]:
+        """(host arrival time.monotonic(), frame) from absolute `index` on."""
+        with self._cond:
+            start = max(index, self._base) - self._base
+            return list(zip(list(self._times)[start:], list(self._frames)[start:]))
+
     def wait(self, index: int, timeout: float) -> bool:
         """Block until a frame at absolute `index` or later exists (True) or the timeout passes."""
         end = time.monotonic() + timeout
@@ -172,8 +179,10 @@ class Capture:
             frames.append(it)
             self._log_frame(it)
         if frames:
+            now = time.monotonic()
             with self._cond:
                 for f in frames:
+                    self._times.append(now)
                     if len(self._frames) == self._frames.maxlen:
                         self._base += 1
                     self._frames.append(f)

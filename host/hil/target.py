@@ -190,6 +190,7 @@ class Board:
         """
         old = {b for b in (self.capture.decoder.boot_id, self.target.last_boot_id, self.boot_id) if b is not None}
         since = self.capture.end
+        self.stream._snapshot_stats()
         how = how or ("button" if self.virtual is not None else "command")
         self.note(f"reset ({how})")
         if how == "button":
@@ -229,9 +230,9 @@ class Board:
         self.hello_frame = f
         self.hello = f.hello()
         got, end = self.capture.frames_since(since)
-        idx = end - len(got) + next(i for i, g in enumerate(got) if g is f)
+        # the test's stream starts at the new boot's first frame (its BOOT event precedes HELLO)
+        idx = end - len(got) + next(i for i, g in enumerate(got) if g.boot_id == f.boot_id)
         self.stream.start = self.stream.cursor = idx
-        self.stream._snapshot_stats()
         return f
 
     # -- raw REPL and files ------------------------------------------------------------------

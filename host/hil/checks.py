@@ -1,0 +1,118 @@
+"""Reusable judgements over decoded frames: physical ranges, rates, sequence and schedule continuity.
+
+Each returns plain data or a list of problems (empty = fine), so a test can assert on it and
+print a message that says exactly which stream, which seq, which value.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from firmware import wire
+from host.decoder import Frame, StreamInfo
+
+TICKS_MOD = 1 << 30
+
+
+def physical_ranges(info: StreamInfo) -> dict[str, tuple[float, float]]:
+    """Plausible physical bounds of each channel of a stream: the chip's measuring range."""
+    kind, cfg = info.kind, info.config
+    if kind == "bme280":
+        return {"temperature_c": (-40.0, 85.0), "pressure_pa": (30_000.0, 110_000.0), "humidity_rh": (0.0, 100.0)}
+    if kind == "mpu6050":
+        g = float(cfg.get("accel_fs_g", 16))
+        dps = float(cfg.get("gyro_fs_dps", 2000))
+        r = {f"accel_{a}_g": (-g, g) for a in "xyz"}
+        r.update({f"gyro_{a}_dps": (-dps, dps) for a in "xyz"})
+        r["temperature_c"] = (-40.0, 85.0)
+        return r
+    if kind == "sht31":
+        return {"temperature_c": (-45.0, 130.0), "humidity_rh": (0.0, 100.0)}
+    if kind == "analog":
+        return {"voltage_v": (0.0, float(cfg.get("vref_mv", 3300)) / 1000.0)}
+    return {}
+
+
+def out_of_range(info: StreamInfo, values: dict[str, np.ndarray], where: str = "") -> list[str]:
+    """Channels with a (non-missing) value outside physical_ranges(info)."""
+    bad = []
+    for name, (lo, hi) in physical_ranges(info).items():
+        v = values.get(name)
+        if v is None:
+            bad.append(f"{info.name}: channel {name} missing from the conversion")
+            continue
+        v = v[~np.isnan(v)]
+        if v.size and (v.min() < lo or v.max() > hi):
+            bad.append(f"{info.name}{where}: {name} in [{v.min():.4g}, {v.max():.4g}], outside [{lo:g}, {hi:g}]")
+    return bad
+
+
+def seq_gaps(frames: list[Frame]) -> list[tuple[int, int]]:
+    """(after seq, missing count) for each gap in a list of one stream's frames, in arrival order."""
+    gaps = []
+    for a, b in zip(frames, frames[1:]):
+        d = (b.seq - a.seq - 1) & 0xFFFF
+        if d:
+            gaps.append((a.seq, d))
+    return gaps
+
+
+def schedule_breaks(frames: list[Frame], tolerance_us: int = 0) -> list[str]:
+    """Consecutive received DATA frames whose t0 does not advance by exactly (seq delta) x batch x
+    period: the device's sampling schedule slipped (re-anchored after an overrun or a stall)."""
+    out = []
+    for a, b in zip(frames, frames[1:]):
+        k = (b.seq - a.seq) & 0xFFFF
+        if a.period_us != b.period_us:
+            continue
+        want = k * a.count * a.period_us
+        got = (b.t0_us - a.t0_us) % TICKS_MOD
+        if abs(got - want) > tolerance_us:
+            out.append(f"s{a.stream} seq {a.seq}->{b.seq}: t0 advanced {got} us, schedule says {want} us")
+    return out
+
+
+@dataclass
+class Rate:
+    stream: int
+    name: str
+    nominal_hz: float
+    device_hz: float   # samples per second of device time (t0 of first frame to end of last frame)
+    host_hz: float     # samples per second of host time (arrival of first to arrival of last frame)
+    frames: int
+    samples: int
+    missing: int
+
+    def error(self, which: str) -> float:
+        v = self.device_hz if which == "device" else self.host_hz
+        return (v - self.nominal_hz) / self.nominal_hz
+
+    def __str__(self) -> str:
+        return (f"{self.name} (s{self.stream}): nominal {self.nominal_hz:g} Hz, device {self.device_hz:.4g} Hz "
+                f"({self.error('device'):+.2%}), host {self.host_hz:.4g} Hz ({self.error('host'):+.2%}), "
+                f"{self.frames} frames, {self.samples} samples, {self.missing} missing")
+
+
+def rate(info: StreamInfo, timed: list[tuple[float, Frame]]) -> Rate:
+    """Delivered sample rate of one stream from (arrival time, frame) pairs."""
+    frames = [f for _, f in timed]
+    if len(frames) < 2:
+        return Rate(info.id, info.name, 1e6 / info.period_us, math.nan, math.nan, len(frames), 0, 0)
+    first, last = frames[0], frames[-1]
+    samples = sum(f.count for f in frames)
+    missing = sum(f.data().missing_count() for f in frames)
+    span_us = ((last.t0_us - first.t0_us) % TICKS_MOD) + last.count * last.period_us
+    device_hz = (samples - missing) / (span_us / 1e6)
+    host_span = timed[-1][0] - timed[0][0]
+    host_hz = sum(f.count - f.data().missing_count() for f in frames[1:]) / host_span if host_span > 0 else math.nan
+    return Rate(info.id, info.name, 1e6 / first.period_us, device_hz, host_hz, len(frames), samples, missing)
+
+
+def data_by_stream(frames: list[Frame]) -> dict[int, list[Frame]]:
+    out: dict[int, list[Frame]] = {}
+    for f in frames:
+        if f.type == wire.T_DATA:
+            out.setdefault(f.stream, []).append(f)
+    return out
