@@ -1,0 +1,107 @@
+"""Commands: STOP/START (all and one stream), SET_PERIOD taking effect within 2 batches, NACKs with
+the right reasons, and REBOOT giving a new boot."""
+from __future__ import annotations
+
+import struct
+import time
+
+import pytest
+
+from firmware import wire
+from host.hil import checks
+
+pytestmark = [pytest.mark.virtual_board]
+
+PERIOD_EFFECT_FRAMES = 2   # SET_PERIOD: at most this many frames after the ACK carry the old period
+START_BATCHES = 2          # START: a stream's first frame arrives within this many batch periods
+
+
+def batch_s(info) -> float:
+    return info.period_us * info.batch / 1e6
+
+
+def test_stop_then_start_all_streams(board, stream):
+    stream.collect(0.5)
+    stop_at = stream.mark()
+    stream.stop_streams()
+    ack_at = next(i for i, f in enumerate(stream.frames(since=stop_at)) if f.type == wire.T_ACK)
+    slowest = max(batch_s(s) for s in stream.streams.values())
+    time.sleep(slowest + 0.2)
+    after = stream.frames(since=stop_at)[ack_at + 1:]
+    assert [f for f in after if f.type == wire.T_DATA] == [], "DATA after the STOP's ACK"
+    last_seq = {sid: fs[-1].seq for sid, fs in checks.data_by_stream(stream.frames("DATA")).items()}
+
+    start_at = stream.mark()
+    t0 = time.monotonic()
+    stream.start_streams()
+    for sid, info in stream.streams.items():
+        f = stream.expect("DATA", stream=sid, since=start_at, timeout=START_BATCHES * batch_s(info) + 0.3)
+        assert f.seq == (last_seq.get(sid, -1) + 1) & 0xFFFF, f"{info.name}: seq continues without a gap"
+        print(f"{info.name}: first frame {time.monotonic() - t0:.3f} s after START")
+    assert stream.stats.missing == 0
+
+
+def test_stop_one_stream_leaves_the_others_running(board, stream):
+    imu = stream.stream_id("imu")
+    since = stream.mark()
+    stream.stop_streams(imu)
+    frames = stream.collect(1.3)
+    ack = stream.frames("ACK", since=since)[0]
+    by = checks.data_by_stream(frames)
+    assert all(f.t_us <= ack.t_us for f in by.get(imu, [])), "imu DATA built after its STOP"
+    assert set(by) - {imu} == set(stream.streams) - {imu}, "the other streams kept streaming"
+    stream.start_streams(imu)
+    stream.expect("DATA", stream=imu, timeout=START_BATCHES * batch_s(stream.streams[imu]) + 0.3)
+    assert stream.stats.missing == 0
+
+
+def test_set_period_takes_effect_within_two_batches(board, stream):
+    imu = stream.stream_id("imu")
+    old = stream.streams[imu].period_us
+    new = old // 2
+    since = stream.mark()
+    stream.set_period(imu, new)
+    t_ack = stream.frames("ACK", since=since)[0].t_us
+    frames = [f for f in stream.collect(1.5, stream=imu)]
+    later = [f for f in stream.frames("DATA", stream=imu, since=since) if f.t_us >= t_ack - 1]
+    periods = [f.period_us for f in later]
+    assert new in periods, f"period never changed: {periods}"
+    first_new = periods.index(new)
+    assert first_new <= PERIOD_EFFECT_FRAMES - 1, f"old period in {first_new} frames after the ACK: {periods}"
+    assert all(p == new for p in periods[first_new:]), periods
+    fresh = [f for f in later if f.period_us == new]
+    assert checks.schedule_breaks(fresh) == []
+    r = checks.rate(stream.streams[imu], [(0.0, f) for f in fresh])
+    assert abs(r.device_hz - 1e6 / new) / (1e6 / new) < 0.05, r
+    assert stream.stats.missing == 0 and frames
+
+
+@pytest.mark.parametrize("op, sid, args, reason", [
+    (wire.OP_SET_PERIOD, 0, struct.pack("<I", 10), wire.R_BAD_ARGS),          # below the sensor minimum
+    (wire.OP_SET_PERIOD, 0, b"\x01", wire.R_BAD_ARGS),                       # truncated argument
+    (wire.OP_START, 99, b"", wire.R_BAD_STREAM),
+    (0x55, 255, b"", wire.R_UNKNOWN_OPCODE),
+], ids=["period_too_short", "period_truncated", "unknown_stream", "unknown_opcode"])
+def test_bad_commands_are_nacked_with_a_reason_and_counted(board, stream, op, sid, args, reason):
+    before = stream.status().cmd_errors
+    nack = stream.send(op, sid, args, check=False)
+    assert not nack.ok and nack.reason == reason, nack
+    assert stream.status().cmd_errors == (before + 1) & 0xFFFF
+    assert stream.ping().ok, "the board still takes commands"
+    assert stream.stats.missing == 0
+
+
+def test_reboot_gives_a_new_boot(board, stream):
+    old = board.boot_id
+    boots = len(board.virtual.boots) if board.virtual is not None else None
+    since = stream.mark()
+    hello = board.reset(how="command")
+    assert hello.boot_id != old
+    info = hello.hello()
+    assert info["reset_cause"] == wire.RC_HARD
+    assert hello.seq == 0
+    ack = stream.frames("ACK", boot_id=old, since=since)
+    assert any(a.ack().opcode == wire.OP_REBOOT for a in ack), "REBOOT acknowledged before the reset"
+    if boots is not None:
+        assert len(board.virtual.boots) == boots + 1 and board.virtual.boots[-1].cause == wire.RC_HARD
+    stream.expect("DATA", stream=0, timeout=2)
