@@ -263,8 +263,8 @@ class Session:
         d = self.device
         d.hello = hello
         d.board = str(hello.get("board", d.board))
-        fw = hello.get("fw", hello.get("fw_version", hello.get("version", d.fw)))
-        d.fw = str(fw) if fw is not None else ""
+        fw = hello.get("firmware")  # key fixed by docs/protocol.md (HELLO body)
+        d.fw = str(fw) if fw is not None else d.fw
         for sid, info in self.decoder.streams.items():
             old = self.streams.get(sid)
             st = self._stream_state(info)

@@ -22,7 +22,7 @@ ANALOG_CONFIG = {"vref_mv": 3300, "full_scale": 65535}
 def hello_info(imu_period_us: int = 1000, imu_batch: int = 10, analog_period_us: int = 10000,
                analog_batch: int = 5) -> dict:
     return {
-        "board": "synthetic", "fw": "0.0-test", "ticks_period": 1 << 30,
+        "board": "synthetic", "firmware": "0.0-test", "ticks_period": 1 << 30,
         "streams": [
             {"id": 0, "name": "imu", "kind": "mpu6050", "period_us": imu_period_us, "batch": imu_batch,
              "sample_format": IMU_FORMAT, "sample_size": 14,
