@@ -162,10 +162,21 @@ def log_name(nodeid: str) -> str:
     return re.sub(r"[^\w.\-\[\]=]+", "_", name)[:180] + ".log"
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge_config(base: dict, over: dict) -> dict:
+    """`over` merged into `base`, recursively. A list of named objects (the config's "streams")
+    can be patched by name: {"streams": {"imu": {"period_us": 1000}}}; a list replaces it."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        cur = out.get(k)
+        if isinstance(v, dict) and isinstance(cur, dict):
+            out[k] = merge_config(cur, v)
+        elif isinstance(v, dict) and isinstance(cur, list) and all(isinstance(x, dict) and "name" in x for x in cur):
+            unknown = set(v) - {x["name"] for x in cur}
+            if unknown:
+                raise ValueError(f"config override names unknown {k}: {sorted(unknown)}")
+            out[k] = [merge_config(x, v[x["name"]]) if x["name"] in v else x for x in cur]
+        else:
+            out[k] = v
     return out
 
 
@@ -183,7 +194,7 @@ def board(request, hil_session, hil_target, hil_config):
         if hil_target.virtual is not None:
             clear_faults(hil_target.virtual)
         if hil_config:
-            cfg = _merge(b.base_config(), hil_config)
+            cfg = merge_config(b.base_config(), hil_config)
             b.override_file("config.json", json.dumps(cfg).encode())
         b.reset()
         yield b

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +235,26 @@ class Board:
         idx = end - len(got) + next(i for i, g in enumerate(got) if g.boot_id == f.boot_id)
         self.stream.start = self.stream.cursor = idx
         return f
+
+    @contextmanager
+    def host_stops_reading(self):
+        """The host stops reading the port for the duration of the block. On the virtual board
+        the link holds the device's writes back at once (set_backpressure), as a USB endpoint
+        does; on a real board the capture stops reading and the OS buffers fill first."""
+        vb = self.virtual
+        if vb is not None:
+            vb.set_backpressure(True)
+            self.note("host stops reading (virtual board backpressure)")
+        else:
+            self.capture.pause()
+        try:
+            yield
+        finally:
+            if vb is not None:
+                vb.set_backpressure(False)
+                self.note("host reads again")
+            else:
+                self.capture.resume()
 
     # -- raw REPL and files ------------------------------------------------------------------
     def _raw(self, fn):
