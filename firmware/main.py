@@ -171,7 +171,8 @@ def main():
         if cfg.get("bench_jitter") and sampler.streams:
             from array import array
 
-            sampler.streams[0].hist = array("I", bytes(4 * 5001))
+            gc.collect()
+            sampler.streams[0].hist = array("I", bytes(4 * 1024))  # last bucket: >= 1023 us
         if cfg["autostart"]:
             sampler.start()
         health.status()
@@ -181,10 +182,10 @@ def main():
         micropython.kbd_intr(-1)
         result = sampler.run()
     except Exception as e:  # noqa: BLE001 - the last line of defence: report, then reset
-        try:
+        # the sampler's own `finally` has unlocked the heap (unlocking twice would lock it:
+        # heap_lock nests); heap_locked() exists only on some ports
+        if getattr(micropython, "heap_locked", None) is not None and micropython.heap_locked():
             micropython.heap_unlock()
-        except AttributeError:
-            pass
         _report_crash(out, boot_id, health, e)
         micropython.kbd_intr(3)
         machine.reset()
@@ -198,7 +199,7 @@ def main():
     if result == 3:  # REBOOT
         machine.reset()
     _keep_fed(machine, wdt)
-    if result == 0 and sampler is not None:
+    if (result == 0 or result == 1) and sampler is not None:  # DONE or CMD REPL
         _print_summary(sampler, out)
     sys.stdout.write("\r\n")
 
@@ -234,6 +235,7 @@ def _print_summary(sampler, out):
     import gc
     import json
 
+    gc.collect()
     streams = sampler.streams
     summary = {
         "iterations": sampler.iterations,
@@ -248,7 +250,18 @@ def _print_summary(sampler, out):
                      "errors": s.errors, "online": s.online} for s in streams],
     }
     if streams and streams[0].hist is not None:
-        summary["jitter_hist"] = [[i, c] for i, c in enumerate(streams[0].hist) if c]
+        h = streams[0].hist
+        total = sum(h)
+        acc = 0
+        for q, key in ((50, "jitter_p50_us"), (99, "jitter_p99_us")):
+            acc = 0
+            for i in range(len(h)):
+                acc += h[i]
+                if acc * 100 >= q * total:
+                    summary[key] = i
+                    break
+        summary["jitter_samples"] = total
+        summary["jitter_max_us"] = streams[0].jitter_max
     print("\nPAGERLESS-SUMMARY " + json.dumps(summary))
 
 

@@ -88,6 +88,7 @@ class Stream:
         self.retry_at = 0
         self.hist = None  # bench: array of |interval - period| counts (1 us buckets)
         self.last_late = 0
+        self.jitter_max = 0
 
     # -- control (commands, boot) ---------------------------------------------------------
     def begin(self, now):
@@ -118,6 +119,8 @@ class Stream:
             d = late - self.last_late
             if d < 0:
                 d = -d
+            if d > self.jitter_max:
+                self.jitter_max = d
             if d >= len(h):
                 d = len(h) - 1
             h[d] += 1

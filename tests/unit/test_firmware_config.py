@@ -1,0 +1,50 @@
+"""firmware/config.py under CPython: the shipped config validates, bad ones fall back with a reason."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("pagerless_firmware_config", ROOT / "firmware" / "config.py")
+config = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(config)
+
+
+def test_firmware_shipped_config_streams_all_four_sensors():
+    cfg = config.validate(json.loads((ROOT / "firmware" / "config.json").read_text()))
+    assert [s["sensor"] for s in cfg["streams"]] == ["mpu6050", "bme280", "sht31", "analog"]
+    rates = {s["sensor"]: 1_000_000 // s["period_us"] for s in cfg["streams"]}
+    assert rates == {"mpu6050": 200, "bme280": 10, "sht31": 10, "analog": 100}
+    assert cfg["heap_lock"] is False and cfg["max_iterations"] == 0
+
+
+@pytest.mark.parametrize("raw, words", [
+    ([], "top level"),
+    ({"streams": []}, "streams"),
+    ({"streams": [{"sensor": "sht31", "period_us": 0}]}, "period_us"),
+    ({"streams": [{"sensor": "sht31", "period_us": 1000, "batch": 10_000}]}, "batch"),
+    ({"ring_bytes": 10}, "ring_bytes"),
+    ({"heap_lock": 1}, "heap_lock"),
+    ({"watchdog": "sometimes"}, "watchdog"),
+])
+def test_firmware_config_rejects(raw, words):
+    with pytest.raises(ValueError, match=words):
+        config.validate(raw)
+
+
+def test_firmware_config_load_falls_back(tmp_path):
+    board = {"sensors": [{"kind": "sht31"}, {"kind": "analog", "adc": "a0"}]}
+    cfg, why = config.load(str(tmp_path / "none.json"), board)
+    assert "no " in why and [s["sensor"] for s in cfg["streams"]] == ["sht31", "analog"]
+    p = tmp_path / "c.json"
+    p.write_text("{")
+    assert "not valid JSON" in config.load(str(p))[1]
+    p.write_text('{"streams": [{"sensor": "x"}]}')
+    cfg, why = config.load(str(p))
+    assert "invalid" in why and len(cfg["streams"]) == 4
+    p.write_text('{"status_period_ms": 500}')
+    cfg, why = config.load(str(p))
+    assert why is None and cfg["status_period_ms"] == 500
