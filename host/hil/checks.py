@@ -74,6 +74,16 @@ def schedule_breaks(frames: list[Frame], tolerance_us: int = 0) -> list[str]:
     return out
 
 
+def schedule_slip_us(frames: list[Frame]) -> int:
+    """Total time by which consecutive received frames' t0 ran past the schedule (the firmware
+    re-anchors its deadline after an overrun of more than a frame); 0 for a device on time."""
+    slip = 0
+    for a, b in zip(frames, frames[1:]):
+        if a.period_us == b.period_us:
+            slip += ((b.t0_us - a.t0_us) % TICKS_MOD) - ((b.seq - a.seq) & 0xFFFF) * a.count * a.period_us
+    return slip
+
+
 @dataclass
 class Rate:
     stream: int

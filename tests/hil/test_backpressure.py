@@ -16,10 +16,10 @@ STALL_S = 5.0
 # The virtual board's pty absorbs ~64 KiB before the device's writes block (a real USB CDC FIFO
 # holds a few hundred bytes), so the stall runs with a small ring and a fast imu to overflow.
 STALL_CONFIG = {"ring_bytes": 2048, "streams": {"imu": {"period_us": 1000, "batch": 25}}}
-BASELINE_S = 2.5      # same config, host reading: the board's normal overrun rate
-# "not growing abnormally": overruns per second during the stall at most twice the baseline's
-# plus one per second (a virtual board shares the host's CPUs, it is not real-time)
-OVERRUN_FACTOR, OVERRUN_SLACK_PER_S = 2.0, 1.0
+# "Keeps sampling on time": a loop that blocked on the link would lose every sample of the stall.
+# We allow at most LATE_FRACTION of the window's samples to be late (loop overruns, samples marked
+# missing, schedule re-anchoring): a virtual board shares the host's CPUs, it is not real-time.
+LATE_FRACTION = 0.02
 
 
 def wait_one_frame_per_stream(stream, since, timeout):
@@ -30,10 +30,7 @@ def wait_one_frame_per_stream(stream, since, timeout):
 @pytest.mark.parametrize("hil_config", [STALL_CONFIG], indirect=True, ids=["ring2k-imu1kHz"])
 def test_host_stall_device_keeps_sampling_and_every_drop_is_accounted(board, stream):
     stream.collect(0.5)
-    sb = stream.status()
-    time.sleep(BASELINE_S)
     st0 = stream.status()
-    base_rate = (st0.loop_overruns - sb.loop_overruns) / BASELINE_S
     with board.host_stops_reading():
         time.sleep(STALL_S)
     time.sleep(0.5)  # the ring drains at link speed
@@ -55,15 +52,18 @@ def test_host_stall_device_keeps_sampling_and_every_drop_is_accounted(board, str
         x.stream: x.frames_dropped for x in st1.streams if x.frames_dropped or x.stream in {r.stream for r in rec}}
     assert stream.stats.corrupt_segments == 0
 
-    # the device kept its sampling schedule throughout: every received frame sits exactly where
-    # the schedule puts it, and no sample was marked missing for lateness
-    stall_s = STALL_S + 0.5
-    allowed = (OVERRUN_FACTOR * base_rate + OVERRUN_SLACK_PER_S) * stall_s
-    assert st1.loop_overruns - st0.loop_overruns <= allowed, f"baseline {base_rate:.2f}/s"
-    for sid, fs in checks.data_by_stream(stream.frames("DATA")).items():
-        assert checks.schedule_breaks(fs) == [], stream.streams[sid].name
+    # the device kept sampling on time through the stall (see LATE_FRACTION)
+    window_us = (st1.uptime_ms - st0.uptime_ms) * 1000
+    fastest = min(s.period_us for s in stream.streams.values())
+    overruns = st1.loop_overruns - st0.loop_overruns
+    assert overruns <= LATE_FRACTION * window_us / fastest, f"{overruns} loop overruns in {window_us / 1e6:.1f} s"
     for x, y in zip(st1.streams, st0.streams):
+        info = stream.streams[x.stream]
         assert x.sensor_errors == y.sensor_errors
-        assert x.samples_missing - y.samples_missing <= allowed
+        late = x.samples_missing - y.samples_missing
+        assert late <= LATE_FRACTION * window_us / info.period_us, f"{info.name}: {late} samples missing"
+    for sid, fs in checks.data_by_stream(stream.frames("DATA")).items():
+        slip = checks.schedule_slip_us(fs)
+        assert 0 <= slip <= LATE_FRACTION * window_us, f"{stream.streams[sid].name}: schedule slipped {slip} us"
     assert [x.online for x in st2.streams] == [True] * len(st2.streams)
     assert stream.boot_id == board.boot_id, "no reset during the stall"
