@@ -300,14 +300,22 @@ class Board:
         else:
             self.write_file(path, data)
 
-    def restore_files(self) -> None:
-        for path, data in self._overrides.items():
-            if data is None:
-                self.remove_file(path)
-            else:
-                self.write_file(path, data)
+    def restore_files(self, attempts: int = 3) -> None:
+        """Put every overridden file back (retried: a test may leave a board that keeps resetting)."""
+        for path, data in list(self._overrides.items()):
+            for attempt in range(attempts):
+                try:
+                    if data is None:
+                        self.remove_file(path)
+                    else:
+                        self.write_file(path, data)
+                    break
+                except Exception as exc:  # noqa: BLE001 - retried, then raised
+                    self.note(f"restoring {path} failed ({exc}); attempt {attempt + 1} of {attempts}")
+                    if attempt == attempts - 1:
+                        raise
             self.note(f"restored {path}")
-        self._overrides.clear()
+            del self._overrides[path]
 
     def base_config(self) -> dict:
         """The app config the board runs by default (firmware/config.json as deployed)."""
