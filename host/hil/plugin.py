@@ -268,10 +268,14 @@ class _LinkReporter:
 
     def __init__(self) -> None:
         self.summary = LinkSummary()
+        self.figures: dict[str, str] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown" and report.user_properties:
             self.summary.add(report.nodeid, report.user_properties)
+            for name, value in report.user_properties:
+                if name == "hil_figures":
+                    self.figures[report.nodeid] = value
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         lines = self.summary.lines()
@@ -279,6 +283,8 @@ class _LinkReporter:
             terminalreporter.write_sep("-", "HIL link statistics (frames ok, CRC errors, seq gaps vs device drops)")
             for line in lines:
                 terminalreporter.write_line(line)
+        for nodeid, value in sorted(self.figures.items()):
+            terminalreporter.write_line(f"{nodeid.split('::', 1)[-1]}: {value}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
