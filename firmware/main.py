@@ -136,6 +136,8 @@ def main():
     import machine
     import micropython
 
+    gc.collect()  # whatever boot.py left behind
+
     if hasattr(micropython, "alloc_emergency_exception_buf"):  # not on the unix port
         micropython.alloc_emergency_exception_buf(100)
 

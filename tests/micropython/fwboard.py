@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from collections import Counter
@@ -19,19 +18,23 @@ VIRTUAL_BOARD_JSON = ROOT / "boards" / "virtual" / "board.json"
 
 
 def install(flash_dir: Path, config: dict | str | None = "default") -> None:
-    """Copy firmware/*.py (as sources) and board.json into the flash folder; config: a dict to
-    write as config.json, a str written verbatim, "default" for firmware/config.json, None for
-    no config.json at all."""
-    shutil.copytree(FIRMWARE, flash_dir, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "config.json"))
-    shutil.copy(VIRTUAL_BOARD_JSON, flash_dir / "board.json")
+    """Write what `flash.py deploy --board virtual` installs (host.deploy_tree.build_tree: .mpy
+    for the board's arch, main.py/boot.py as source, board.json, firmware/config.json) straight
+    into the flash folder; then config: a dict to write as config.json, a str written verbatim,
+    "default" to keep firmware/config.json, None for no config.json at all."""
+    from host.board_def import load_board
+    from host.deploy_tree import build_tree
+
+    for rel, data in build_tree(load_board("virtual")).items():
+        dest = flash_dir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
     cfg = flash_dir / "config.json"
-    cfg.unlink(missing_ok=True)
-    if config == "default":
-        shutil.copy(FIRMWARE / "config.json", cfg)
+    if config is None:
+        cfg.unlink()
     elif isinstance(config, dict):
         cfg.write_text(json.dumps(config))
-    elif isinstance(config, str):
+    elif isinstance(config, str) and config != "default":
         cfg.write_text(config)
 
 
