@@ -79,7 +79,7 @@ class VirtualBoard(Handler):
 
     def __init__(self, directory: str | Path, *, name: str = "virtual", profile: str = "rp2040",
                  heap: str | None = None, seed: int = 0, link_rate: float | str | None = "usb",
-                 board_json: Path = BOARD_JSON, register: bool = True):
+                 board_json: Path = BOARD_JSON, register: bool = True, bus_mode: str = "simulated"):
         self.dir = Path(directory).resolve()
         self.flash_dir = self.dir / "flash"
         self.run_dir = self.dir / "run"
@@ -97,6 +97,9 @@ class VirtualBoard(Handler):
                                  "or a number of bytes/s")
             link_rate = LINK_RATES[link_rate]
         self.register = register
+        if bus_mode not in ("simulated", "instant"):
+            raise BoardError(f"unknown bus mode {bus_mode!r}: simulated, or instant (benchmarks only)")
+        self.bus_mode = bus_mode
         self.serial = "VB-" + format(zlib.crc32(str(self.dir).encode()), "08X")
         self.boots: list[BootRecord] = []
         self.buses = Buses(seed)
@@ -206,6 +209,7 @@ class VirtualBoard(Handler):
             "PAGERLESS_VB_MAIN": "0" if raw_after else "1",
             "PAGERLESS_VB_UID": format(zlib.crc32(self.serial.encode()), "08x") + "2d2f4c56",
             "PAGERLESS_VB_FREQ": str(_MCU_FREQ.get(self.profile, 125_000_000)),
+            "PAGERLESS_VB_BUS": self.bus_mode,
         })
         if cause != SOFT_RESET:
             # a hard reset re-enumerates USB and loses unread input; a soft reset does not
