@@ -71,8 +71,8 @@ def build_tree(board: dict[str, Any], *, source: bool = False, config: Path | No
 
     Every .py under firmware/ becomes .mpy (for board['mpy_arch']) unless `source`, except the
     top-level main.py and boot.py; other files are copied as they are. /board.json is the board's
-    definition file as it is in the repo; /config.json is `config` when given (otherwise the
-    device keeps its own).
+    definition file as it is in the repo; /config.json is firmware/config.json (the default app
+    config, copied like any other file) unless `config` replaces it.
     """
     firmware_dir = FIRMWARE_DIR if firmware_dir is None else firmware_dir
     boards_dir = board_def.BOARDS_DIR if boards_dir is None else boards_dir

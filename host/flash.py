@@ -152,17 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
     p_dep = sub.add_parser(
         "deploy", help="copy the app (firmware/, board.json, config) to a board, only what changed",
         description="Compile firmware/ with mpy-cross for the board's mpy_arch (main.py and boot.py stay "
-                    ".py), add /board.json and, with --config, /config.json; copy only files whose SHA-256 "
-                    "differs on the board, verify them, install atomically (main.py last), soft-reset.",
+                    ".py), add /board.json and /config.json (firmware/config.json, or --config); copy only "
+                    "files whose SHA-256 differs on the board, verify them, install atomically (main.py "
+                    "last), soft-reset.",
         epilog="examples:\n"
-               "  python host/flash.py deploy --board virtual --port virtual\n"
+               "  python host/flash.py deploy --port virtual\n"
                "  python host/flash.py deploy --board rp2040_pico --config my_config.json --source",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p_dep.add_argument("--board", required=True, help=f"board definition ({boards})")
+    p_dep.add_argument("--board", default=None,
+                       help=f"board definition ({boards}); optional with --port virtual")
     p_dep.add_argument("--port", default="auto", help="auto (default), virtual, or a device path")
     p_dep.add_argument("--source", action="store_true", help="deploy .py sources instead of .mpy")
     p_dep.add_argument("--config", type=Path, default=None, help="app config to install as /config.json "
-                                                                  "(default: keep the board's)")
+                                                                  "(default: firmware/config.json)")
     p_dep.add_argument("--no-reset", action="store_true", help="do not soft-reset after installing")
     p_dep.set_defaults(func=_cmd_deploy)
     return parser
@@ -208,6 +210,10 @@ def _any_port_for(board: str) -> bool:
 
 
 def _cmd_deploy(args: argparse.Namespace, rep: ConsoleReporter) -> int:
+    if args.board is None:
+        if args.port != "virtual":
+            raise _UsageError("deploy needs --board (one of the folders in boards/) unless --port virtual")
+        args.board = "virtual"
     board = load_board(args.board)
     port = ports.resolve_port(args.port, args.board)
     result = deploy(board, port=port, source=args.source, config=args.config, reporter=rep,

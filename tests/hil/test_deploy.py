@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from host.deploy import deploy_tree
@@ -42,3 +44,14 @@ def test_deploy_cut_half_way_boots_old_or_new(vboard, board_exec):
     assert "VERSION = 1" in board_exec(vboard.port, "print(open('main.py').read())")
     result = deploy_tree(vboard.port, new)
     assert result.rolled_forward and board_files(vboard.flash_dir) == new
+
+
+def test_deploy_port_virtual_needs_no_board_name(vboard, tool_env):
+    """The command a newcomer types: `python host/flash.py deploy --port virtual`."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "host/flash.py", "deploy", "--port", "virtual"], capture_output=True,
+                       text=True, timeout=120, env=tool_env, cwd=str(Path(__file__).resolve().parents[2]))
+    assert r.returncode == 0, r.stderr
+    assert (vboard.flash_dir / "main.py").exists() and (vboard.flash_dir / "board.json").exists()

@@ -50,3 +50,9 @@ def test_virtual_board_has_nothing_to_flash(capsys, tmp_path):
     (tmp_path / "x.bin").write_bytes(b"\xe9" * 64)
     assert main(["firmware", "--board", "virtual", "--image", str(tmp_path / "x.bin"), "--port", "/dev/null"]) == 2
     assert "use deploy" in capsys.readouterr().err
+
+
+def test_deploy_without_board_needs_port_virtual(capsys):
+    assert main(["deploy", "--port", "/dev/ttyACM0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "deploy needs --board" in err
