@@ -30,7 +30,7 @@ class LinkSummary:
             return []
         short = {n: n.split("::", 1)[-1] for n in self.rows}
         w = max(24, *(len(s) for s in short.values()))
-        head = f"{'test':<{w}} {'frames':>8} {'crc':>5} {'framing':>7} {'invalid':>7} {'gaps':>6} {'dev.drop':>8}  reconciled"
+        head = f"{'test':<{w}} {'frames':>8} {'crc':>5} {'framing':>7} {'invalid':>7} {'gaps':>6} {'dev.drop':>8}  reconciled (exact: gaps = device drops; link: rest = corrupt segments)"
         out = [head]
         tot = dict.fromkeys(COLUMNS, 0)
         unbalanced = 0
@@ -38,9 +38,8 @@ class LinkSummary:
             r = self.rows[nodeid]
             for k in COLUMNS:
                 tot[k] += int(r.get(k) or 0)
-            bal = r.get("balanced")
-            verdict = "n/a" if bal is None else ("yes" if bal else "NO")
-            unbalanced += bal is False
+            verdict = r.get("reconciled") or "n/a"
+            unbalanced += verdict == "NO"
             out.append(f"{short[nodeid]:<{w}} {r.get('frames_ok', 0):>8} {r.get('crc_errors', 0):>5} "
                        f"{r.get('framing_errors', 0):>7} {r.get('invalid_frames', 0):>7} "
                        f"{r.get('host_gaps', 0):>6} {r.get('device_dropped', 0):>8}  {verdict}")

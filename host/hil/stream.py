@@ -253,7 +253,15 @@ class Stream:
         rec = st.reconcile()
         out["device_dropped"] = sum(r.device_dropped for r in rec)
         out["host_gaps"] = sum(r.host_missing for r in rec)
-        out["balanced"] = all(r.balanced for r in rec) if rec else None
+        out["lost_in_transit"] = lost = sum(r.lost_in_transit for r in rec)
+        if not rec:
+            out["reconciled"] = None
+        elif all(r.balanced for r in rec):
+            out["reconciled"] = "exact"  # host gaps == device drops, per stream
+        elif all(r.lost_in_transit >= 0 for r in rec) and lost <= st.corrupt_segments - st._base_corrupt:
+            out["reconciled"] = "link"   # the rest is explained by corrupt segments on the link
+        else:
+            out["reconciled"] = "NO"
         return out
 
     def _snapshot_stats(self) -> None:
