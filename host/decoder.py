@@ -23,7 +23,6 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
 
 from firmware import wire
 

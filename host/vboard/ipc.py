@@ -10,7 +10,6 @@ import os
 import struct
 import threading
 from pathlib import Path
-from typing import Callable
 
 OP_I2C_INIT = 1
 OP_SCAN = 2
