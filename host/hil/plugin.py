@@ -287,6 +287,14 @@ class _LinkReporter:
             terminalreporter.write_line(f"{nodeid.split('::', 1)[-1]}: {value}")
 
 
+MARKERS = (
+    "fault_injection: needs the virtual board's fault injection (skipped on real hardware)",
+    "soak: long randomised-fault run; opt in with --soak",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS:  # for users' own suites; this repo's pyproject declares them too
+        config.addinivalue_line("markers", line)
     if not config.pluginmanager.has_plugin("hil-link-reporter"):
         config.pluginmanager.register(_LinkReporter(), "hil-link-reporter")

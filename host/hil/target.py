@@ -210,8 +210,25 @@ class Board:
         else:
             raise ValueError(f"unknown reset kind {how!r}")
         hello = self._wait_hello(since, old, timeout)
+        self._wait_running(hello)
         self.resets += 1
         return hello
+
+    def _wait_running(self, hello: Frame) -> None:
+        """Wait for the first DATA frame of the new boot: it is built inside the sampling loop,
+        after the firmware disabled Ctrl-C. A command sent earlier can lose its 0x03 bytes to the
+        keyboard-interrupt handler (on the virtual board's link as on a real USB port) and be
+        NACKed BAD_CRC or even interrupt the boot."""
+        streams = hello.hello().get("streams", [])
+        if not streams:
+            return
+        first = min(s.get("period_us", 0) * s.get("batch", 1) for s in streams) / 1e6
+        try:
+            self.stream.expect(wire.T_DATA, since=self.stream.start, timeout=first + 1.5,
+                               where=lambda f: f.boot_id == hello.boot_id, what="the first DATA frame")
+        except HilError:
+            self.note("no DATA yet (autostart off?): going on")
+        self.stream.cursor = self.stream.start
 
     def _wait_hello(self, since: int, old: set[int], timeout: float) -> Frame:
         def new_boot(f: Frame) -> bool:
