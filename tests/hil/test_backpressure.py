@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from firmware import wire
 from host.hil import checks
 
 pytestmark = [pytest.mark.virtual_board]
