@@ -6,10 +6,11 @@ On a board main.py runs as ``__main__`` after boot.py; importing it does nothing
    invalid -> safe defaults and a CONFIG_FALLBACK event, never a crash);
 2. builds the I2C buses and ADCs from the board definition and probes each configured sensor
    (a sensor that does not answer starts offline and is re-probed);
-3. sends BOOT (and WATCHDOG_RESET after a watchdog reset), HELLO and one CALIB per stream;
-4. disables Ctrl-C (``micropython.kbd_intr(-1)``: the link carries binary frames; a 0x03 from
-   the host is still honoured by the command receiver), starts the watchdog and runs the
-   sampler until the host asks for the REPL (CMD REPL or Ctrl-C) or a reboot.
+3. sends BOOT (and WATCHDOG_RESET after a watchdog reset); disables Ctrl-C before HELLO
+   (``micropython.kbd_intr(-1)``: the link carries binary frames; a 0x03 from the host is still
+   honoured by the command receiver); sends HELLO and one CALIB per stream;
+4. starts the watchdog and runs the sampler until the host asks for the REPL (CMD REPL or
+   Ctrl-C) or a reboot.
 
 An unexpected exception becomes an UNHANDLED_EXCEPTION event, flushed with a bounded wait,
 followed by ``machine.reset()``.
@@ -168,6 +169,10 @@ def main():
         for s in sampler.streams:
             if not s.online:
                 health.event(wire.EV_SENSOR_OFFLINE, s.sid, 19)
+        # From the first frame the host sees, a 0x03 inside a command must stay data: a host that
+        # answers HELLO at once would otherwise lose its command to a KeyboardInterrupt. A real
+        # Ctrl-C from here on is caught by the command receiver (RX_INTERRUPT).
+        micropython.kbd_intr(-1)
         health.send_hello()
         out.flush(500)
         if cfg.get("bench_jitter") and sampler.streams:
@@ -181,7 +186,6 @@ def main():
         wdt = _watchdog(machine, cfg.get("watchdog"), board.get("wdt_timeout_ms", 0))
         sampler.wdt = wdt
         gc.collect()
-        micropython.kbd_intr(-1)
         result = sampler.run()
     except Exception as e:  # noqa: BLE001 - the last line of defence: report, then reset
         # the sampler's own `finally` has unlocked the heap (unlocking twice would lock it:
