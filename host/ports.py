@@ -10,13 +10,13 @@ The virtual board advertises itself in `$PAGERLESS_HOME` (default `~/.pagerless`
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from host.flash_errors import BoardNotFound
+from host.vboard import registry
 
 VID_ESPRESSIF = 0x303A
 VID_RASPBERRY_PI = 0x2E8A
@@ -71,40 +71,20 @@ class VirtualBoardInfo:
 
 
 def pagerless_home() -> Path:
-    """`$PAGERLESS_HOME`, or `~/.pagerless`."""
-    env = os.environ.get("PAGERLESS_HOME")
-    return Path(env) if env else Path.home() / ".pagerless"
+    """`$PAGERLESS_HOME`, or `~/.pagerless` (the virtual boards' registry, host/vboard/registry.py)."""
+    return registry.home()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def read_virtual_board(home: Path | None = None) -> VirtualBoardInfo | None:
-    """The running virtual board's pointer, or None when none is running (stale pointers ignored)."""
-    home = pagerless_home() if home is None else home
-    link = home / "virtual"
-    meta: dict[str, Any] = {}
-    try:
-        meta = json.loads((home / "virtual.json").read_text())
-    except (OSError, ValueError):
-        meta = {}
-    port = meta.get("port")
-    if port is None and link.is_symlink():
-        port = os.readlink(link)
+def read_virtual_board(name: str = "virtual") -> VirtualBoardInfo | None:
+    """The running virtual board's pointer, or None when none is running, its runner is gone or
+    its port is cut (stale pointers ignored)."""
+    entry = registry.lookup(name)
+    port = entry.get("port") if entry else None
     if not port or not os.path.exists(port):
         return None
-    pid = meta.get("pid")
-    if isinstance(pid, int) and not _pid_alive(pid):
-        return None
+    pid = entry.get("pid")
     return VirtualBoardInfo(port=str(port), pid=pid if isinstance(pid, int) else None,
-                            board_dir=meta.get("board_dir"), serial=meta.get("serial"))
+                            board_dir=entry.get("board_dir"), serial=entry.get("serial"))
 
 
 def guess_usb(vid: int | None, pid: int | None) -> tuple[str, tuple[str, ...]]:

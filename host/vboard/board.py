@@ -190,7 +190,7 @@ class VirtualBoard(Handler):
                 "control": str(self.run_dir / "control.sock"), "profile": self.profile}
 
     def _port_changed(self, port: str | None) -> None:
-        if self.register and port:
+        if self.register:
             registry.publish(self.name, self._registry_entry())
 
     def _spawn(self, cause: int) -> None:
@@ -220,7 +220,7 @@ class VirtualBoard(Handler):
             self._swallow, self._banner_seen, self._ctrl_a_sent, self._tail = True, False, False, b""
         self._proc = subprocess.Popen(
             vm_command(self.heap),
-            stdin=self.link.dev_slave, stdout=self.link.dev_slave, stderr=self.link.dev_slave,
+            stdin=self.link.dev_slave, stdout=self.link.dev_out_w, stderr=self.link.dev_out_w,
             cwd=self.flash_dir, env=env, start_new_session=True, close_fds=True,
             preexec_fn=_ignore_sigint)
         self.link.vm_pid = self._proc.pid

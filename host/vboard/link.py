@@ -9,6 +9,7 @@ port's USB stack does when the interrupt character is enabled.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import random
 import select
@@ -18,6 +19,11 @@ import time
 import tty
 from dataclasses import dataclass, field
 from typing import Callable
+
+
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+#: bytes the device can write before it blocks when nobody drains the link (USB CDC-like)
+DEVICE_TX_BUFFER = 8192
 
 
 def raw_pty() -> tuple[int, int, str]:
@@ -65,6 +71,10 @@ class Link:
         self._on_device_output = on_device_output
         self._on_port_change = on_port_change
         self.dev_master, self.dev_slave, _ = raw_pty()
+        # The VM writes into a small pipe rather than the pty: a pty soaks up ~64 KiB before a
+        # writer blocks, a USB CDC endpoint a few KiB, and backpressure should be felt as soon.
+        self.dev_out_r, self.dev_out_w = os.pipe()
+        fcntl.fcntl(self.dev_out_w, F_SETPIPE_SZ, DEVICE_TX_BUFFER)
         self.host_master, self.host_slave, self.port = raw_pty()
         self.vm_pid: int | None = None
         self._last_sigint = 0.0
@@ -81,7 +91,8 @@ class Link:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=2)
-        for fd in (self.dev_master, self.dev_slave, self.host_master, self.host_slave):
+        for fd in (self.dev_master, self.dev_slave, self.dev_out_r, self.dev_out_w, self.host_master,
+                   self.host_slave):
             try:
                 os.close(fd)
             except OSError:
@@ -137,11 +148,11 @@ class Link:
                 time.sleep(0.005)
                 next_t = time.monotonic()
                 continue
-            r, _, _ = select.select([self.dev_master], [], [], 0.05)
+            r, _, _ = select.select([self.dev_out_r], [], [], 0.05)
             if not r:
                 continue
             try:
-                data = os.read(self.dev_master, chunk)
+                data = os.read(self.dev_out_r, chunk)
             except OSError as exc:
                 if exc.errno in (errno.EIO, errno.EAGAIN):
                     time.sleep(0.01)

@@ -29,6 +29,8 @@ def publish(name: str, entry: dict) -> None:
     if entry.get("port"):
         os.symlink(entry["port"], tmp_link)
         os.replace(tmp_link, link)
+    elif link.is_symlink():  # the port is gone: no stale name for a tool to open by mistake
+        link.unlink()
 
 
 def withdraw(name: str, pid: int) -> None:

@@ -30,8 +30,9 @@ def test_monitor_reconnects_to_the_same_board_and_keeps_recording(vboard, tool_e
     time.sleep(2.5)
     old_port = vboard.port
     vboard.disconnect()  # the USB port vanishes...
+    time.sleep(0.5)  # (the monitor lets go of the dead port, freeing its name)
     spare = os.openpty()  # ...and its name is taken meanwhile, so it comes back under another
-    time.sleep(1.0)
+    time.sleep(0.5)
     vboard.reconnect()
     out, err = mon.communicate(timeout=30)
     for fd in spare:
@@ -44,7 +45,7 @@ def test_monitor_reconnects_to_the_same_board_and_keeps_recording(vboard, tool_e
     links = [r.json()["event"] for r in records if r.kind == Kind.LINK]
     assert "disconnected" in links and links.index("disconnected") < len(links) - 1  # came back
     t_gone = next(r.t for r in records if r.kind == Kind.LINK and r.json()["event"] == "disconnected")
-    assert any(r.kind == Kind.RX and r.t > t_gone + 0.5 for r in records)  # data after the return
+    assert any(r.kind == Kind.RX and r.t > t_gone + 0.5 for r in records), (links, err)  # data after
 
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert len({r.get("stream") for r in rows}) >= 4  # every stream arrived
