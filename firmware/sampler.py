@@ -1,9 +1,11 @@
 """Streams and the sampling loop.
 
-Each ``Stream`` owns one DATA frame buffer laid out as header + missing bitmap + ``batch``
-sample slots, with one memoryview per slot made at init, so ``driver.read_into(slot)`` fills
-the frame in place and a full batch is packed, CRC'd and COBS-encoded into the output ring
-without copying.  Deadlines are kept with ``time.ticks_us``/``ticks_add``/``ticks_diff``
+Each ``Stream`` owns one DATA frame buffer laid out as header + ``batch`` sample slots + room
+for the missing bitmap (wire.FLAG_MISSING layout), with one memoryview per slot made at init, so
+``driver.read_into(slot)`` fills the frame in place and a full batch is packed, CRC'd and
+COBS-encoded into the output ring without copying.  The bitmap is cleared and sent only when a
+sample of the batch is missing (the first ``mark`` of a batch clears it); otherwise the frame
+ends after the samples and the CRC goes where the bitmap would be.  Deadlines are kept with ``time.ticks_us``/``ticks_add``/``ticks_diff``
 (``due`` advances by exactly one period per sample: no drift); sample *i* of a frame belongs
 to ``t0_us + i * period_us`` where t0 is the first sample's deadline.
 
@@ -57,8 +59,9 @@ class Stream:
         self.min_period = cls.MIN_PERIOD_US
         self.boot_id = boot_id
         self.frame = bytearray(wire.data_frame_size(batch, self.ss))
-        self.n = len(self.frame) - wire.CRC_SIZE
-        first = wire.HEADER_SIZE + wire.bitmap_size(batch)
+        self.bm = wire.bitmap_offset(batch, self.ss)  # bitmap offset (used only with FLAG_MISSING)
+        self.fmiss = 0  # samples missing in the batch being filled
+        first = wire.HEADER_SIZE
         mv = memoryview(self.frame)
         ss = self.ss
         self.slots = tuple(mv[first + i * ss:first + (i + 1) * ss] for i in range(batch))
@@ -94,6 +97,7 @@ class Stream:
     def begin(self, now):
         """Start (or restart) sampling: fresh batch, first deadline one period from now."""
         self.i = 0
+        self.fmiss = 0
         self.due = _ticks_add(now, self.period)
         self.running = True
         if self.online:
@@ -105,6 +109,7 @@ class Stream:
     def stop(self):
         self.running = False
         self.i = 0
+        self.fmiss = 0
 
     # -- hot path -------------------------------------------------------------------------
     def sample(self, now):
@@ -126,10 +131,8 @@ class Stream:
             h[d] += 1
             self.last_late = late
         i = self.i
-        frame = self.frame
         if i == 0:
             self.t0 = self.due
-            wire.clear_bitmap(frame, self.batch)
         if self.online:
             drv = self.driver
             try:
@@ -143,17 +146,24 @@ class Stream:
                 except OSError:
                     pass
         else:
-            wire.mark_missing(frame, i)
-            self.missing = (self.missing + 1) & _MASK30
+            self.mark(i)
         self.due = _ticks_add(self.due, p)
         i += 1
         self.i = i
         if i >= self.batch:
             self.emit()
 
-    def failed(self, i, errno):
-        wire.mark_missing(self.frame, i)
+    def mark(self, i):
+        """Sample i of the batch is missing: set its bitmap bit (clearing the bitmap first if
+        it is the batch's first missing sample)."""
+        if not self.fmiss:
+            wire.clear_bitmap(self.frame, self.batch, self.bm)
+        wire.mark_missing(self.frame, i, self.bm)
+        self.fmiss += 1
         self.missing = (self.missing + 1) & _MASK30
+
+    def failed(self, i, errno):
+        self.mark(i)
         self.errors = (self.errors + 1) & _MASK30
         self.fails += 1
         if self.fails >= _FAILS_OFFLINE:
@@ -164,14 +174,11 @@ class Stream:
         self.health.overruns = (self.health.overruns + 1) & _MASK30
         p = self.period
         k = late // p
-        frame = self.frame
         while k > 0:
             i = self.i
             if i == 0:
                 self.t0 = self.due
-                wire.clear_bitmap(frame, self.batch)
-            wire.mark_missing(frame, i)
-            self.missing = (self.missing + 1) & _MASK30
+            self.mark(i)
             self.due = _ticks_add(self.due, p)
             k -= 1
             i += 1
@@ -184,8 +191,10 @@ class Stream:
 
     def emit(self):
         """Pack the header of the full batch and queue the frame (dropped whole if no room)."""
-        wire.pack_header(self.frame, 1, self.sid, self.boot_id, self.seq, self.t0, self.period, self.batch)
-        if not self.out.send(self.frame, self.n):
+        n = wire.pack_data(self.frame, self.sid, self.boot_id, self.seq, self.t0, self.period, self.batch, self.ss,
+                           self.fmiss)
+        self.fmiss = 0
+        if not self.out.send(self.frame, n):
             self.dropped = (self.dropped + 1) & _MASK30
         self.seq = (self.seq + 1) & 0xFFFF  # also for a dropped frame: the host sees the gap
         self.frames = (self.frames + 1) & _MASK30

@@ -5,8 +5,8 @@ docs/protocol.md.  It imports on MicroPython and on CPython (common subset).
 
 Per-frame functions allocate nothing on a board (checked under
 ``micropython.heap_lock()`` on the unix port and on 32-bit MicroPython):
-``pack_header``, ``pack_status``, ``pack_status_stream``, ``pack_event``,
-``pack_ack``, ``crc32_append``, ``crc32_check``, ``cobs_encode``,
+``pack_header``, ``pack_data``, ``clear_bitmap``, ``mark_missing``,
+``pack_status``, ``pack_status_stream``, ``pack_event``, ``pack_ack``, ``crc32_append``, ``crc32_check``, ``cobs_encode``,
 ``wrap_frame``, ``finish_frame``, ``cobs_decode`` and
 ``CmdReceiver.feed_byte``.  Only import time and ``CmdReceiver.__init__``
 allocate (tables and buffers).
@@ -16,9 +16,15 @@ A frame (before COBS) is::
     off  0 u8  version (=VERSION)        off 10 u32 t0_us
     off  1 u8  type (T_*)                off 14 u32 period_us
     off  2 u8  stream id (255 = none)    off 18 u16 count
-    off  3 u8  flags (0)                 off 20 ..  body
+    off  3 u8  flags (FLAG_*; 0 except   off 20 ..  body
+               FLAG_MISSING in DATA)
     off  4 4s  boot id                   last 4     CRC-32 (zlib.crc32) LE
     off  8 u16 seq
+
+A DATA body is ``count * sample_size`` sample bytes, then, only when the header flags have
+FLAG_MISSING, a ``bitmap_size(count)``-byte missing-sample bitmap (bit i set = sample i
+missing).  Samples sit at a fixed offset (HEADER_SIZE) whatever the flags, so a board fills
+them in place and a frame with no missing sample is simply ``bitmap_size(count)`` bytes shorter.
 
 On the wire: 0x00, COBS(frame), 0x00.
 """
@@ -77,6 +83,8 @@ OFF_T0 = const(10)
 OFF_PERIOD = const(14)
 OFF_COUNT = const(18)
 OFF_BODY = const(20)
+FLAG_MISSING = const(1)  # DATA flags bit 0: a missing-sample bitmap follows the samples
+FLAGS_DATA = const(1)  # flag bits a DATA frame may carry (any other bit, or any flag elsewhere: invalid)
 _HDR_PACK = "<BBBBBBBBHIIH"  # boot id as 4 separate bytes: no slicing on the board
 
 SEQ_MOD = const(65536)
@@ -183,9 +191,23 @@ def bitmap_size(count):
     return (count + 7) >> 3
 
 
-def data_frame_size(count, sample_size):
-    """Frame bytes (header + body + CRC) of a DATA frame."""
-    return OVERHEAD + ((count + 7) >> 3) + count * sample_size
+def bitmap_offset(count, sample_size):
+    """Offset of a DATA frame's bitmap (present only with FLAG_MISSING): right after the samples."""
+    return HEADER_SIZE + count * sample_size
+
+
+def data_length(count, sample_size, missing):
+    """Frame bytes before the CRC of a DATA frame: header + samples (+ bitmap if missing)."""
+    n = HEADER_SIZE + count * sample_size
+    if missing:
+        n += (count + 7) >> 3
+    return n
+
+
+def data_frame_size(count, sample_size, missing=True):
+    """Frame bytes (header + body + CRC) of a DATA frame; by default the largest one (with the
+    bitmap), i.e. the buffer a board allocates.  missing=False: a frame without the bitmap."""
+    return data_length(count, sample_size, missing) + CRC_SIZE
 
 
 def cobs_max(n):
@@ -201,7 +223,7 @@ def wire_max(n):
 # ---- header and bodies (allocation-free) --------------------------------
 
 
-def pack_header(buf, ftype, stream, boot_id, seq, t0_us, period_us=0, count=0):
+def pack_header(buf, ftype, stream, boot_id, seq, t0_us, period_us=0, count=0, flags=0):
     """Write the 20-byte header at buf[0:20].
 
     boot_id is a 4-byte buffer (bytes/bytearray), so no int >= 2**30 is needed on
@@ -215,7 +237,7 @@ def pack_header(buf, ftype, stream, boot_id, seq, t0_us, period_us=0, count=0):
         VERSION,
         ftype,
         stream,
-        0,
+        flags,
         boot_id[0],
         boot_id[1],
         boot_id[2],
@@ -228,8 +250,20 @@ def pack_header(buf, ftype, stream, boot_id, seq, t0_us, period_us=0, count=0):
     return HEADER_SIZE
 
 
-def clear_bitmap(buf, count, off=HEADER_SIZE):
-    """Zero the missing-sample bitmap of a DATA frame; returns the first sample offset."""
+def pack_data(buf, stream, boot_id, seq, t0_us, period_us, count, sample_size, missing):
+    """Header of a DATA frame whose count samples are already at buf[HEADER_SIZE:] and, if
+    missing is true, whose bitmap is at bitmap_offset(count, sample_size) (sets FLAG_MISSING).
+    Returns the frame length before the CRC (pass it to finish_frame)."""
+    if missing:
+        pack_header(buf, T_DATA, stream, boot_id, seq, t0_us, period_us, count, FLAG_MISSING)
+        return HEADER_SIZE + count * sample_size + ((count + 7) >> 3)
+    pack_header(buf, T_DATA, stream, boot_id, seq, t0_us, period_us, count, 0)
+    return HEADER_SIZE + count * sample_size
+
+
+def clear_bitmap(buf, count, off):
+    """Zero the count-sample missing bitmap at buf[off:] (off = bitmap_offset(count,
+    sample_size) in a DATA frame); returns the offset just past it."""
     end = off + ((count + 7) >> 3)
     i = off
     while i < end:
@@ -238,7 +272,7 @@ def clear_bitmap(buf, count, off=HEADER_SIZE):
     return end
 
 
-def mark_missing(buf, i, off=HEADER_SIZE):
+def mark_missing(buf, i, off):
     """Set bit i (sample i missing) in the bitmap that starts at buf[off]."""
     buf[off + (i >> 3)] |= 1 << (i & 7)
 

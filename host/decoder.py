@@ -7,7 +7,7 @@ internally::
     dec = Decoder()
     for item in dec.feed(chunk):          # list[Frame | DeviceText]
         if isinstance(item, Frame) and item.type == wire.T_DATA:
-            d = item.data()               # DataBlock: missing bitmap + raw sample bytes
+            d = item.data()               # DataBlock: raw sample bytes + missing bitmap
     dec.stats                             # LinkStats; dec.stats.reconcile()
 
 The layout and constants come from ``firmware/wire.py`` (the single source of truth); the
@@ -76,6 +76,14 @@ _TEXT_RE = re.compile(
     rb"|[\xf0-\xf4][\x80-\xbf]{3})*"
 )
 _TEXT_MIN_FIRST = 0x08  # segments starting with a byte below this are frame candidates
+# ... and so are segments whose second byte is the version (0x01, never device text): a DATA
+# frame with FLAG_MISSING may have its first zero anywhere, so its first COBS code byte is
+# arbitrary, but the byte after it is always frame byte 0, the version.
+
+
+def _frame_start(seg) -> bool:
+    """True if a segment (or the start of one, >= 2 bytes) is a frame candidate, not text."""
+    return seg[0] < _TEXT_MIN_FIRST or seg[1] == wire.VERSION
 
 
 class FrameError(ValueError):
@@ -87,8 +95,9 @@ class FrameError(ValueError):
 
 @dataclass(slots=True)
 class DataBlock:
-    """A DATA frame's body: ``missing`` is the raw bitmap (bit i set = sample i missing),
-    ``samples`` the count * sample_size raw bytes (missing samples are present but meaningless)."""
+    """A DATA frame's body: ``samples`` the count * sample_size raw bytes (missing samples are
+    present but meaningless), ``missing`` the bitmap (bit i set = sample i missing): the one sent
+    after the samples when the frame has FLAG_MISSING, else ceil(count/8) zero bytes."""
 
     count: int
     sample_size: int
@@ -199,6 +208,7 @@ class Frame:
     t_us: int = 0
     session: int = 0
     sample_size: int = 0  # DATA: bytes per sample (from HELLO, or inferred from the length)
+    flags: int = 0  # header flags (wire.FLAG_MISSING: a DATA body ends with the missing bitmap)
 
     @property
     def type_name(self) -> str:
@@ -208,7 +218,11 @@ class Frame:
         if self.type != wire.T_DATA:
             raise FrameError("not a DATA frame: %s" % self.type_name)
         bm = (self.count + 7) >> 3
-        return DataBlock(self.count, self.sample_size, self.body[:bm], self.body[bm:])
+        n = self.count * self.sample_size
+        body = self.body
+        if self.flags & wire.FLAG_MISSING:
+            return DataBlock(self.count, self.sample_size, body[n : n + bm], body[:n])
+        return DataBlock(self.count, self.sample_size, bytes(bm), body[:n])
 
     def hello(self) -> dict:
         if self.type != wire.T_HELLO:
@@ -459,7 +473,8 @@ def encode_data(
     sample_size: int,
     missing: tuple[int, ...] | list[int] = (),
 ) -> bytes:
-    """A DATA frame from raw sample bytes (len a multiple of sample_size) and missing indices."""
+    """A DATA frame from raw sample bytes (len a multiple of sample_size) and missing indices:
+    samples first, then the bitmap with FLAG_MISSING only if some sample is missing."""
     if sample_size < 1 or len(samples) % sample_size:
         raise ValueError("samples length %d is not a multiple of %d" % (len(samples), sample_size))
     count = len(samples) // sample_size
@@ -468,7 +483,10 @@ def encode_data(
         if not 0 <= i < count:
             raise ValueError("missing index %d out of range" % i)
         bm[i >> 3] |= 1 << (i & 7)
-    return encode_frame(wire.T_DATA, stream, boot_id, seq, t0_us, period_us, count, bytes(bm) + samples)
+    if not missing:
+        return encode_frame(wire.T_DATA, stream, boot_id, seq, t0_us, period_us, count, bytes(samples))
+    return encode_frame(wire.T_DATA, stream, boot_id, seq, t0_us, period_us, count, bytes(samples) + bytes(bm),
+                        flags=wire.FLAG_MISSING)
 
 
 def encode_hello(boot_id: int | bytes, seq: int, info: dict, t0_us: int = 0) -> bytes:
@@ -546,6 +564,7 @@ class Decoder:
         self.max_segment = max_segment
         self._tail = bytearray()
         self._discard = False  # dropping an oversize segment until the next 0x00
+        self._text_seg = False  # the tail continues a segment already emitted (in part) as text
         self._session: _Session | None = None
 
     # -- public ---------------------------------------------------------------------------
@@ -592,6 +611,12 @@ class Decoder:
                 parts = data.split(b"\x00")
             tail = parts.pop()
             seg_fn = self._segment
+            if self._text_seg:
+                self._text_seg = False
+                seg = parts[0]
+                parts[0] = b""
+                if seg:
+                    self._text_or_garbage(seg, out)
             for seg in parts:
                 if seg:
                     seg_fn(seg, out)
@@ -608,16 +633,22 @@ class Decoder:
         if self._tail:
             seg = bytes(self._tail)
             self._tail = bytearray()
-            self._segment(seg, out)
+            if self._text_seg:
+                self._text_or_garbage(seg, out)
+            else:
+                self._segment(seg, out)
+        self._text_seg = False
         return out
 
     # -- internals ------------------------------------------------------------------------
 
     def _flush_tail(self, out: list) -> None:
         tail = self._tail
-        if tail[0] >= _TEXT_MIN_FIRST:
-            # text is emitted eagerly (a prompt has no delimiter after it); frames never
-            # start with a byte >= 0x08, so this cannot swallow one
+        if self._text_seg or (tail[0] >= _TEXT_MIN_FIRST and len(tail) > 1 and tail[1] != wire.VERSION):
+            # text is emitted eagerly (a prompt has no delimiter after it); a frame starts with
+            # a byte < 0x08 or has the version (0x01, never text) second, so this cannot
+            # swallow one; only a segment's very first byte waits for the second to decide
+            self._text_seg = True
             k = _TEXT_RE.match(tail).end()
             if k:
                 self._text(bytes(tail[:k]), out)
@@ -627,10 +658,18 @@ class Decoder:
             self.stats.garbage_bytes += len(tail)
             self._tail = bytearray()
             self._discard = True
+            self._text_seg = False
 
     def _text(self, raw: bytes, out: list) -> None:
         self.stats.text_bytes += len(raw)
         out.append(DeviceText(raw.decode("utf-8", "replace"), raw))
+
+    def _text_or_garbage(self, seg: bytes, out: list) -> None:
+        k = _TEXT_RE.match(seg).end()
+        if k:
+            self._text(seg[:k], out)
+        if k < len(seg):
+            self._garbage(seg[k:])
 
     def _garbage(self, seg: bytes) -> None:
         st = self.stats
@@ -639,12 +678,8 @@ class Decoder:
 
     def _segment(self, seg: bytes, out: list) -> None:
         st = self.stats
-        if seg[0] >= _TEXT_MIN_FIRST:
-            k = _TEXT_RE.match(seg).end()
-            if k:
-                self._text(seg[:k], out)
-            if k < len(seg):
-                self._garbage(seg[k:])
+        if seg[0] >= _TEXT_MIN_FIRST and (len(seg) == 1 or seg[1] != wire.VERSION):
+            self._text_or_garbage(seg, out)
             return
         if len(seg) > self.max_segment:
             st.oversize += 1
@@ -683,7 +718,9 @@ class Decoder:
     def _validate(self, frame: bytes, seg: bytes) -> Frame | None:
         """Header/body consistency beyond the CRC; returns the Frame or None."""
         version, ftype, stream, flags, boot, seq, t0, period, count = _HDR.unpack_from(frame)
-        if version != wire.VERSION or flags != 0 or ftype not in _KNOWN_TYPES:
+        if version != wire.VERSION or ftype not in _KNOWN_TYPES:
+            return None
+        if flags and (ftype != wire.T_DATA or flags & ~wire.FLAGS_DATA):
             return None
         body = frame[wire.HEADER_SIZE : -wire.CRC_SIZE]
         bl = len(body)
@@ -693,7 +730,8 @@ class Decoder:
         if ftype == wire.T_DATA:
             if stream == wire.NO_STREAM or not 0 < count <= MAX_COUNT or period == 0:
                 return None
-            bm = (count + 7) >> 3
+            # samples, then (FLAG_MISSING only) the bitmap: a flag/length mismatch is invalid
+            bm = (count + 7) >> 3 if flags & wire.FLAG_MISSING else 0
             if streams is not None:
                 info = streams.get(stream)
                 if info is None:
@@ -706,8 +744,11 @@ class Decoder:
                 if rest <= 0 or rest % count:
                     return None
                 sample_size = rest // count
-            if count & 7 and body[bm - 1] >> (count & 7):
-                return None  # padding bits of the bitmap must be zero
+            if bm:
+                if count & 7 and body[bl - 1] >> (count & 7):
+                    return None  # padding bits of the bitmap must be zero
+                if not any(body[bl - bm :]):
+                    return None  # FLAG_MISSING promises at least one missing sample
         else:
             if period != 0 or count != 0:
                 return None
@@ -744,7 +785,8 @@ class Decoder:
             elif ftype == wire.T_CMD:
                 if bl < wire.CMD_SIZE:
                     return None
-        return Frame(ftype, stream, boot, seq, t0, period, count, body, b"\x00" + seg + b"\x00", 0, 0, sample_size)
+        return Frame(ftype, stream, boot, seq, t0, period, count, body, b"\x00" + seg + b"\x00", 0, 0, sample_size,
+                     flags)
 
     def _track(self, f: Frame) -> bool:
         """Session, sequence and time bookkeeping; returns False for a dropped duplicate."""

@@ -51,7 +51,7 @@ def test_firmware_loop_runs_100k_passes_under_heap_lock_with_faults(vboard_facto
         r.send(wire.OP_SEND_HELLO, 3)
         r.send(0x77, 4)
         board.set_backpressure(True)
-        step(2.5)
+        step(4.0)  # long enough to fill the pty buffers and then the 2 kB ring
         board.set_backpressure(False)
         r.wait(lambda: "PAGERLESS-SUMMARY" in r.text or crashed(), timeout=40, what="the end-of-run summary")
         time.sleep(0.3)

@@ -74,10 +74,13 @@ def frames():
     for i in range(len(PAYLOADS)):
         p = PAYLOADS[i]
         n = len(p)
-        wire.pack_header(frame, wire.T_DATA, 3, BOOT, 65530 + i, 0x3FFFFFFF - i, 1000, 1)
-        frame[20] = 0
-        wire.copy_into(frame, 21, p, n)
-        m = wire.finish_frame(frame, 21 + n, out, 0)
+        # one n-byte sample at offset 20; odd frames also carry the bitmap (FLAG_MISSING)
+        wire.copy_into(frame, 20, p, n)
+        if i & 1:
+            wire.clear_bitmap(frame, 1, wire.bitmap_offset(1, n))
+            wire.mark_missing(frame, 0, wire.bitmap_offset(1, n))
+        m = wire.pack_data(frame, 3, BOOT, 65530 + i, 0x3FFFFFFF - i, 1000, 1, n, i & 1)
+        m = wire.finish_frame(frame, m, out, 0)
         if not ring.push(out, m):
             raise AssertionError("ring")
         while ring.pending():
@@ -144,6 +147,10 @@ def test_wire_32bit_frame_decodes_on_host(wasm_output):
     i = len(_PAYLOADS) - 1
     assert (f.stream, f.seq, f.t0_us, f.boot_id) == (3, (65530 + i) & 0xFFFF, 0x3FFFFFFF - i, 0xFF800201)
     assert f.data().samples == _PAYLOADS[i]
+    # the last frame has FLAG_MISSING and no zero in its first 9 bytes: its first COBS code
+    # byte is >= 0x08, so the decoder recognises it by the version byte after it
+    assert f.flags == wire.FLAG_MISSING and raw[1] >= 0x08 and raw[2] == wire.VERSION
+    assert f.data().missing_indices() == [0]
 
 
 def test_wire_32bit_command_receiver(wasm_output):

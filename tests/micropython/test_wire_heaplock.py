@@ -32,7 +32,8 @@ N = @N@
 COUNT = @COUNT@
 SS = @SS@
 BOOT = bytes((0xde, 0xad, 0xbe, 0xef))
-NBODY = wire.HEADER_SIZE + ((COUNT + 7) >> 3) + COUNT * SS
+NBODY = wire.data_length(COUNT, SS, 1)  # the largest frame (with the bitmap) before the CRC
+BM = wire.bitmap_offset(COUNT, SS)
 
 
 class Sink:
@@ -59,20 +60,19 @@ class Sink:
 
 
 def run(fw, start, n, frame, out, ring, write):
-    pack_header = wire.pack_header
     pack_into = struct.pack_into
     finish = fw.finish_frame
     for i in range(start, start + n):
-        pack_header(frame, 1, 0, BOOT, i, (i * 10000) & 0x3FFFFFFF, 1000, COUNT)
-        frame[20] = 0
-        frame[21] = 0
-        if i & 7 == 0:
-            wire.mark_missing(frame, i % COUNT)
-        o = 22
+        o = wire.HEADER_SIZE  # samples right after the header, bitmap after them when needed
         for k in range(COUNT):
             pack_into("<hhhhhhh", frame, o, i, -i, k, 0, 255, -1, i >> 3)
             o += SS
-        m = finish(frame, NBODY, out, 0)
+        miss = i & 7 == 0
+        if miss:
+            wire.clear_bitmap(frame, COUNT, BM)
+            wire.mark_missing(frame, i % COUNT, BM)
+        m = wire.pack_data(frame, 0, BOOT, i, (i * 10000) & 0x3FFFFFFF, 1000, COUNT, SS, miss)
+        m = finish(frame, m, out, 0)
         if not ring.push(out, m):
             raise RuntimeError("ring full")
         while ring.pending():
@@ -152,5 +152,8 @@ def test_wire_heaplock_pure_and_viper_identical_and_decodable(heaplock_output):
         assert f.period_us == 1000 and f.t0_us == ((N_FRAMES - 1) * 10000) & 0x3FFFFFFF
         blk = f.data()
         assert blk.sample_size == SAMPLE_SIZE
+        # N_FRAMES - 1 is not a multiple of 8: the frame has no bitmap and is shorter
+        assert f.flags == 0 and blk.missing_count() == 0
+        assert len(f.body) == COUNT * SAMPLE_SIZE
         frames[tag] = raw
     assert frames["pure"] == frames["viper"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from firmware import wire
 from host import decoder as hd
 from host.decoder import Decoder, DeviceText, Frame
@@ -150,16 +152,55 @@ def test_decoder_length_validated_against_hello():
     assert frames_of(dec.feed(bad)) == [] and dec.stats.invalid_frames == 1
     # unknown stream after HELLO
     assert frames_of(dec.feed(hd.encode_data(9, BOOT, 1, 0, 1000, bytes(28), 14))) == []
-    # non-zero bitmap padding, count/period on a non-data frame, unknown type, flags
-    assert frames_of(dec.feed(hd.encode_frame(wire.T_DATA, 0, BOOT, 2, 0, 1000, 1, b"\x02" + bytes(14)))) == []
+    # count/period on a non-data frame, unknown type, flags on a non-DATA frame
     assert frames_of(dec.feed(hd.encode_frame(wire.T_EVENT, 255, BOOT, 0, 0, 5, 0, bytes(4)))) == []
     assert frames_of(dec.feed(hd.encode_frame(0x22, 255, BOOT, 0, 0, 0, 0, b""))) == []
     assert frames_of(dec.feed(hd.encode_frame(wire.T_EVENT, 255, BOOT, 0, flags=1, body=bytes(4)))) == []
-    # (non-zero flags even move the first COBS code byte out of the frame range: garbage)
-    assert dec.stats.invalid_frames + dec.stats.framing_errors == 6 and dec.stats.frames_ok == 1
+    assert dec.stats.invalid_frames == 5 and dec.stats.framing_errors == 0 and dec.stats.frames_ok == 1
     # without HELLO the sample size is inferred
     f = frames_of(Decoder().feed(bad))[0]
     assert f.sample_size == 7 and f.data().count == 4
+
+
+@pytest.mark.parametrize("flags, body, why", [
+    (0, bytes(14) + b"\x01", "bitmap without FLAG_MISSING"),
+    (1, bytes(14), "FLAG_MISSING without the bitmap"),
+    (1, bytes(14) + b"\x02", "non-zero bitmap padding"),
+    (1, bytes(14) + b"\x00", "FLAG_MISSING with an empty bitmap"),
+    (3, bytes(14) + b"\x01", "unknown DATA flag"),
+])
+def test_decoder_data_flag_and_length_must_agree(flags, body, why):
+    dec = Decoder()
+    dec.feed(hd.encode_hello(BOOT, 0, HELLO))
+    raw = hd.encode_frame(wire.T_DATA, 0, BOOT, 2, 0, 1000, 1, body, flags=flags)
+    assert frames_of(dec.feed(raw)) == [], why
+    assert dec.stats.invalid_frames == 1 and dec.stats.framing_errors == 0
+
+
+def test_decoder_data_layout_and_first_code_byte():
+    """Samples first; the bitmap only with FLAG_MISSING.  A flagged frame has no zero in its
+    first bytes when the stream id and boot id have none, so its first COBS code byte is >= 8:
+    the decoder still takes it as a frame (the next byte is the version) and never as text."""
+    boot = 0x04030201
+    plain = hd.encode_data(1, boot, 0x0505, 0, 1000, bytes(range(1, 33)), 8)
+    flagged = hd.encode_data(1, boot, 0x0506, 8000, 1000, bytes(range(1, 33)), 8, missing=(0, 3))
+    assert plain[1] < 0x08 and flagged[1] >= 0x08 and flagged[2] == wire.VERSION
+    assert len(flagged) == len(plain) + 1
+    dec = Decoder()
+    dec.feed(hd.encode_hello(boot, 0, HELLO))
+    # byte by byte, with text around: the flagged frame's first byte alone is held, not text
+    items = []
+    for b in b"log>" + plain + flagged + b"> ok":
+        items += dec.feed(bytes([b]))
+    fr = frames_of(items)
+    assert [f.flags for f in fr] == [0, wire.FLAG_MISSING]
+    assert fr[0].data().missing_count() == 0 and fr[1].data().missing_indices() == [0, 3]
+    assert fr[0].data().samples == fr[1].data().samples == bytes(range(1, 33))
+    assert "".join(t.text for t in items if isinstance(t, hd.DeviceText)) == "log>> ok"
+    st = dec.stats
+    assert st.frames_ok == 3 and st.framing_errors + st.invalid_frames + st.crc_errors == 0
+
+
 
 
 def test_decoder_status_parsing_and_reconciliation_balanced():

@@ -25,6 +25,39 @@ def _device_frame(ftype, stream, seq, t0, period, count, body):
     return bytes(out[:k])
 
 
+def _data_frame(stream, seq, t0, period, count, ss, samples, missing):
+    """A DATA frame the way the firmware builds it: samples in place after the header, the
+    bitmap (cleared on the first missing sample) after them, pack_data, finish_frame."""
+    frame = bytearray(wire.data_frame_size(count, ss))
+    wire.copy_into(frame, wire.HEADER_SIZE, samples, len(samples))
+    bm = wire.bitmap_offset(count, ss)
+    for k, i in enumerate(missing):
+        if k == 0:
+            wire.clear_bitmap(frame, count, bm)
+        wire.mark_missing(frame, i, bm)
+    n = wire.pack_data(frame, stream, BOOT, seq, t0, period, count, ss, len(missing))
+    assert n == wire.data_length(count, ss, bool(missing))
+    out = bytearray(wire.wire_max(n + 4))
+    return bytes(out[: wire.finish_frame(frame, n, out)])
+
+
+def test_wire_data_layout_samples_first_bitmap_only_when_missing():
+    assert wire.FLAG_MISSING == 1 and wire.bitmap_offset(10, 14) == 20 + 140
+    assert wire.data_length(10, 14, 0) == 160 and wire.data_length(10, 14, 1) == 162
+    assert wire.data_frame_size(10, 14) == 166 and wire.data_frame_size(10, 14, False) == 164
+    buf = bytearray(wire.data_frame_size(9, 2))
+    assert wire.clear_bitmap(buf, 9, wire.bitmap_offset(9, 2)) == 40
+    wire.mark_missing(buf, 0, 38)
+    wire.mark_missing(buf, 8, 38)
+    assert buf[38:40] == b"\x01\x01"
+    n = wire.pack_data(buf, 5, BOOT, 7, 100, 10, 9, 2, 1)
+    assert n == 40 and buf[wire.OFF_FLAGS] == wire.FLAG_MISSING and buf[wire.OFF_TYPE] == wire.T_DATA
+    n = wire.pack_data(buf, 5, BOOT, 7, 100, 10, 9, 2, 0)
+    assert n == 38 and buf[wire.OFF_FLAGS] == 0
+    f = hd.Decoder().feed(_data_frame(5, 7, 100, 10, 9, 2, bytes(range(1, 19)), (8,)))[0]
+    assert f.data().missing_indices() == [8] and f.data().samples == bytes(range(1, 19))
+
+
 def test_wire_header_layout_matches_spec():
     buf = bytearray(24)
     assert wire.pack_header(buf, wire.T_DATA, 7, BOOT, 0x1_2345, 0x3FFF_FFFF, 1000, 50) == 20
@@ -107,9 +140,8 @@ def test_wire_device_frames_round_trip_through_host_decoder():
     }
     body = __import__("json").dumps(hello).encode()
     stream = _device_frame(wire.T_HELLO, wire.NO_STREAM, 0, 5, 0, 0, body)
-    bm = bytearray(1)
-    wire.mark_missing(bm, 1, 0)
-    stream += _device_frame(wire.T_DATA, 0, 0, 1000, 500, 3, bytes(bm) + b"\x00\x00\x01\x00\xff\xff")
+    stream += _data_frame(0, 0, 1000, 500, 3, 2, b"\x00\x00\x01\x00\xff\xff", (1,))
+    stream += _data_frame(0, 1, 2500, 500, 3, 2, b"\x02\x00\x03\x00\x04\x00", ())
     ev = bytearray(40)
     n = wire.pack_event(ev, BOOT, 0, 77, wire.EV_SENSOR_OFFLINE, 0, 5, b"bus error")
     out = bytearray(80)
@@ -123,11 +155,16 @@ def test_wire_device_frames_round_trip_through_host_decoder():
     stream += bytes(out[: wire.finish_frame(ak, n, out)])
 
     items = hd.Decoder().feed(stream)
-    assert [f.type for f in items] == [wire.T_HELLO, wire.T_DATA, wire.T_EVENT, wire.T_STATUS, wire.T_NACK]
-    h, d, e, s, a = items
+    assert [f.type for f in items] == [wire.T_HELLO, wire.T_DATA, wire.T_DATA, wire.T_EVENT, wire.T_STATUS,
+                                       wire.T_NACK]
+    h, d, d2, e, s, a = items
     assert h.hello()["streams"][0]["sample_size"] == 2 and h.boot_id == 0x44332211
     blk = d.data()
     assert blk.count == 3 and blk.missing_indices() == [1] and blk.samples == b"\x00\x00\x01\x00\xff\xff"
+    assert d.flags == wire.FLAG_MISSING and d.body == b"\x00\x00\x01\x00\xff\xff\x02"
+    blk = d2.data()
+    assert d2.flags == 0 and d2.body == blk.samples == b"\x02\x00\x03\x00\x04\x00"
+    assert blk.missing_count() == 0 and blk.missing == b"\x00"
     assert (d.t0_us, d.period_us, d.stream) == (1000, 500, 0)
     ev = e.event()
     assert (ev.code, ev.stream, ev.arg, ev.text, ev.name) == (2, 0, 5, "bus error", "SENSOR_OFFLINE")
@@ -137,7 +174,8 @@ def test_wire_device_frames_round_trip_through_host_decoder():
     ack = a.ack()
     assert (ack.ok, ack.opcode, ack.token, ack.reason_name) == (False, 3, 0xBEEF, "BAD_ARGS")
     # host encoders produce the same bytes as the device helpers
-    assert hd.encode_frame(wire.T_DATA, 0, BOOT, 0, 1000, 500, 3, bytes(bm) + b"\x00\x00\x01\x00\xff\xff") == d.raw
+    assert hd.encode_data(0, BOOT, 0, 1000, 500, b"\x00\x00\x01\x00\xff\xff", 2, (1,)) == d.raw
+    assert hd.encode_data(0, BOOT, 1, 2500, 500, b"\x02\x00\x03\x00\x04\x00", 2) == d2.raw
 
 
 def test_wire_command_frames_start_with_code_byte_4():
