@@ -30,7 +30,8 @@ import wire
 _MASK30 = const(0x3FFFFFFF)
 _FAILS_OFFLINE = const(5)  # consecutive failed reads that take a sensor offline
 _WDT_FEED_MS = const(100)
-_WARMUP = const(64)  # loop passes before heap_lock (first calls may allocate caches)
+_WARMUP = const(64)  # loop passes before heap_lock (first calls may allocate caches), and
+# every running online stream must have taken a sample (its driver's first read_into may allocate)
 
 # Sampler.run() results
 DONE = const(0)  # max_iterations reached
@@ -252,6 +253,13 @@ class Sampler:
                 return s
         return None
 
+    def warm(self):
+        """True once every running, online stream has sampled (heap_lock may start)."""
+        for s in self.streams:
+            if s.running and s.online and not s.frames and not s.i:
+                return False
+        return True
+
     def run(self):
         """Run until the host asks otherwise (or max_iterations); returns DONE/REPL/INTERRUPT/REBOOT."""
         streams = self.streams
@@ -293,7 +301,8 @@ class Sampler:
                     wdt.feed()
                     feed_due = _ticks_add(ms, _WDT_FEED_MS)
                 it += 1
-                if it == lock_at:
+                if it >= lock_at >= 0 and self.warm():
+                    lock_at = -1
                     micropython.heap_lock()
                     self.locked = True
                     health.locked = True

@@ -122,8 +122,14 @@ def _cached(key, buf):
 
 
 def _remember(key, addr, buf):
-    _cache[key] = bytes(buf)
-    _warm[addr] = True
+    # a first read may come after the firmware's heap_lock(): then it is simply not cached
+    # (it keeps going to the chip), so the bench mode never changes what the firmware sees
+    try:
+        c = bytes(buf)
+        _warm[addr] = True
+        _cache[key] = c
+    except MemoryError:
+        pass
 
 
 def _copy_out(buf, off):
@@ -264,7 +270,10 @@ class ADC:
         _reply(None, 0)
         v = _in[0] | (_in[1] << 8)
         if _INSTANT:
-            _cache[-1 - self._ch] = v
+            try:
+                _cache[-1 - self._ch] = v
+            except MemoryError:  # after heap_lock(): not cached
+                pass
         return v
 
 
