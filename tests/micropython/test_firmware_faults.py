@@ -55,6 +55,8 @@ def test_firmware_backpressure_drops_equal_host_gaps(vboard_factory):
     board = vboard_factory(link_rate="usb")
     cfg = default_config(ring_bytes=2048, status_period_ms=200)
     cfg["streams"][3]["period_us"] = 500  # analog at 2 kHz: ~8 kB/s on the link
+    for s in cfg["streams"][1:3]:
+        s["batch"] = 10  # 1 s frames: each slow stream sends one after the drops within the test
     r = boot(board, cfg)
     try:
         r.wait(lambda: r.of(wire.T_STATUS), what="first STATUS")

@@ -23,7 +23,9 @@ def test_firmware_streams_four_sensors_continuously_in_range(vboard_factory):
     board = vboard_factory(link_rate="usb")
     r = boot(board)
     try:
-        r.wait(lambda: len(r.of(wire.T_STATUS)) >= 3, timeout=10, what="three STATUS frames")
+        # the shipped batches make the slow streams send one frame every few seconds
+        r.wait(lambda: len(r.of(wire.T_STATUS)) >= 3 and len({f.stream for f in r.of(wire.T_DATA)}) == 4,
+               timeout=15, what="three STATUS frames and DATA of every stream")
         time.sleep(0.3)
     finally:
         r.close()
