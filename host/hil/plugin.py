@@ -53,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="soak length in minutes (implies --soak; default 5)")
     g.addoption("--hil-seed", type=int, default=None, metavar="N",
                 help="seed of the virtual board and of the soak's random faults (default 1)")
+    g.addoption("--app-config", default=None, metavar="FILE",
+                help="app config to deploy as /config.json (default: firmware/config.json); this "
+                     "repository's suite sets tests/hil/app_config.json in pyproject's addopts")
     g.addoption("--hil-reports", default=None, metavar="DIR",
                 help="folder for captured serial logs (default: reports/hil under the rootdir)")
 
@@ -127,7 +130,9 @@ class HilSession:
             n = len(self.targets)
             name = f"hil-{worker_id()}" + (f"-{n}" if n else "")
             workdir = self.tmp_factory.mktemp(name) if port == VIRTUAL else None
-            tgt = Target(port, board, firmware=firmware, deploy=deploy, seed=seed, workdir=workdir, name=name)
+            app_config = _cli(self.config, "app_config", None)
+            tgt = Target(port, board, firmware=firmware, deploy=deploy, seed=seed, workdir=workdir, name=name,
+                         app_config=Path(app_config) if app_config is not None else None)
             try:
                 t = tgt.setup()
             except Exception as exc:  # noqa: BLE001 - remembered: every test of this target reports it

@@ -47,8 +47,9 @@ class Target:
 
     def __init__(self, port: str, board: str, *, firmware: str | None = None, deploy: bool = True,
                  seed: int = 0, workdir: Path | None = None, name: str = "hil",
-                 link_rate: str = "usb") -> None:
+                 link_rate: str = "usb", app_config: Path | None = None) -> None:
         self.port_spec, self.board_name = port, board
+        self.app_config = app_config
         self.firmware, self.do_deploy, self.seed = firmware, deploy, seed
         self.workdir, self.name, self.link_rate = workdir, name, link_rate
         self.virtual = None  # VirtualBoard when port == "virtual"
@@ -96,7 +97,7 @@ class Target:
             self.port = self.locate() or self.port
         if self.do_deploy:
             t0 = time.monotonic()
-            self.deploy_result = flash.deploy(self.definition, port=self.port)
+            self.deploy_result = flash.deploy(self.definition, port=self.port, config=self.app_config)
             self.deploy_seconds = time.monotonic() - t0
         return self
 
@@ -335,10 +336,11 @@ class Board:
             del self._overrides[path]
 
     def base_config(self) -> dict:
-        """The app config the board runs by default (firmware/config.json as deployed)."""
+        """The app config the board runs by default (as deployed: --app-config or firmware/config.json)."""
         import json
 
         raw = self.read_file("config.json")
         if raw is None:
-            raw = FIRMWARE_CONFIG.read_bytes() if FIRMWARE_CONFIG.is_file() else b"{}"
+            src = self.app_config or FIRMWARE_CONFIG
+            raw = src.read_bytes() if src.is_file() else b"{}"
         return json.loads(raw)

@@ -39,7 +39,8 @@ def test_hello_announces_board_firmware_streams_and_calibration(board, stream, r
 
     # streams: exactly the deployed config's, each complete and self-consistent
     if not request.config.getoption("no_deploy"):
-        cfg = json.loads((ROOT / "firmware" / "config.json").read_text())
+        deployed = request.config.getoption("app_config") or ROOT / "firmware" / "config.json"
+        cfg = json.loads(Path(deployed).read_text())
         assert [(s["name"], s["kind"], s["period_us"], s["batch"]) for s in info["streams"]] == \
             [(c["name"], c["sensor"], c["period_us"], c["batch"]) for c in cfg["streams"]]
     assert sorted(s["id"] for s in info["streams"]) == list(range(len(info["streams"])))
