@@ -4,7 +4,7 @@
 Only the standard library is used here, so this works on a machine with nothing but Python 3.11+.
 
     python3 dev.py demo     start a virtual board, deploy the firmware, watch it live
-    python3 dev.py test     run the whole test suite (what CI runs)
+    python3 dev.py test     run the whole test suite on two parallel virtual boards (what CI runs)
     python3 dev.py bench    run every benchmark in bench/ and print the tables
     python3 dev.py setup    only create/refresh .venv
 """
@@ -67,7 +67,9 @@ def main(argv: list[str]) -> int:
     if cmd == "setup":
         return 0
     if cmd == "test":
-        return run(py, "-m", "pytest", *rest)
+        # two xdist workers, each with its own virtual board (tests/unit/test_hil_plugin.py proves
+        # the boards are separate); `python3 dev.py test -n 0` runs in one process
+        return run(py, "-m", "pytest", "-n", "2", *rest)
     if cmd == "demo":
         return run(py, "-m", "host.demo", *rest)
     if cmd == "bench":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,11 @@ def compile_mpy(source: bytes, name: str, arch: str, cache: Path | None = None) 
     except OSError:
         pass
     cache.mkdir(parents=True, exist_ok=True)
-    tmp_src = cache / f"{key}.py"
+    # names private to this process: parallel deploys (one per xdist worker) share the cache
+    private = f"{key}.{os.getpid()}.{threading.get_ident()}"
+    tmp_src = cache / f"{private}.py"
     tmp_src.write_bytes(source)
-    out = cache / f"{key}.tmp"
+    out = cache / f"{private}.tmp"
     try:
         proc = subprocess.run([binary, f"-march={arch}", "-s", name, "-o", str(out), str(tmp_src)],
                               capture_output=True, text=True, timeout=60)

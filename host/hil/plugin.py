@@ -7,7 +7,8 @@ PYTHONPATH). See docs/hil.md.
 Options (each fixture resolves test parameter -> command line -> default, checked with `is None`):
 
     --port auto|virtual|PATH   board to test; "virtual" (default) starts a private virtual board per
-                               xdist worker; "auto" finds the one USB board that looks like --board
+                               xdist worker; "auto" finds the one USB board that looks like --board;
+                               PATH1,PATH2,... gives xdist worker gwN the N-th board (-n = count)
     --board NAME               board definition from boards/ (default: virtual)
     --firmware IMAGE           flash this MicroPython image first (host/flash.py; real boards)
     --no-deploy                do not deploy firmware/ (the board already runs the app)
@@ -42,7 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("hil", "pagerless hardware-in-the-loop (docs/hil.md)")
     g.addoption("--port", default=None,
                 help="board to test: auto | virtual | a device path (default: virtual, a private "
-                     "virtual board per worker)")
+                     "virtual board per worker); several boards in parallel: PATH1,PATH2 with -n 2, "
+                     "worker gwN takes the N-th")
     g.addoption("--board", default=None, help="board definition from boards/ (default: virtual)")
     g.addoption("--firmware", default=None, metavar="IMAGE",
                 help="flash this MicroPython image first with host/flash.py (real boards)")
@@ -78,7 +80,22 @@ def _cli(config: pytest.Config, option: str, default=None):
 
 @pytest.fixture
 def hil_port(request) -> str:
-    return str(resolve(request, "port", "port", DEFAULTS["port"]))
+    return worker_port(str(resolve(request, "port", "port", DEFAULTS["port"])), worker_id())
+
+
+def worker_port(spec: str, worker: str) -> str:
+    """This worker's board from a comma-separated --port list: gwN takes the N-th entry, a run
+    without xdist the first. One board per worker: two workers on one port would fight over it."""
+    ports_ = [p.strip() for p in spec.split(",")]
+    if len(ports_) == 1:
+        return ports_[0]
+    if any(not p for p in ports_) or len(set(ports_)) != len(ports_):
+        pytest.fail(f"--port {spec}: a list needs distinct, non-empty ports", pytrace=False)
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    if index >= len(ports_):
+        pytest.fail(f"--port lists {len(ports_)} boards but xdist worker {worker} needs one more "
+                    f"(run with -n {len(ports_)} at most)", pytrace=False)
+    return ports_[index]
 
 
 @pytest.fixture
@@ -205,7 +222,8 @@ def board(request, hil_session, hil_target, hil_config):
         yield b
     finally:
         try:
-            request.node.user_properties.append((PROPERTY, json.dumps(b.stream.counters())))
+            counters = dict(b.stream.counters(), board=f"{hil_target.name} {hil_target.port}")
+            request.node.user_properties.append((PROPERTY, json.dumps(counters)))
         finally:
             b.close()
 
