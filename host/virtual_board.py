@@ -25,9 +25,9 @@ examples:
   python host/flash.py deploy --port virtual        put the firmware on it
   python host/monitor.py --port virtual             watch it stream
   python -m host.virtual_board --profile esp32 --link uart115200 --seed 3
-  python -m host.virtual_board --scenario tests/hil/scenarios/soak.toml
+  python -m host.virtual_board --scenario boards/virtual/scenarios/sensor_faults.toml
   python -m host.virtual_board fault unplug bme280  (and: replug, set_nack_rate mpu6050 0.2,
-      set_bus_stuck true, freeze sht31 true, set_wrong_id bme280 true, set_backpressure true,
+      set_bus_stuck true, hang, freeze sht31 true, set_wrong_id bme280 true, set_backpressure true,
       set_bit_error_rate 0.001, set_drop_rate 0.001, disconnect 2.0, reset, power_cycle)
   python -m host.virtual_board status
 

@@ -370,6 +370,14 @@ class VirtualBoard(Handler):
     def set_bus_stuck(self, stuck: bool, bus: int = 0) -> None:
         self.buses.bus(bus).stuck = stuck
 
+    def hang(self) -> None:
+        """The board locks up inside its next bus or ADC transaction: a peripheral or driver hang
+        that no I2C timeout catches, so the firmware stops dead mid-pass. Only a reset (the
+        watchdog's, if the firmware started one) clears it."""
+        with self._lock:
+            if self._ipc:
+                self._ipc.hung = True
+
     def freeze(self, which: str | int, frozen: bool = True) -> None:
         self.chip(which).freeze(frozen)
 

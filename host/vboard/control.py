@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 ALLOWED = {
-    "status", "reset", "power_cycle", "unplug", "replug", "set_nack_rate", "set_bus_stuck", "freeze",
+    "status", "reset", "power_cycle", "unplug", "replug", "set_nack_rate", "set_bus_stuck", "hang", "freeze",
     "set_wrong_id", "set_backpressure", "set_bit_error_rate", "set_drop_rate", "set_link_rate",
     "disconnect", "reconnect", "truth",
 }

@@ -9,6 +9,7 @@ import errno
 import os
 import struct
 import threading
+import time
 from pathlib import Path
 
 OP_I2C_INIT = 1
@@ -65,6 +66,7 @@ class IpcServer:
         self._req = os.open(run_dir / "bus.req", os.O_RDWR)
         self._rsp = os.open(run_dir / "bus.rsp", os.O_RDWR)
         self._stop = False
+        self.hung = False  # set by VirtualBoard.hang(); this server lives for one boot only
         self._thread = threading.Thread(target=self._serve, name="vboard-bus", daemon=True)
 
     def start(self) -> None:
@@ -102,6 +104,8 @@ class IpcServer:
                 body = self._read_exact(length) if op in _WRITES and length else b""
             except (EOFError, OSError):
                 return
+            while self.hung and not self._stop:  # the bus locked up: this request never completes
+                time.sleep(0.005)
             if self._stop:
                 return
             self.transactions += 1

@@ -13,21 +13,20 @@ pytestmark = [pytest.mark.virtual_board]
 
 WDT_MARGIN_S = 3.0
 
-# The firmware has no "hang the loop" debug knob (asked for). Its config can make the loop end
-# after `max_iterations` passes with the watchdog forced on ("always"); the VM then sits at the
-# REPL with nobody feeding the WDT. That proves: our firmware starts the WDT, the WDT resets the
-# board, and the next boot reports WATCHDOG_RESET and reset_cause 3 in HELLO and STATUS. It does
-# not prove that a loop *hung inside a pass* is caught (no way to hang it from outside: I2C
-# timeouts are bounded). On real ports with machine.Timer the firmware feeds the WDT from a timer
-# after the loop ends, so this test runs on the virtual board only (it needs `virtual_board`).
+# Two ways the loop stops feeding the watchdog, both on the virtual board only (`virtual_board`):
+# - hung mid-pass: the virtual board's `hang()` fault locks the board up inside its next bus
+#   transaction (a peripheral or driver hang no I2C timeout catches);
+# - ended: the config's `max_iterations` ends the loop and the VM sits at the REPL unfed (on real
+#   ports with machine.Timer the firmware feeds the WDT from a timer after the loop ends).
+# The virtual board's `machine` has no Timer, so its firmware starts the WDT only with "always".
+# Either way the WDT resets the board and the next boot reports WATCHDOG_RESET and reset_cause 3.
 LOOP_STOPS = {"watchdog": "always", "max_iterations": 400}
+WATCHDOG_ON = {"watchdog": "always"}
 
 
-@pytest.mark.parametrize("hil_config", [LOOP_STOPS], indirect=True, ids=["loop-stops-feeding"])
-def test_watchdog_resets_a_board_whose_loop_stopped_and_the_cause_is_reported(board, stream, virtual_board):
+def expect_watchdog_boot(board, stream, virtual_board, since, first):
+    """The next boot after a watchdog reset, and what it must say about it."""
     timeout_s = board.definition["wdt_timeout_ms"] / 1000
-    first = board.boot_id
-    since = stream.mark()
     hello = stream.expect("HELLO", since=since, timeout=timeout_s + WDT_MARGIN_S,
                           where=lambda f: f.boot_id != first)
     info = hello.hello()
@@ -37,6 +36,30 @@ def test_watchdog_resets_a_board_whose_loop_stopped_and_the_cause_is_reported(bo
     assert wire.EV_BOOT in ev and wire.EV_WATCHDOG_RESET in ev, [wire.EVENT_NAMES.get(e) for e in ev]
     st = stream.expect("STATUS", since=since, where=lambda f: f.boot_id == hello.boot_id).status()
     assert st.reset_cause == wire.RC_WATCHDOG
+    return hello
+
+
+@pytest.mark.fault_injection
+@pytest.mark.parametrize("hil_config", [WATCHDOG_ON], indirect=True, ids=["watchdog-on"])
+def test_watchdog_resets_a_board_hung_inside_a_pass_and_streaming_resumes(board, stream, virtual_board):
+    first = board.boot_id
+    stream.expect("DATA", since=stream.start, timeout=2)
+    board.note("fault: hang (the board locks up in its next bus transaction)")
+    virtual_board.hang()
+    since = stream.mark()
+    hello = expect_watchdog_boot(board, stream, virtual_board, since, first)
+    # the first boot stopped dead: from the hang to the reset, no more than the frames in flight
+    late = [f for f in stream.frames("DATA", since=since, boot_id=first)]
+    assert len(late) <= len(stream.streams) * 2, f"{len(late)} DATA frames after the hang"
+    # the reset cleared the hang: every stream delivers again in the new boot
+    for sid in stream.streams:
+        stream.expect("DATA", stream=sid, since=since, timeout=3, where=lambda f: f.boot_id == hello.boot_id)
+
+
+@pytest.mark.parametrize("hil_config", [LOOP_STOPS], indirect=True, ids=["loop-stops-feeding"])
+def test_watchdog_resets_a_board_whose_loop_stopped_and_the_cause_is_reported(board, stream, virtual_board):
+    first = board.boot_id
+    expect_watchdog_boot(board, stream, virtual_board, stream.mark(), first)
     # the loop really stopped before the reset: the last frames of the first boot are its summary
     assert any("PAGERLESS-SUMMARY" in line for line in board.log_path.read_text().splitlines())
 

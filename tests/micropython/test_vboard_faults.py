@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import serial
@@ -198,3 +199,38 @@ def test_scenario_replays_the_same_events_for_the_same_seed(vboard):
     assert runner.applied == first
     with pytest.raises(ScenarioError, match="unknown action"):
         expand({"event": [{"at": 1, "action": "rm_rf"}]})
+
+
+HANG_MAIN = """
+import machine, time
+wdt = machine.WDT(timeout=1000)
+i2c = machine.I2C(0)
+b = bytearray(1)
+while True:
+    i2c.readfrom_mem_into(0x76, 0xD0, b)
+    wdt.feed()
+    time.sleep_ms(10)
+"""
+
+
+def test_hang_stops_the_firmware_mid_call_until_the_watchdog_resets_it(vboard):
+    (vboard.flash_dir / "main.py").write_text(HANG_MAIN)
+    n = len(vboard.boots)
+    vboard.power_cycle()
+    vboard.wait_boot(n + 1)
+    time.sleep(1.5)  # fed: no watchdog reset while the bus answers
+    assert len(vboard.boots) == n + 1
+    t0 = time.monotonic()
+    vboard.hang()
+    rec = vboard.wait_boot(n + 2, timeout=4)
+    assert rec.cause == 3  # WDT_RESET
+    assert 0.9 < time.monotonic() - t0 < 2.5  # the 1 s watchdog, not anything sooner
+    time.sleep(1.5)  # the reset cleared the hang: the new boot's loop keeps the watchdog fed
+    assert len(vboard.boots) == n + 2
+
+
+def test_the_shipped_example_scenario_is_valid():
+    from host.vboard.scenario import load
+
+    events = load(Path(__file__).resolve().parents[2] / "boards/virtual/scenarios/sensor_faults.toml")
+    assert len(events) == 4 + 10 * 2 and events == sorted(events, key=lambda e: e.at)
