@@ -216,10 +216,9 @@ class Board:
         return hello
 
     def _wait_running(self, hello: Frame) -> None:
-        """Wait for the first DATA frame of the new boot: it is built inside the sampling loop,
-        after the firmware disabled Ctrl-C. A command sent earlier can lose its 0x03 bytes to the
-        keyboard-interrupt handler (on the virtual board's link as on a real USB port) and be
-        NACKed BAD_CRC or even interrupt the boot."""
+        """Wait for the first DATA frame of the new boot, so each test's timing windows start with
+        the sampling loop running (commands are safe from HELLO on: the firmware disables Ctrl-C
+        before sending it)."""
         streams = hello.hello().get("streams", [])
         if not streams:
             return
