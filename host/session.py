@@ -22,6 +22,7 @@ RESET_CAUSES = {wire.RC_UNKNOWN: "unknown", wire.RC_POWER_ON: "power-on", wire.R
                 wire.RC_WATCHDOG: "watchdog", wire.RC_DEEPSLEEP: "deep-sleep", wire.RC_SOFT: "soft"}
 
 RATE_WINDOW_S = 2.0   # sliding window for Hz, bytes/s and frames/s
+MIN_RATE_FRAMES = 4   # a stream's Hz is judged over at least this many frames (slow batches)
 HISTORY = 120         # samples kept per channel for sparklines
 EVENT_LOG = 500       # lines kept in the event log
 
@@ -81,8 +82,8 @@ class StreamState:
     _arrivals: deque = field(default_factory=deque, repr=False)  # (t_host, samples)
 
     def rate_hz(self, now: float) -> float:
-        """Samples per second over the last RATE_WINDOW_S of host time."""
-        return _window_rate(self._arrivals, now)
+        """Samples per second as they arrive: NaN until two frames came, 0 once the stream stalls."""
+        return _arrival_rate(self._arrivals, now)
 
     @property
     def nominal_hz(self) -> float:
@@ -101,6 +102,24 @@ class DeviceState:
     frames_sent: int | None = None
     frames_dropped: int | None = None
     hello: dict | None = None
+
+
+def _arrival_rate(arrivals: deque, now: float) -> float:
+    """The samples that came after the first frame kept, over the time since it arrived.
+
+    A stream sends a batch per frame, often seconds apart (env: 30 samples every 3 s), so a fixed
+    window would show 0 between frames and a burst when one lands. The window therefore keeps at
+    least MIN_RATE_FRAMES frames, however old, beside everything of the last RATE_WINDOW_S."""
+    while len(arrivals) > MIN_RATE_FRAMES and arrivals[0][0] < now - RATE_WINDOW_S:
+        arrivals.popleft()
+    if len(arrivals) < 2:
+        return math.nan
+    span = arrivals[-1][0] - arrivals[0][0]
+    if span <= 1e-3:  # arrived together (a backlog read at once): no rate to see yet
+        return math.nan
+    if now - arrivals[-1][0] > max(RATE_WINDOW_S, 2 * span / (len(arrivals) - 1)):
+        return 0.0  # nothing for two frame intervals: stalled
+    return sum(n for _, n in list(arrivals)[1:]) / span
 
 
 def _window_rate(arrivals: deque, now: float) -> float:

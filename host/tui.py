@@ -83,7 +83,8 @@ def streams_table(session: Session, now: float) -> Table:
 
 def _stream_rows(t: Table, st: StreamState, now: float) -> None:
     state = "" if st.online is None else ("" if st.online else " [red](offline)[/]")
-    rate = f"{st.rate_hz(now):.0f}"
+    hz = st.rate_hz(now)
+    rate = "…" if math.isnan(hz) else f"{hz:.0f}"
     for k, ch in enumerate(st.channels):
         first = k == 0
         t.add_row(f"[b]{st.name}[/]{state}" if first else "", ch.name, fmt_value(ch.latest), ch.unit,
