@@ -245,6 +245,10 @@ def _print_summary(sampler, out):
     streams = sampler.streams
     summary = {
         "iterations": sampler.iterations,
+        "sleeps": sampler.sleeps,
+        "sleep_margin_us": sampler.margin,
+        "busy_us": sampler.busy_us,
+        "samples": sum(s.frames * s.batch + s.i for s in streams) - sum(s.missing for s in streams),
         "heap_lock": sampler.heap_lock,
         "overruns": sampler.health.overruns,
         "recoveries": sampler.health.recoveries,

@@ -17,7 +17,8 @@ missing; ``Health`` takes a sensor offline after repeated failures and back onli
 ``Sampler.run()`` is the steady-state loop: it allocates nothing after its warm-up passes
 (checked by running it under ``micropython.heap_lock()``, config "heap_lock").  Hot code uses
 locals, index stores, ``struct.pack_into`` (via wire.pack_header) and method calls on objects
-(no bound methods are created); no floats, no strings, no new globals.
+(the few bound methods the loop calls are taken once, before it starts); no floats, no strings,
+no new globals; every counter stays below 2**30 (masked or saturated: a small int on a board).
 """
 
 import time
@@ -30,6 +31,9 @@ import wire
 _MASK30 = const(0x3FFFFFFF)
 _FAILS_OFFLINE = const(5)  # consecutive failed reads that take a sensor offline
 _WDT_FEED_MS = const(100)
+_SPIN_MAX_US = const(50)  # default cap of the sleep margin (config "spin_us_max")
+_SPIN_UP = const(9)  # sleep margin: +9 us after a late wake-up, -1 us after a timely one,
+_SPIN_DOWN = const(1)  # so it settles where 10% of sleeps overshoot it (Sampler.run)
 _WARMUP = const(64)  # loop passes before heap_lock (first calls may allocate caches), and
 # every running online stream must have taken a sample (its driver's first read_into may allocate)
 
@@ -233,7 +237,11 @@ class Sampler:
         self.status_ms = cfg.get("status_period_ms", 1000)
         self.heap_lock = cfg.get("heap_lock", False)
         self.max_iterations = cfg.get("max_iterations", 0)
+        self.spin_max = cfg.get("spin_us_max", _SPIN_MAX_US)
         self.iterations = 0
+        self.sleeps = 0  # sleep_us calls of the last run()
+        self.margin = 0  # sleep margin (us) at the end of the last run()
+        self.busy_us = 0  # time spent in passes, not waiting, in the last run() (mod 2**30)
         self.locked = False
 
     def start(self, sid=255):
@@ -261,18 +269,29 @@ class Sampler:
         return True
 
     def run(self):
-        """Run until the host asks otherwise (or max_iterations); returns DONE/REPL/INTERRUPT/REBOOT."""
+        """Run until the host asks otherwise (or max_iterations); returns DONE/REPL/INTERRUPT/REBOOT.
+
+        A pass samples the due streams and writes queued bytes; the housekeeping (STATUS,
+        re-probing offline sensors, commands, watchdog) runs at most once per ticks_ms.  Then
+        it waits for the next deadline (see below)."""
         streams = self.streams
         out = self.out
+        ring = out.ring
+        pump = out.pump
         health = self.health
-        commands = self.commands
+        poll = self.commands.poll
         wdt = self.wdt
         idle = self.idle_us
         status_ms = self.status_ms
         max_it = self.max_iterations
         lock_at = _WARMUP if self.heap_lock else -1
         sleep_us = time.sleep_us
+        spin_max = self.spin_max
+        margin = 0
+        sleeps = 0
+        busy = 0
         it = 0
+        last_ms = -1
         status_due = _ticks_add(_ticks_ms(), status_ms)
         feed_due = _ticks_ms()
         try:
@@ -281,26 +300,32 @@ class Sampler:
                 nxt = _ticks_add(now, idle)
                 for s in streams:
                     if s.running:
-                        if _ticks_diff(now, s.due) >= 0:
+                        d = s.due
+                        if _ticks_diff(now, d) >= 0:
                             s.sample(now)
-                        if _ticks_diff(s.due, nxt) < 0:
-                            nxt = s.due
+                            d = s.due
+                        if _ticks_diff(d, nxt) < 0:
+                            nxt = d
+                if ring.count:
+                    pump()
                 ms = _ticks_ms()
-                if _ticks_diff(ms, status_due) >= 0:
-                    health.status()
-                    status_due = _ticks_add(status_due, status_ms)
+                if ms != last_ms:
+                    last_ms = ms
                     if _ticks_diff(ms, status_due) >= 0:
-                        status_due = _ticks_add(ms, status_ms)
-                if health.n_offline:
-                    health.reprobe(ms)
-                out.pump()
-                r = commands.poll()
-                if r:
-                    return r
-                if wdt is not None and _ticks_diff(ms, feed_due) >= 0:
-                    wdt.feed()
-                    feed_due = _ticks_add(ms, _WDT_FEED_MS)
-                it += 1
+                        health.status()
+                        status_due = _ticks_add(status_due, status_ms)
+                        if _ticks_diff(ms, status_due) >= 0:
+                            status_due = _ticks_add(ms, status_ms)
+                    if health.n_offline:
+                        health.reprobe(ms)
+                    r = poll()
+                    if r:
+                        return r
+                    if wdt is not None and _ticks_diff(ms, feed_due) >= 0:
+                        wdt.feed()
+                        feed_due = _ticks_add(ms, _WDT_FEED_MS)
+                if it < _MASK30:  # saturate: a larger int would be a heap object on a board
+                    it += 1
                 if it >= lock_at >= 0 and self.warm():
                     lock_at = -1
                     micropython.heap_lock()
@@ -308,11 +333,37 @@ class Sampler:
                     health.locked = True
                 if it == max_it:
                     return DONE
-                wait = _ticks_diff(nxt, _ticks_us())
-                if wait > 0:
-                    sleep_us(wait)
+                # Wait for the next deadline: sleep until `margin` us before it, then spin on
+                # ticks_us for the rest.  `margin` tracks the 90th percentile of how late
+                # sleep_us(n) returns (+9 us when a sleep overshot it, -1 us when not), capped
+                # at spin_us_max.  On RP2040/ESP32 sleep_us of short waits is already a busy
+                # wait that returns on time, so margin stays at a few us and this is the plain
+                # sleep it always was.  On an OS (the unix port) a sleep returns tens of us
+                # late (timer slack, wake-up latency): the margin grows to cover that, so
+                # deadlines are hit within a few us at the cost of spinning about
+                # (margin - typical overshoot) us per wake-up instead of a whole core.
+                t = _ticks_us()
+                busy = (busy + _ticks_diff(t, now)) & _MASK30  # this pass's work (us)
+                wait = _ticks_diff(nxt, t)
+                if wait > margin:
+                    sleep_us(wait - margin)
+                    sleeps = (sleeps + 1) & _MASK30
+                    t = _ticks_us()
+                    if _ticks_diff(t, nxt) > 0:  # overshot by more than the margin: late
+                        margin += _SPIN_UP
+                        if margin > spin_max:
+                            margin = spin_max
+                    elif margin > 0:
+                        margin -= _SPIN_DOWN
+                elif margin > 0:  # no sleep: nothing late seen, let a margin that grew decay
+                    margin -= _SPIN_DOWN
+                while _ticks_diff(nxt, _ticks_us()) > 0:
+                    pass
         finally:
             self.iterations = it
+            self.sleeps = sleeps
+            self.margin = margin
+            self.busy_us = busy
             if self.locked:
                 micropython.heap_unlock()
                 self.locked = False
