@@ -135,21 +135,28 @@ class LiveFeed(CommandMixin):
             item = self._q.get(timeout=timeout) if timeout > 0 else self._q.get_nowait()
         except queue.Empty:
             return out
+        reads: list[tuple[float, bytes]] = []  # consecutive reads go to the session together
         while True:
-            if item is None:
-                if self.error is not None:
-                    err, self.error = self.error, None
-                    raise err
-            elif isinstance(item[1], bytes):
-                out += self.session.feed(item[1], item[0])
-            elif isinstance(item[1], _Note):
-                self.session.note(item[1].text, item[0])
+            if isinstance(item, tuple) and isinstance(item[1], bytes):
+                reads.append(item)
             else:
-                ev = item[1]
-                self.session.link_event(ev.event, ev.detail, ev.t)
+                if reads:
+                    out += self.session.feed_reads(reads)
+                    reads = []
+                if item is None:
+                    if self.error is not None:
+                        err, self.error = self.error, None
+                        raise err
+                elif isinstance(item[1], _Note):
+                    self.session.note(item[1].text, item[0])
+                else:
+                    ev = item[1]
+                    self.session.link_event(ev.event, ev.detail, ev.t)
             try:
                 item = self._q.get_nowait()
             except queue.Empty:
+                if reads:
+                    out += self.session.feed_reads(reads)
                 return out
 
     def send(self, data: bytes, what: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,7 @@ RATE_WINDOW_S = 2.0   # sliding window for Hz, bytes/s and frames/s
 MIN_RATE_FRAMES = 4   # a stream's Hz is judged over at least this many frames (slow batches)
 HISTORY = 120         # samples kept per channel for sparklines
 EVENT_LOG = 500       # lines kept in the event log
+_DATA_NAME = wire.TYPE_NAMES[wire.T_DATA]
 
 
 @dataclass(slots=True)
@@ -161,22 +163,42 @@ class Session:
 
     def feed(self, data: bytes, t: float) -> list[Batch]:
         """Bytes as read from the port at host time `t`; returns the DATA batches completed."""
-        self.now = max(self.now, t)
-        if data:
-            self._bytes_win.append((t, len(data)))
+        return self.feed_reads(((t, data),))
+
+    def feed_reads(self, reads: Iterable[tuple[float, bytes]]) -> list[Batch]:
+        """Several reads in arrival order, each (host time, bytes): the same batches, times and
+        state as `feed` on each in turn, with the conversion to units done once per stream for
+        all their DATA frames (numpy's cost is per call, and a 4 KiB read holds ~10 small frames)."""
         out: list[Batch] = []
-        items = self.decoder.feed(data)
-        nframes = 0
-        for item in items:
-            if isinstance(item, DeviceText):
-                self._device_text(item.text, t)
-                continue
-            nframes += 1
-            b = self._frame(item, t)
-            if b is not None:
-                out.append(b)
-        if nframes:
-            self._frames_win.append((t, nframes))
+        run: list[tuple[Frame, float]] = []  # consecutive DATA frames of the current boot, not yet converted
+        by_type = self.frames_by_type
+        for t, data in reads:
+            self.now = max(self.now, t)
+            if data:
+                self._bytes_win.append((t, len(data)))
+            nframes = 0
+            for item in self.decoder.feed(data):
+                if isinstance(item, DeviceText):
+                    if run:
+                        self._data_run(run, out)
+                        run = []
+                    self._device_text(item.text, t)
+                    continue
+                nframes += 1
+                if item.type == wire.T_DATA and item.session == self._session_seen:
+                    by_type[_DATA_NAME] = by_type.get(_DATA_NAME, 0) + 1
+                    run.append((item, t))
+                    continue
+                if run:
+                    self._data_run(run, out)
+                    run = []
+                b = self._frame(item, t)
+                if b is not None:
+                    out.append(b)
+            if nframes:
+                self._frames_win.append((t, nframes))
+        if run:
+            self._data_run(run, out)
         return out
 
     def finish(self, t: float) -> list[Batch]:
@@ -323,40 +345,90 @@ class Session:
                 st.device_dropped = x.frames_dropped
 
     def _data(self, f: Frame, t: float) -> Batch | None:
-        key = (f.session, f.stream)
-        last = self._last_data_seq.get(key)
-        gap = 0
-        if last is not None:
-            g = (f.seq - last - 1) & 0xFFFF
-            gap = g if g < 0x8000 else 0
-        self._last_data_seq[key] = f.seq
-        st = self.streams.get(f.stream)
-        blk = f.data()
-        missing = np.unpackbits(np.frombuffer(blk.missing, np.uint8), bitorder="little")[: blk.count]
-        missing = missing.astype(bool)
-        t_us = f.t_us + f.period_us * np.arange(blk.count, dtype=np.int64)
-        if st is None:
-            # DATA before any HELLO: nothing to convert with (the monitor asks for metadata)
-            return None
-        st.frames += 1
-        st.samples += blk.count
-        st.gaps += gap
-        st.samples_missing += int(missing.sum())
-        st._arrivals.append((t, blk.count))
+        out: list[Batch] = []
+        self._data_run([(f, t)], out)
+        return out[0] if out else None
+
+    def _data_run(self, frames: list[tuple[Frame, float]], out: list[Batch]) -> None:
+        """DATA frames of one boot with their arrival times, in arrival order -> their Batches,
+        appended to `out` in that order. Counters per frame; units once per stream for all."""
+        groups: dict[int, list[tuple[Frame, int, float]]] = {}
+        order: list[tuple[int, int]] = []  # (stream, index in its group) of each frame kept
+        last_seq = self._last_data_seq
+        streams = self.streams
+        for f, t in frames:
+            key = (f.session, f.stream)
+            last = last_seq.get(key)
+            gap = 0
+            if last is not None:
+                g = (f.seq - last - 1) & 0xFFFF
+                gap = g if g < 0x8000 else 0
+            last_seq[key] = f.seq
+            st = streams.get(f.stream)
+            if st is None:
+                continue  # DATA before any HELLO: nothing to convert with (the monitor asks for metadata)
+            st.frames += 1
+            st.samples += f.count
+            st.gaps += gap
+            st._arrivals.append((t, f.count))
+            grp = groups.setdefault(f.stream, [])
+            order.append((f.stream, len(grp)))
+            grp.append((f, gap, t))
+        if not order:
+            return
+        done = {sid: self._convert(streams[sid], grp) for sid, grp in groups.items()}
+        out.extend(done[sid][k] for sid, k in order)
+
+    def _convert(self, st: StreamState, group: list[tuple[Frame, int, float]]) -> list[Batch]:
+        """One stream's DATA frames -> Batches whose arrays are views into one conversion."""
+        blks = [f.data() for f, _, _ in group]
+        counts = [b.count for b in blks]
+        total = sum(counts)
+        if any(f.flags & wire.FLAG_MISSING for f, _, _ in group):
+            missing = np.concatenate([
+                np.unpackbits(np.frombuffer(b.missing, np.uint8), bitorder="little")[: b.count] for b in blks
+            ]).astype(bool)
+            st.samples_missing += int(missing.sum())
+            mask = missing
+        else:
+            missing = np.zeros(total, bool)
+            mask = None
+        if len(group) == 1:
+            f = group[0][0]
+            t_us = f.t_us + f.period_us * np.arange(total, dtype=np.int64)
+            samples = blks[0].samples
+        else:
+            n = np.array(counts)
+            idx = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+            t0 = np.array([f.t_us for f, _, _ in group], np.int64)
+            period = np.array([f.period_us for f, _, _ in group], np.int64)
+            t_us = np.repeat(t0, n) + np.repeat(period, n) * idx
+            samples = b"".join(b.samples for b in blks)
         try:
-            values = units.to_physical(st.kind, blk.samples, st.calibration, st.config, missing=missing)
+            values = units.to_physical(st.kind, samples, st.calibration, st.config, missing=mask)
         except (units.UnitsError, ValueError) as e:
             if not st.convert_error:
-                self._log(t, "host", f"{st.name}: cannot convert to units ({e})")
+                self._log(group[0][2], "host", f"{st.name}: cannot convert to units ({e})")
             st.convert_error = str(e)
-            values = {c.name: np.full(blk.count, np.nan) for c in st.channels}
+            values = {c.name: np.full(total, np.nan) for c in st.channels}
         for ch in st.channels:
             arr = values.get(ch.name)
             if arr is None:
                 continue
-            ch.history.extend(arr.tolist())
-            good = arr[~np.isnan(arr)]
-            if good.size:
-                ch.latest = float(good[-1])
-        return Batch(t, f.session, f.boot_id, f.stream, st.name, f.seq, gap, t_us, values,
-                     {c.name: c.unit for c in st.channels}, missing)
+            ch.history.extend(arr[-HISTORY:].tolist())
+            last = arr[-1]
+            if not math.isnan(last):
+                ch.latest = float(last)
+            else:
+                good = arr[~np.isnan(arr)]
+                if good.size:
+                    ch.latest = float(good[-1])
+        unit_of = {c.name: c.unit for c in st.channels}
+        out = []
+        a = 0
+        for (f, gap, t), c in zip(group, counts):
+            b = a + c
+            out.append(Batch(t, f.session, f.boot_id, f.stream, st.name, f.seq, gap, t_us[a:b],
+                             {k: v[a:b] for k, v in values.items()}, dict(unit_of), missing[a:b]))
+            a = b
+        return out
