@@ -66,16 +66,17 @@ def fmt_bytes(n: float) -> str:
     return f"{n:.1f} MB"
 
 
-def streams_table(session: Session, now: float) -> Table:
-    t = Table(expand=True, box=None, pad_edge=False, show_edge=False)
-    t.add_column("stream")
-    t.add_column("channel")
-    t.add_column("value", justify="right")
-    t.add_column("unit")
-    t.add_column("Hz", justify="right")
-    t.add_column("history", no_wrap=True)
+def streams_table(session: Session, now: float) -> Table | Text:
+    """One row per channel, one line per row (cells never wrap), so its height is known."""
     if not session.streams:
-        t.add_row("(no streams yet: waiting for HELLO; press m to ask)", "", "", "", "", "")
+        return Text("(no streams yet: waiting for HELLO; press m to ask)")
+    t = Table(expand=True, box=None, pad_edge=False, show_edge=False)
+    t.add_column("stream", no_wrap=True)
+    t.add_column("channel", no_wrap=True)
+    t.add_column("value", justify="right", no_wrap=True)
+    t.add_column("unit", no_wrap=True)
+    t.add_column("Hz", justify="right", no_wrap=True)
+    t.add_column("history", no_wrap=True)
     for st in session.streams.values():
         _stream_rows(t, st, now)
     return t
@@ -217,11 +218,12 @@ class MonitorApp(App):
             self.exit(1)
             return
         now = self.session.now if not getattr(self.feed, "live", False) else time.time()
-        self._streams.update(streams_table(self.session, now))
+        table = streams_table(self.session, now)
+        self._show(self._streams, table, table.row_count + 1 if isinstance(table, Table) else None)
         link = getattr(self.feed, "link", None)
         connected = getattr(link, "connected", None) if link is not None else None
-        self._link.update(link_text(self.session, self.source, connected, now))
-        self._device.update(device_text(self.session))
+        self._show(self._link, link_text(self.session, self.source, connected, now))
+        self._show(self._device, device_text(self.session))
         log = self._log
         for line in self.session.log_since(self._log_seen):
             stamp = time.strftime("%H:%M:%S", time.localtime(line.t))
@@ -229,6 +231,18 @@ class MonitorApp(App):
         self._log_seen = self.session.log_count
         if self.duration is not None and time.monotonic() - self._t_start >= self.duration:
             self.exit(0)
+
+    @staticmethod
+    def _show(panel: Static, content: Table | Text, lines: int | None = None) -> None:
+        """Update a panel, asking for a layout pass (all of the screen: at 1 MB/s the costly part
+        of a tick) only when the panel's height changes (HELLO adds streams, a line wraps).
+        `lines`: the content's height if known (streams_table never wraps a cell); else measured."""
+        panel.update(content, layout=False)
+        size = panel.content_size
+        if lines is None:
+            lines = panel.get_content_height(size, size, size.width)  # a few lines of text: cheap
+        if lines != size.height:
+            panel.refresh(layout=True)
 
     # -- keys
     def action_toggle_streaming(self) -> None:
