@@ -180,12 +180,12 @@ def main():
 
             gc.collect()
             sampler.streams[0].hist = array("I", bytes(4 * 1024))  # last bucket: >= 1023 us
-        if cfg["autostart"]:
-            sampler.start()
         health.status()
         wdt = _watchdog(machine, cfg.get("watchdog"), board.get("wdt_timeout_ms", 0))
         sampler.wdt = wdt
         gc.collect()
+        if cfg["autostart"]:  # the schedule starts now, not before the set-up above (no overrun)
+            sampler.start()
         result = sampler.run()
     except Exception as e:  # noqa: BLE001 - the last line of defence: report, then reset
         # the sampler's own `finally` has unlocked the heap (unlocking twice would lock it:
