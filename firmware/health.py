@@ -170,7 +170,7 @@ def init_driver(s, hardware):
     """(Re)initialise a stream's driver; True on success.  Allocates (boot and recovery only)."""
     try:
         if s.driver is None:
-            s.driver = hardware.open(s.sensor, s.settings)
+            s.bind(hardware.open(s.sensor, s.settings))
             s.config = s.driver.config()
             s.calib = s.driver.calibration()
             s.min_period = s.driver.MIN_PERIOD_US

@@ -74,6 +74,8 @@ class Stream:
         self.out = None
         self.health = None
         self.driver = None
+        self.read = None  # driver.read_into, bound once (bind)
+        self.restart = None  # driver.start, None for a free-running chip (nothing to call per sample)
         self.bus = None  # I2C bus and address for the allocation-free presence probe
         self.address = 0
         self.calib = b""
@@ -99,6 +101,14 @@ class Stream:
         self.jitter_max = 0
 
     # -- control (commands, boot) ---------------------------------------------------------
+    def bind(self, driver):
+        """Use `driver` (boot, or a sensor absent at boot that came back); allocates.  A driver
+        whose ``FREE_RUNNING`` is true (optional, default False) has a no-op ``start()``, so
+        sample() does not call it."""
+        self.driver = driver
+        self.read = driver.read_into
+        self.restart = None if getattr(driver, "FREE_RUNNING", False) else driver.start
+
     def begin(self, now):
         """Start (or restart) sampling: fresh batch, first deadline one period from now."""
         self.i = 0
@@ -117,10 +127,13 @@ class Stream:
         self.fmiss = 0
 
     # -- hot path -------------------------------------------------------------------------
-    def sample(self, now):
-        """Take the sample due at self.due (now >= due)."""
+    # sample() and run() are native: no bytecode dispatch (with the other changes here ~30%
+    # fewer instructions per sample, counted with callgrind).  Native code allocates where
+    # bytecode would and slice assignment allocates there too: none here (heap_lock tests).
+    @micropython.native
+    def sample(self, now, late):
+        """Take the sample due at self.due, which passed `late` us ago (the Sampler computed it)."""
         p = self.period
-        late = _ticks_diff(now, self.due)
         if late >= p:
             self.overrun(late, now)
             late = _ticks_diff(now, self.due)
@@ -136,23 +149,24 @@ class Stream:
             h[d] += 1
             self.last_late = late
         i = self.i
+        due = self.due
         if i == 0:
-            self.t0 = self.due
+            self.t0 = due
         if self.online:
-            drv = self.driver
             try:
-                drv.read_into(self.slots[i])
+                self.read(self.slots[i])
                 self.fails = 0
             except OSError as e:
                 self.failed(i, e.errno)
-            if self.online:
+            start = self.restart
+            if start is not None and self.online:
                 try:
-                    drv.start()  # next conversion (no-op for free-running chips)
+                    start()  # next conversion
                 except OSError:
                     pass
         else:
             self.mark(i)
-        self.due = _ticks_add(self.due, p)
+        self.due = _ticks_add(due, p)
         i += 1
         self.i = i
         if i >= self.batch:
@@ -268,6 +282,7 @@ class Sampler:
                 return False
         return True
 
+    @micropython.native
     def run(self):
         """Run until the host asks otherwise (or max_iterations); returns DONE/REPL/INTERRUPT/REBOOT.
 
@@ -286,6 +301,9 @@ class Sampler:
         max_it = self.max_iterations
         lock_at = _WARMUP if self.heap_lock else -1
         sleep_us = time.sleep_us
+        ticks_us = _ticks_us  # locals: cheaper than globals in the loop
+        ticks_diff = _ticks_diff
+        ticks_add = _ticks_add
         spin_max = self.spin_max
         margin = 0
         sleeps = 0
@@ -296,16 +314,16 @@ class Sampler:
         feed_due = _ticks_ms()
         try:
             while True:
-                now = _ticks_us()
-                nxt = _ticks_add(now, idle)
+                now = ticks_us()
+                wait = idle  # us from `now` to the next deadline
                 for s in streams:
                     if s.running:
-                        d = s.due
-                        if _ticks_diff(now, d) >= 0:
-                            s.sample(now)
-                            d = s.due
-                        if _ticks_diff(d, nxt) < 0:
-                            nxt = d
+                        w = ticks_diff(s.due, now)
+                        if w <= 0:
+                            s.sample(now, -w)
+                            w = ticks_diff(s.due, now)
+                        if w < wait:
+                            wait = w
                 if ring.count:
                     pump()
                 ms = _ticks_ms()
@@ -342,14 +360,16 @@ class Sampler:
                 # late (timer slack, wake-up latency): the margin grows to cover that, so
                 # deadlines are hit within a few us at the cost of spinning about
                 # (margin - typical overshoot) us per wake-up instead of a whole core.
-                t = _ticks_us()
-                busy = (busy + _ticks_diff(t, now)) & _MASK30  # this pass's work (us)
-                wait = _ticks_diff(nxt, t)
+                t = ticks_us()
+                spent = ticks_diff(t, now)  # this pass's work (us)
+                busy = (busy + spent) & _MASK30
+                nxt = ticks_add(now, wait)
+                wait -= spent
                 if wait > margin:
                     sleep_us(wait - margin)
                     sleeps = (sleeps + 1) & _MASK30
-                    t = _ticks_us()
-                    if _ticks_diff(t, nxt) > 0:  # overshot by more than the margin: late
+                    t = ticks_us()
+                    if ticks_diff(t, nxt) > 0:  # overshot by more than the margin: late
                         margin += _SPIN_UP
                         if margin > spin_max:
                             margin = spin_max
@@ -357,7 +377,7 @@ class Sampler:
                         margin -= _SPIN_DOWN
                 elif margin > 0:  # no sleep: nothing late seen, let a margin that grew decay
                     margin -= _SPIN_DOWN
-                while _ticks_diff(nxt, _ticks_us()) > 0:
+                while ticks_diff(nxt, ticks_us()) > 0:
                     pass
         finally:
             self.iterations = it

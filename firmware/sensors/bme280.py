@@ -112,6 +112,7 @@ class BME280:
     CHANNELS = (("pressure", "raw"), ("temperature", "raw"), ("humidity", "raw"))
     # For the default settings (x1 oversampling, 0.5 ms standby); each instance sets its own.
     MIN_PERIOD_US = const(9800)
+    FREE_RUNNING = True  # normal mode: start() does nothing (each instance sets its own)
 
     def __init__(
         self,
@@ -152,6 +153,7 @@ class BME280:
             self.MIN_PERIOD_US = self._measure_us
         else:
             self.MIN_PERIOD_US = self._measure_us + standby_us
+        self.FREE_RUNNING = not self._forced  # normal mode: start() does nothing
 
         # scratch, allocated once
         self._reg = bytearray(1)

@@ -86,6 +86,7 @@ class MPU6050:
     )
     # The accelerometer output rate is 1 kHz; each instance sets its own from SMPLRT_DIV.
     MIN_PERIOD_US = const(1000)
+    FREE_RUNNING = True  # start() does nothing: the sampler need not call it
 
     def __init__(self, i2c, address=0x68, accel_fs_g=2, gyro_fs_dps=250, dlpf_cfg=1,
                  sample_rate_div=0):
@@ -101,6 +102,7 @@ class MPU6050:
             raise ValueError("sample_rate_div must be 0..255")
 
         self._i2c = i2c
+        self._read_mem = i2c.readfrom_mem_into  # bound once for read_into
         self._address = address
         self._accel_fs_g = accel_fs_g
         self._gyro_fs_dps = gyro_fs_dps
@@ -156,7 +158,7 @@ class MPU6050:
 
     def read_into(self, buf):
         """Burst-read the 14 data registers into buf (SAMPLE_SIZE bytes, ">7h")."""
-        self._i2c.readfrom_mem_into(self._address, _REG_ACCEL_XOUT_H, buf)
+        self._read_mem(self._address, _REG_ACCEL_XOUT_H, buf)
 
     def reset(self):
         """DEVICE_RESET, wait (bounded) for the bit to clear, check WHO_AM_I, reconfigure."""

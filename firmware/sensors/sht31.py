@@ -80,6 +80,7 @@ class SHT31:
     SAMPLE_SIZE = const(4)
     CHANNELS = (("temperature", "raw"), ("humidity", "raw"))
     MIN_PERIOD_US = const(16000)  # high repeatability; instances set their own
+    FREE_RUNNING = False  # start() sends the measurement command
 
     def __init__(self, i2c, address=0x44, repeatability="high"):
         if address not in (0x44, 0x45):

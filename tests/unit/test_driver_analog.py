@@ -18,6 +18,7 @@ def test_driver_analog_class_attributes():
     assert Analog.KIND == "analog"
     assert struct.calcsize(Analog.SAMPLE_FORMAT) == Analog.SAMPLE_SIZE == 2
     assert Analog.CHANNELS == (("voltage", "raw"),)
+    assert Analog.FREE_RUNNING is True  # start() is a no-op: the sampler skips it
 
 
 @pytest.mark.parametrize("value", [0, 1, 0x1234, 0x8000, 0xFFFF])

@@ -113,6 +113,16 @@ def test_driver_bme280_bad_settings_touch_nothing(bus, kwargs):
     assert bus.log == []
 
 
+def test_driver_bme280_free_running_only_in_normal_mode(bus):
+    # FREE_RUNNING tells the sampler it may skip start(): true only where start() does nothing
+    assert BME280(bus).FREE_RUNNING is True
+    dev = BME280(bus, mode="forced")
+    assert dev.FREE_RUNNING is False
+    bus.log.clear()
+    dev.start()
+    assert bus.log  # forced mode: start() triggers the conversion
+
+
 def test_driver_bme280_forced_mode(bus):
     dev = BME280(bus, mode="forced", pressure_oversampling=4)
     assert writes(bus)[-1] == (0xF4, bytes([(1 << 5) | (3 << 2) | 0]))  # asleep until start()

@@ -48,6 +48,7 @@ def test_driver_sht31_start_sends_single_shot(bus, rep, cmd, period):
     bus.log.clear()
     dev.start()
     assert bus.log == [("writeto", 0x44, cmd)]
+    assert dev.FREE_RUNNING is False  # the sampler must call start() before every read
     assert dev.MIN_PERIOD_US == period
     assert dev.MIN_PERIOD_US <= SHT31.MIN_PERIOD_US
 
