@@ -127,6 +127,35 @@ def test_instant_bus_mode_answers_repeat_reads_inside_the_vm(vboard_factory, boa
     assert rate > 50_000
 
 
+ADC_INSTANT_LOOP = """
+import machine, micropython
+adc = machine.ADC(machine.Pin(26))
+first = adc.read_u16()
+def loop(n, r=adc.read_u16):
+    same = 0
+    for _ in range(n):
+        if r() == first:
+            same += 1
+    return same
+same = loop(2)  # a new global allocates: bind the name before the lock
+micropython.heap_lock()
+try:
+    same = loop(%d)
+finally:
+    micropython.heap_unlock()
+print('OK', same)
+"""
+
+
+def test_instant_bus_mode_answers_repeat_adc_reads_inside_the_vm(vboard_factory, board_exec):
+    """An ADC's first reading goes to the chip model, repeats return that copy (allocation-free)."""
+    b = vboard_factory(bus_mode="instant")
+    n0 = b.status()["i2c_transactions"]
+    out = board_exec(b.port, ADC_INSTANT_LOOP % 10_000, timeout=60).split()
+    assert out == ["OK", "10000"]
+    assert b.status()["i2c_transactions"] - n0 < 5
+
+
 SHT31_INSTANT_LOOP = """
 import machine, micropython, time
 from sensors.sht31 import SHT31

@@ -296,20 +296,19 @@ SoftI2C = I2C
 class ADC:
     def __init__(self, pin, *, atten=None):
         self._ch = pin._id if isinstance(pin, Pin) else pin
+        self._v = -1  # instant mode: the first reading, kept here (-1: none yet)
 
     def read_u16(self):
-        if _INSTANT:
-            v = _cache.get(-1 - self._ch)
-            if v is not None:
-                return v
+        # instant mode: one attribute load, no global or dict lookups (a real ADC read is one
+        # C call; a firmware's 10 kHz stream calls this on every sample)
+        v = self._v
+        if v >= 0:
+            return v
         _send(_OP_ADC, 0, self._ch & 0xFF, 0, 0, 2, 0)
         _reply(None, 0)
         v = _in[0] | (_in[1] << 8)
         if _INSTANT:
-            try:
-                _cache[-1 - self._ch] = v
-            except MemoryError:  # after heap_lock(): not cached
-                pass
+            self._v = v
         return v
 
 
