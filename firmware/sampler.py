@@ -10,9 +10,10 @@ ends after the samples and the CRC goes where the bitmap would be.  Deadlines ar
 to ``t0_us + i * period_us`` where t0 is the first sample's deadline.
 
 A deadline missed by a full period or more is a loop overrun: counted, and each missed slot
-is sent marked missing (so the time axis stays honest); more than the rest of a frame missed
-closes the frame and re-anchors the deadline at the present.  Sensor errors mark the sample
-missing; ``Health`` takes a sensor offline after repeated failures and back online.
+is sent marked missing, so the time axis stays exact (frame k+1 starts where frame k ends);
+whole frames that would carry only missed slots are skipped as dropped frames (seq consumed,
+counted), so a long stall costs no frame-building.  Sensor errors mark the sample missing;
+``Health`` takes a sensor offline after repeated failures and back online.
 
 ``Sampler.run()`` is the steady-state loop: it allocates nothing after its warm-up passes
 (checked by running it under ``micropython.heap_lock()``, config "heap_lock").  Hot code uses
@@ -189,24 +190,33 @@ class Stream:
             self.health.offline(self, errno)
 
     def overrun(self, late, now):
-        """Deadline missed by >= 1 period: send the missed slots as missing samples."""
+        """Deadline missed by >= 1 period: every missed slot stays on the time axis.  Slots of
+        a frame go out marked missing (the frame in progress, and the next ones as they fill).
+        A whole frame that would hold nothing but missed slots is not built: its seq is skipped
+        and counted in this stream's `dropped`, so the host's gap equals the device's drops and
+        the next frame's t0 is exactly where the time axis puts it."""
         self.health.overruns = (self.health.overruns + 1) & _MASK30
         p = self.period
+        batch = self.batch
         k = late // p
         while k > 0:
             i = self.i
             if i == 0:
+                if k >= batch:
+                    n = k // batch
+                    self.due = _ticks_add(self.due, n * batch * p)  # < late: a small int
+                    self.seq = (self.seq + n) & 0xFFFF
+                    self.dropped = (self.dropped + n) & _MASK30
+                    k -= n * batch
+                    continue
                 self.t0 = self.due
             self.mark(i)
             self.due = _ticks_add(self.due, p)
             k -= 1
             i += 1
             self.i = i
-            if i >= self.batch:
+            if i >= batch:
                 self.emit()
-                if k > 0:  # more than a frame behind: re-anchor at the present
-                    self.due = _ticks_add(self.due, k * p)
-                    k = 0
 
     def emit(self):
         """Pack the header of the full batch and queue the frame (dropped whole if no room)."""
