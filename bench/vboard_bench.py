@@ -25,28 +25,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-READ_BYTES = 14
+from host.vboard.probes import I2C_READ_LOOP  # noqa: E402  (the repo root is on the path now)
+
+READ_BYTES = 14  # what I2C_READ_LOOP reads
 BUS_HZ = 400_000
 REAL_READS_PER_S = BUS_HZ / ((READ_BYTES + 3) * 9 + 3)  # addr+reg+addr, 9 clocks a byte, START/rSTART/STOP
 
 MARK_MAIN = "print('MAIN-UP')\n"
-READ_LOOP = """
-import machine, micropython, time
-i2c = machine.I2C(0)
-buf = bytearray(%d)
-i2c.writeto_mem(0x68, 0x6B, b'\\x01')
-def loop(n, r=i2c.readfrom_mem_into):
-    for _ in range(n):
-        r(0x68, 0x3B, buf)
-loop(10)
-t = time.ticks_us()
-micropython.heap_lock()
-try:
-    loop(%d)
-finally:
-    micropython.heap_unlock()
-print('READS', time.ticks_diff(time.ticks_us(), t))
-"""
 
 
 def boot_times(board, n: int) -> list[float]:
@@ -74,7 +59,7 @@ def read_rate(board, n: int) -> float:
     t = SerialTransport(board.port, baudrate=115200)
     try:
         t.enter_raw_repl(soft_reset=False)
-        out, err = t.exec_raw(READ_LOOP % (READ_BYTES, n), timeout=120)
+        out, err = t.exec_raw(I2C_READ_LOOP % n, timeout=120)
         t.exit_raw_repl()
     finally:
         t.close()

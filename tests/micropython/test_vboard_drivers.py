@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from host import units
+from host.vboard.probes import I2C_READ_LOOP as HEAPLOCK_LOOP
 
 pytestmark = pytest.mark.virtual_board
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
@@ -78,24 +79,6 @@ def test_drivers_refuse_an_absent_or_wrong_chip(board_with_drivers, board_exec):
     assert "0x76" in out and "0x68" in out
 
 
-HEAPLOCK_LOOP = """
-import machine, micropython, time
-i2c = machine.I2C(0)
-buf = bytearray(14)
-i2c.writeto_mem(0x68, 0x6B, b'\\x01')
-def loop(n, r=i2c.readfrom_mem_into):  # bound once: taking a bound method allocates
-    for _ in range(n):
-        r(0x68, 0x3B, buf)
-loop(10)
-t = time.ticks_us()
-micropython.heap_lock()
-try:
-    loop(%d)
-finally:
-    micropython.heap_unlock()
-dt = time.ticks_diff(time.ticks_us(), t)
-print('OK', dt)
-"""
 
 
 def test_i2c_reads_through_the_shim_allocate_nothing(vboard, board_exec):
