@@ -207,14 +207,25 @@ def _chunks(data: bytes) -> list[bytes]:
     return [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
 
 
+def best_of(repeat: int, make, run) -> tuple:
+    """(best wall time of `repeat` calls of run(make()), what the last call returned): every
+    repeat parses with a fresh parser from make(), built outside the timing."""
+    best = None
+    for _ in range(repeat):
+        parser = make()
+        t0 = time.perf_counter()
+        result = run(parser)
+        dt = time.perf_counter() - t0
+        best = dt if best is None else min(best, dt)
+    return best, result
+
+
 def bench_decoder(data: bytes, with_numpy: bool = False, repeat: int = 3) -> tuple[float, int, int]:
     """Best of `repeat`: (seconds, frames, samples)."""
     chunks = _chunks(data)
-    best = None
-    for _ in range(repeat):
-        dec = Decoder()
+
+    def run(dec):
         frames = samples = 0
-        t0 = time.perf_counter()
         for c in chunks:
             for f in dec.feed(c):
                 if f.__class__.__name__ == "Frame" and f.type == 1:
@@ -222,43 +233,45 @@ def bench_decoder(data: bytes, with_numpy: bool = False, repeat: int = 3) -> tup
                     samples += f.count
                     if with_numpy:
                         decode_samples("mpu6050", f.data().samples)
-        dt = time.perf_counter() - t0
-        best = dt if best is None else min(best, dt)
+        return frames, samples
+
+    best, (frames, samples) = best_of(repeat, Decoder, run)
     return best, frames, samples
 
 
 def bench_session(data: bytes, repeat: int = 3) -> tuple[float, int, int]:
     """Best of `repeat`: (seconds, DATA frames, samples) through Session.feed, 4 KiB per read."""
     chunks = _chunks(data)
-    best = None
-    for _ in range(repeat):
-        session = Session()
+
+    def run(session):
         frames = samples = 0
-        t0 = time.perf_counter()
         for k, c in enumerate(chunks):
             for b in session.feed(c, k * 1e-3):
                 frames += 1
                 samples += b.count
-        dt = time.perf_counter() - t0
-        best = dt if best is None else min(best, dt)
+        return frames, samples
+
+    best, (frames, samples) = best_of(repeat, Session, run)
     return best, frames, samples
 
 
 def bench_mavlink(data: bytes, repeat: int = 3) -> tuple[float, int]:
     chunks = _chunks(data)
-    best = None
-    for _ in range(repeat):
+
+    def make():
         mav = mavlink.MAVLink(None)
         mav.robust_parsing = True
+        return mav
+
+    def run(mav):
         n = 0
-        t0 = time.perf_counter()
         for c in chunks:
             msgs = mav.parse_buffer(c)
             if msgs:
                 n += len(msgs)
-        dt = time.perf_counter() - t0
-        best = dt if best is None else min(best, dt)
-    return best, n
+        return n
+
+    return best_of(repeat, make, run)
 
 
 # ---------------------------------------------------------------- paced runs
