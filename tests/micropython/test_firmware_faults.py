@@ -38,7 +38,9 @@ def test_firmware_sensor_unplug_goes_offline_and_replug_comes_back(vboard_factor
         n_calib = len([f for f in r.of(wire.T_CALIB) if f.stream == 0])
         r.wait(lambda: len(r.of(wire.T_STATUS)) >= 2 and r.of(wire.T_STATUS)[-1].status().streams[0].online,
                what="STATUS with the IMU online")
-        time.sleep(0.3)  # a few more frames: none may relapse
+        st_online = r.of(wire.T_STATUS)[-1].status()
+        time.sleep(0.3)  # a few more frames and a STATUS: the sensor must not relapse
+        r.wait(lambda: r.of(wire.T_STATUS)[-1].status().uptime_ms > st_online.uptime_ms, what="a later STATUS")
     finally:
         r.close()
     assert n_calib == 2  # boot + after it came back
@@ -53,8 +55,17 @@ def test_firmware_sensor_unplug_goes_offline_and_replug_comes_back(vboard_factor
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # frames keep flowing, no gaps
     after = imu_after_online(r)
     first_clean = next(i for i, f in enumerate(after) if f.data().missing_count() == 0)
-    assert all(f.data().missing_count() == 0 for f in after[first_clean:])
     assert len(after) - first_clean >= 2
+    # no relapse: no sensor error once it was back; a sample missing after that can only be a
+    # loop overrun (the VM shares two cores with the tests), and the device must have said so
+    final = r.of(wire.T_STATUS)[-1].status()
+    assert final.streams[0].sensor_errors == st_online.streams[0].sensor_errors and final.streams[0].online
+    if any(f.data().missing_count() for f in after[first_clean:]):
+        with r.lock:
+            frames = list(r.frames)
+        at = next(k for k, f in enumerate(frames) if f is after[first_clean])
+        before = [f.status() for f in frames[:at] if f.type == wire.T_STATUS][-1]
+        assert final.loop_overruns > before.loop_overruns, "samples missing after recovery, unexplained"
 
 
 def imu_after_online(r) -> list:
