@@ -83,6 +83,7 @@ class Stream:
         self.default_timeout = default_timeout
         self._token = 0
         self._stats_base: dict[str, int] = {}
+        self._corrupt_base = 0  # corrupt segments before this test's HELLO (Board.reset sets it)
 
     # -- searching ---------------------------------------------------------------------------
     def frames(self, type: int | str | None = None, stream: int | None = None, since: int | None = None,
@@ -242,6 +243,12 @@ class Stream:
     @property
     def stats(self) -> LinkStats:
         return self.capture.decoder.stats
+
+    @property
+    def corrupt_segments(self) -> int:
+        """CRC, framing and invalid errors since this test's HELLO. A reset that cuts the old
+        boot off mid-frame leaves one torn segment before the HELLO: the reset's, not the link's."""
+        return self.stats.corrupt_segments - self._corrupt_base
 
     def counters(self) -> dict[str, Any]:
         """This test's link counters (since the reset), for reports."""

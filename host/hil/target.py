@@ -211,6 +211,11 @@ class Board:
         else:
             raise ValueError(f"unknown reset kind {how!r}")
         hello = self._wait_hello(since, old, timeout)
+        torn = self.stream.stats.corrupt_segments - self.stream._corrupt_base
+        self.stream._corrupt_base = self.stream.stats.corrupt_segments
+        if torn:
+            self.note(f"the reset cut the old boot's output mid-frame: {torn} corrupt segment(s) before "
+                      "the HELLO, not counted against the test")
         self._wait_running(hello)
         self.resets += 1
         return hello

@@ -30,13 +30,13 @@ def no_reset(board, stream, boots_before):
 def assert_streams_continuous(stream):
     for sid, fs in checks.data_by_stream(stream.frames("DATA")).items():
         assert checks.seq_gaps(fs) == [], f"{stream.streams[sid].name}: sequence gaps"
-    assert stream.stats.missing == 0 and stream.stats.corrupt_segments == 0
+    assert stream.stats.missing == 0 and stream.corrupt_segments == 0
 
 
 def assert_streams_accounted(stream):
     """A loop held up past a whole frame of a stream (each stuck transfer waits the bus timeout)
     skips that frame as a device drop: every host gap is one the device counted."""
-    assert stream.stats.corrupt_segments == 0
+    assert stream.corrupt_segments == 0
     rec = stream.stats.reconcile()
     assert rec and all(r.balanced and r.lost_in_transit == 0 for r in rec), rec
 
