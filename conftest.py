@@ -1,4 +1,3 @@
-"""Puts the repo root on sys.path so tests import `host` and `firmware` as the tools do, and loads
-the HIL plugin (host/hil/plugin.py: --port/--board/--soak options, board/stream/virtual_board fixtures)."""
-
-pytest_plugins = ["host.hil.plugin"]
+"""The repo root is on sys.path (pytest rootdir conftest), so tests import `host`, `firmware` and
+`bench` as the installed tools do. The HIL plugin (host/hil/plugin.py) is registered through the
+`pytest11` entry point in pyproject.toml, so it loads in any pytest run in the venv."""

@@ -14,7 +14,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -26,23 +25,19 @@ def venv_python() -> Path:
     return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def requirements() -> list[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return list(project["dependencies"]) + list(project["optional-dependencies"]["test"])
-
-
 def setup() -> Path:
     """Create .venv if needed and install the declared dependencies when pyproject.toml changed."""
     py = venv_python()
     if not py.exists():
         print("dev.py: creating .venv", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    reqs = requirements()
-    digest = hashlib.sha256("\n".join(reqs).encode()).hexdigest()
+    # the project itself installs editable (console scripts, the pytest11 HIL plugin) with its
+    # test extras; redone whenever pyproject.toml changes
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if not STAMP.exists() or STAMP.read_text() != digest:
-        print("dev.py: installing dependencies into .venv", flush=True)
-        subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *reqs],
-                       check=True)
+        print("dev.py: installing pagerless and its dependencies into .venv", flush=True)
+        subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "-e", f"{ROOT}[test]"], check=True)
         STAMP.write_text(digest)
     return py
 
@@ -50,7 +45,6 @@ def setup() -> Path:
 def run(py: Path, *args: str) -> int:
     env = dict(os.environ)
     env["PATH"] = f"{py.parent}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = str(ROOT)
     return subprocess.call([str(py), *args], cwd=ROOT, env=env)
 
 

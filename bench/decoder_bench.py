@@ -4,13 +4,13 @@
                                   [--ui-seconds S]
 
 Stream A: pagerless DATA frames of B MPU-6050 samples each (14 raw bytes per sample), built with the
-wire helpers, fed to host.decoder.Decoder in 4 KiB chunks (a serial read's worth). The samples look
+wire helpers, fed to host.protocol.decoder.Decoder in 4 KiB chunks (a serial read's worth). The samples look
 like a board at rest (--content random: uniform int16, which has few zero bytes and so flatters COBS).
 Stream B: the same samples as MAVLink v2 RAW_IMU messages (one sample per message, as MAVLink sends
 IMU data), built with pymavlink's encoder and parsed with MAVLink.parse_buffer in the same chunks.
 Rows: bytes/s, frames (messages)/s, samples/s; the ratio compares samples/s (same data delivered).
 "decoder + numpy" also turns every frame's samples into a structured array (values ready to use);
-"Session.feed" is host.session.Session.feed on each 4 KiB read: decoder, units, counters.
+"Session.feed" is host.monitoring.session.Session.feed on each 4 KiB read: decoder, units, counters.
 
 Paced runs, at 1 MB/s of the default 4-stream mix (firmware/config.json: imu, env, rh, a0 with their
 batches and relative rates, every period divided by one factor so the stream is 1 MB/s; HELLO and
@@ -18,9 +18,9 @@ CALIB first, STATUS every second of device time; seeded sensor-like raw values).
 CPU share of this process (process time / wall time over the window) and what was decoded:
   decoder only       Decoder.feed in 10 ms slices, in-process (the decoder's own cost);
   live, no view      what `monitor live` runs minus the view: a child process writes the stream into
-                     a pty at the paced rate; host.link.Link + host.live.LiveFeed (reader thread) +
-                     host.session.Session read it, polled every 0.25 s (the TUI's refresh period);
-  live + TUI         the same with host.tui.MonitorApp running headless (textual run_test) doing the
+                     a pty at the paced rate; host.device.link.Link + host.monitoring.feeds.LiveFeed (reader thread) +
+                     host.monitoring.session.Session read it, polled every 0.25 s (the TUI's refresh period);
+  live + TUI         the same with host.monitoring.screen.MonitorApp running headless (textual run_test) doing the
                      polling and redrawing, as `monitor live` does on a terminal. Headless textual
                      composes every frame but skips turning it into escape codes for a terminal.
 The writer is a separate process, so its CPU time is not counted.
@@ -46,12 +46,12 @@ import numpy as np
 from pymavlink.dialects.v20 import common as mavlink
 
 from firmware import wire
-from host import units
-from host.decoder import (Decoder, Status, StreamStatus, encode_data, encode_event, encode_frame, encode_hello,
+from host.sensors import units
+from host.protocol.decoder import (Decoder, Status, StreamStatus, encode_data, encode_event, encode_frame, encode_hello,
                           encode_status)
-from host.session import Session
-from host.synthetic import BOOT_ID, hello_info
-from host.units import decode as decode_samples
+from host.monitoring.session import Session
+from host.testkit.synthetic import BOOT_ID, hello_info
+from host.sensors.units import decode as decode_samples
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 4096
@@ -107,7 +107,7 @@ DRIVER_CONFIG = {
 def _calibration(kind: str) -> bytes:
     if kind != "bme280":
         return b""
-    from host.vboard.chips.bme280 import TYPICAL_CALIBRATION as c  # the simulated chip's trimming
+    from host.virtual_board.chips.bme280 import TYPICAL_CALIBRATION as c  # the simulated chip's trimming
     return c.block_88() + c.block_e1()
 
 
@@ -364,9 +364,9 @@ def paced_live(data: bytes, rate_bps: float, seconds: float, ui: bool) -> tuple[
 
     Returns the window's figures and (with `ui`) the screen text at the end.
     """
-    from host.link import Link, identify, locator_for
-    from host.live import LiveFeed
-    from host.tui import REFRESH_S
+    from host.device.link import Link, identify, locator_for
+    from host.monitoring.feeds import LiveFeed
+    from host.monitoring.screen import REFRESH_S
 
     master, slave = os.openpty()
     tty.setraw(slave)  # a board's CDC port: no echo, no line editing, no output processing
@@ -408,7 +408,7 @@ def paced_live(data: bytes, rate_bps: float, seconds: float, ui: bool) -> tuple[
 
 
 async def _with_tui(feed, source: str, seconds: float) -> tuple[Paced, str]:
-    from host.tui import MonitorApp
+    from host.monitoring.screen import MonitorApp
 
     app = MonitorApp(feed, source)  # default refresh period, as `monitor live` runs it
     async with app.run_test(size=TUI_SIZE) as pilot:

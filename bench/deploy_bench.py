@@ -49,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="deploy-bench-"))
     os.environ["PAGERLESS_HOME"] = str(work / "home")
-    from host.board_def import load_board
-    from host.deploy import deploy_tree
-    from host.deploy_tree import build_tree
-    from host.vboard.board import VirtualBoard
+    from host.device.boards import load_board
+    from host.flashing.deploy import deploy_tree
+    from host.flashing.deploy_tree import build_tree
+    from host.virtual_board.board import VirtualBoard
 
     board_def = load_board("virtual")
     tree = build_tree(board_def)

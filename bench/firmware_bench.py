@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 from firmware import wire
-from host.vboard.board import VirtualBoard
-from tests.micropython.fwboard import FIRMWARE, Reader, install
+from host.virtual_board.board import VirtualBoard
+from host.testkit.fwboard import FIRMWARE, Reader, install
 
 ROOT = Path(__file__).resolve().parents[1]
 NAIVE = ROOT / "bench" / "naive_main.py"

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from host.vboard.probes import I2C_READ_LOOP  # noqa: E402  (the repo root is on the path now)
+from host.testkit.probes import I2C_READ_LOOP  # noqa: E402  (the repo root is on the path now)
 
 READ_BYTES = 14  # what I2C_READ_LOOP reads
 BUS_HZ = 400_000
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="vboard-bench-"))
     os.environ["PAGERLESS_HOME"] = str(work / "home")
-    from host.vboard.board import VirtualBoard
+    from host.virtual_board.board import VirtualBoard
 
     rows = []
     with VirtualBoard(work / "sim", name="bench-sim", register=False) as board:

@@ -11,8 +11,8 @@ import argparse
 import sys
 
 from host import flash, monitor
-from host.vboard import registry
-from host.vboard.board import LINK_RATES, BoardError, VirtualBoard
+from host.device import registry
+from host.virtual_board.board import LINK_RATES, BoardError, VirtualBoard
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """Flash MicroPython onto ESP32 and RP2040 boards, deploy the pagerless app, verify both.
 
 Library API (typed, no printing unless you pass a Reporter):
-    list_boards()                                   -> host.ports.list_boards
+    list_boards()                                   -> host.device.ports.list_boards
     flash_firmware(board, image, port=..., ...)     -> EspFlashResult | Uf2FlashResult
     deploy(board, port=..., source=False, config=None, ...) -> DeployResult
 
@@ -16,14 +16,20 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-if __package__ in (None, ""):  # `python host/flash.py`: make `host` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # run as a file: the package must be installed (dev.py setup does)
+    try:
+        import host  # noqa: F401
+        import numpy, serial  # noqa: F401,E401
+    except ImportError:
+        print(f"{Path(__file__).name}: pagerless is not installed in this Python ({sys.executable}); run "
+                 "`python3 dev.py setup`, then use .venv/bin/pagerless-flash (or activate .venv)", file=sys.stderr)
+        sys.exit(2)
 
-from host import ports  # noqa: E402
-from host.board_def import board_names, load_board  # noqa: E402
-from host.flash_errors import FlashError, ImageError  # noqa: E402
-from host.flash_progress import ConsoleReporter, Reporter  # noqa: E402
-from host.images import read_image  # noqa: E402
+from host.device import ports  # noqa: E402
+from host.device.boards import board_names, load_board  # noqa: E402
+from host.errors import FlashError, ImageError  # noqa: E402
+from host.flashing.progress import ConsoleReporter, Reporter  # noqa: E402
+from host.flashing.images import read_image  # noqa: E402
 
 PROG = "flash.py"
 EXIT_OK, EXIT_VERIFY, EXIT_ERROR = 0, 1, 2
@@ -66,14 +72,14 @@ def flash_firmware(board: dict[str, Any], image: bytes, *, port: str | None = No
     """
     method = board["flash"].get("method")
     if method == "esptool":
-        from host.esp_flasher import flash_esp
+        from host.flashing.esp import flash_esp
 
         if port is None:
             raise FlashError("an ESP board needs a serial port (--port)")
         return flash_esp(board, image, port, baud=baud, erase=erase, use_stub=use_stub,
                          reporter=reporter, verbose=verbose)
     if method == "uf2":
-        from host.uf2_flasher import flash_uf2
+        from host.flashing.uf2 import flash_uf2
 
         if erase:
             raise FlashError("--erase is not supported for UF2 boards (flash a flash_nuke.uf2 instead)")
@@ -86,8 +92,8 @@ def flash_firmware(board: dict[str, Any], image: bytes, *, port: str | None = No
 def deploy(board: dict[str, Any], *, port: str, source: bool = False, config: Path | None = None,
            reporter: Reporter | None = None, reset: bool = True) -> Any:
     """Compile firmware/ for the board, copy what changed, verify, install atomically, soft-reset."""
-    from host.deploy import deploy_tree
-    from host.deploy_tree import build_tree
+    from host.flashing.deploy import deploy_tree
+    from host.flashing.deploy_tree import build_tree
 
     tree = build_tree(board, source=source, config=config)
     return deploy_tree(port, tree, reporter=reporter, reset=reset)

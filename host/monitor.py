@@ -27,11 +27,17 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # `python host/monitor.py`: make `host` and `firmware` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # run as a file: the package must be installed (dev.py setup does)
+    try:
+        import host  # noqa: F401
+        import numpy, serial  # noqa: F401,E401
+    except ImportError:
+        print(f"{Path(__file__).name}: pagerless is not installed in this Python ({sys.executable}); run "
+                 "`python3 dev.py setup`, then use .venv/bin/pagerless-monitor (or activate .venv)", file=sys.stderr)
+        sys.exit(2)
 
-from host.flash_errors import FlashError  # noqa: E402
-from host.recorder import RecordingError  # noqa: E402
+from host.errors import FlashError  # noqa: E402
+from host.monitoring.recording import RecordingError  # noqa: E402
 
 PROG = "monitor"
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +121,7 @@ def _board_line_rate(board: str) -> float | None:
 
 def _headless(feed, fmt: str, duration: float | None, frames: int | None, out=None) -> int:
     """Machine-readable output loop (live or replay)."""
-    from host.export import make_sink
+    from host.monitoring.export import make_sink
 
     out = sys.stdout if out is None else out
     session = feed.session
@@ -153,11 +159,11 @@ def _use_tui(args) -> bool:
 
 
 def cmd_live(args) -> int:
-    from host import ports
-    from host.link import Link, identify, locator_for
-    from host.live import LiveFeed
-    from host.recorder import Recorder
-    from host.session import Session
+    from host.device import ports
+    from host.device.link import Link, identify, locator_for
+    from host.monitoring.feeds import LiveFeed
+    from host.monitoring.recording import Recorder
+    from host.monitoring.session import Session
 
     path = ports.resolve_port(args.port, args.board)
     identity = identify(path)
@@ -181,7 +187,7 @@ def cmd_live(args) -> int:
     feed.start_reader()
     try:
         if _use_tui(args):
-            from host.tui import MonitorApp
+            from host.monitoring.screen import MonitorApp
 
             app = MonitorApp(feed, f"{path} ({identity})", duration=args.duration)
             app.run()
@@ -196,7 +202,7 @@ def cmd_live(args) -> int:
 
 
 def _load(path: str):
-    from host.export import load
+    from host.monitoring.export import load
 
     loaded = load(path)
     _warn_damage(path, loaded.report)
@@ -213,15 +219,15 @@ def _warn_damage(path: str, report) -> None:
 
 
 def cmd_replay(args) -> int:
-    from host.live import ReplayFeed
-    from host.recorder import read_recording
-    from host.session import Session
+    from host.monitoring.feeds import ReplayFeed
+    from host.monitoring.recording import read_recording
+    from host.monitoring.session import Session
 
     records, report = read_recording(args.file)
     _warn_damage(args.file, report)
     session = Session()
     if _use_tui(args):
-        from host.tui import MonitorApp
+        from host.monitoring.screen import MonitorApp
 
         feed = ReplayFeed(records, session, speed=args.speed)
         app = MonitorApp(feed, f"replay {args.file}", duration=args.duration)
@@ -232,7 +238,7 @@ def cmd_replay(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from host.export import export_csv
+    from host.monitoring.export import export_csv
 
     loaded = _load(args.file)
     if args.stream is not None and args.stream not in {s.name for s in loaded.session.streams.values()}:
@@ -251,7 +257,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from host.plot import plot
+    from host.monitoring.plot import plot
 
     loaded = _load(args.file)
     n = plot(loaded, args.output, title=str(args.file), dpi=args.dpi)
@@ -260,7 +266,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from host.export import stats_text
+    from host.monitoring.export import stats_text
 
     loaded = _load(args.file)
     if args.json:
@@ -287,9 +293,9 @@ COMMANDS = {"live": cmd_live, "replay": cmd_replay, "export": cmd_export, "plot"
 # ---------------------------------------------------------------- the one error boundary
 
 def main(argv: list[str] | None = None) -> int:
-    from host.link import LinkError
-    from host.plot import PlotError
-    from host.units import UnitsError
+    from host.device.link import LinkError
+    from host.monitoring.plot import PlotError
+    from host.sensors.units import UnitsError
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:

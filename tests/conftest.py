@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from host.vboard.board import VirtualBoard
+from host.virtual_board.board import VirtualBoard
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ Example::
     a0.start()                   # no-op
     a0.read_into(buf)            # raw read_u16 value, big-endian
     # host side:
-    # host.units.to_physical("analog", raw_bytes, a0.calibration(), a0.config())
+    # host.sensors.units.to_physical("analog", raw_bytes, a0.calibration(), a0.config())
 
 Allocation: ``__init__`` and ``config()`` allocate; ``start()`` and ``read_into()`` do not.
 """

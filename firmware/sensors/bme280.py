@@ -25,7 +25,7 @@ Example::
     bme.start()                  # no-op in normal mode
     bme.read_into(buf)           # raw adc_P, adc_T, adc_H
     # host side:
-    # host.units.to_physical("bme280", raw_bytes, bme.calibration(), bme.config())
+    # host.sensors.units.to_physical("bme280", raw_bytes, bme.calibration(), bme.config())
 
 Allocation: ``__init__``, ``calibration()``, ``config()`` and ``reset()`` allocate;
 ``start()`` and ``read_into()`` do not.

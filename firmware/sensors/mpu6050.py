@@ -23,7 +23,7 @@ Example::
     imu.start()                  # no-op
     imu.read_into(buf)           # 7 raw big-endian int16
     # host side:
-    # host.units.to_physical("mpu6050", raw_bytes, imu.calibration(), imu.config())
+    # host.sensors.units.to_physical("mpu6050", raw_bytes, imu.calibration(), imu.config())
 
 Allocation: ``__init__``, ``config()`` and ``reset()`` allocate; ``start()`` and ``read_into()``
 do not.

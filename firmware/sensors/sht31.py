@@ -26,7 +26,7 @@ Example::
     time.sleep_us(sht.MIN_PERIOD_US)
     sht.read_into(buf)           # raw S_T, S_RH
     # host side:
-    # host.units.to_physical("sht31", raw_bytes, sht.calibration(), sht.config())
+    # host.sensors.units.to_physical("sht31", raw_bytes, sht.calibration(), sht.config())
 
 Allocation: ``__init__``, ``config()`` and ``reset()`` allocate; ``start()`` and
 ``read_into()`` do not (the CRC error is a pre-built exception).

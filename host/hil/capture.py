@@ -1,7 +1,7 @@
 """The host side of one board's serial port during a test: read, decode, buffer, log.
 
-`Capture` owns a `host.link.Link` (exclusive open, reconnect to the *same* board after a reset
-re-enumerates USB) and a reader thread that feeds every chunk to a `host.decoder.Decoder`. Decoded
+`Capture` owns a `host.device.link.Link` (exclusive open, reconnect to the *same* board after a reset
+re-enumerates USB) and a reader thread that feeds every chunk to a `host.protocol.decoder.Decoder`. Decoded
 frames go into a bounded buffer that `host.hil.stream.Stream` searches; everything that crossed the
 port is written to a human-readable log (device text verbatim, one line per non-DATA frame, DATA
 summarised once a second plus every gap or missing sample) and the raw bytes to a `.bin` beside it,
@@ -15,8 +15,8 @@ from collections import deque
 from pathlib import Path
 
 from firmware import wire
-from host.decoder import Decoder, DeviceText, Frame
-from host.link import Link, Locator
+from host.protocol.decoder import Decoder, DeviceText, Frame
+from host.device.link import Link, Locator
 
 #: frames kept for searching; older ones are forgotten (a soak would otherwise grow without bound)
 DEFAULT_KEEP = 200_000
@@ -28,7 +28,7 @@ class Capture:
     Args:
         path: the board's port (device path or pyserial URL).
         log_path: human-readable log; `<log_path>.bin` gets the raw bytes.
-        locate: finds the same board again after its port vanished (see host.link.locator_for).
+        locate: finds the same board again after its port vanished (see host.device.link.locator_for).
         keep: frames kept in the search buffer.
     """
 
@@ -85,7 +85,7 @@ class Capture:
         self.note("host reads again")
 
     def suspend(self) -> None:
-        """Release the port (so mpremote/DeviceSession can open it); `reopen()` takes it back."""
+        """Release the port (so mpremote/RawRepl can open it); `reopen()` takes it back."""
         self._paused.set()
         time.sleep(0.06)
         self.link.close()

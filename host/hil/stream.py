@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from firmware import wire
-from host import units
-from host.decoder import Ack, Frame, LinkStats, Status, StreamInfo, encode_command
+from host.sensors import units
+from host.protocol.decoder import Ack, Frame, LinkStats, Status, StreamInfo, encode_command
 from host.hil.capture import Capture
 
 _TYPE_BY_NAME = {name: t for t, name in wire.TYPE_NAMES.items()}

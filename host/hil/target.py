@@ -15,16 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from firmware import wire
-from host import flash, ports
-from host.board_def import load_board
-from host.decoder import Frame
-from host.device_session import DeviceSession
+from host import flash
+from host.device import ports
+from host.device.boards import load_board
+from host.paths import FIRMWARE_DIR
+from host.protocol.decoder import Frame
+from host.device.raw_repl import RawRepl
 from host.hil.capture import Capture
 from host.hil.stream import HilError, Stream
-from host.link import identify, locator_for
+from host.device.link import identify, locator_for
 
 VIRTUAL = "virtual"
-FIRMWARE_CONFIG = Path(__file__).resolve().parents[2] / "firmware" / "config.json"
+FIRMWARE_CONFIG = FIRMWARE_DIR / "config.json"
 
 
 class TargetError(Exception):
@@ -77,7 +79,7 @@ class Target:
             if self.firmware is not None:
                 raise TargetError("--firmware flashes a MicroPython image onto a real board; the virtual "
                                   "board runs the unix port (leave --firmware out)")
-            from host.vboard.board import VirtualBoard
+            from host.virtual_board.board import VirtualBoard
 
             workdir = self.workdir or Path.cwd() / ".vboard" / self.name
             self.virtual = VirtualBoard(workdir, name=self.name, seed=self.seed, link_rate=self.link_rate)
@@ -280,11 +282,11 @@ class Board:
 
     # -- raw REPL and files ------------------------------------------------------------------
     def _raw(self, fn):
-        """Release the port, run fn(DeviceSession), take the port back. The app is stopped
+        """Release the port, run fn(RawRepl), take the port back. The app is stopped
         (Ctrl-C) and stays stopped until the next reset."""
         self.capture.suspend()
         try:
-            with DeviceSession(self.target.current_port(), attempts=6, timeout=8.0) as s:
+            with RawRepl(self.target.current_port(), attempts=6, timeout=8.0) as s:
                 return fn(s)
         finally:
             self.capture.reopen(self.target.current_port())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from host.images import build_uf2
+from host.flashing.images import build_uf2
 
 RP2040_FLASH_BASE = 0x10000000
 

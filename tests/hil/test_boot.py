@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from firmware import wire
-from host import units
+from host.sensors import units
 
 pytestmark = [pytest.mark.virtual_board]
 

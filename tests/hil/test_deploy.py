@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from host.deploy import deploy_tree
+from host.flashing.deploy import deploy_tree
 from host.flash import main
 from tests.fakes.deploy_trees import DeployCutOff, app_tree, board_files, cut_at, each_file_old_or_new
 

@@ -15,7 +15,7 @@ import pytest
 from firmware import wire
 from host.hil import checks
 from host.hil.target import clear_faults
-from host.vboard.scenario import ScenarioRunner, expand
+from host.virtual_board.scenario import ScenarioRunner, expand
 
 pytestmark = [pytest.mark.virtual_board, pytest.mark.fault_injection, pytest.mark.soak, pytest.mark.slow]
 

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from firmware import wire
-from host.decoder import encode_command
-from tests.micropython.fwboard import FIRMWARE, boot
+from host.protocol.decoder import encode_command
+from host.testkit.fwboard import FIRMWARE, boot
 
 pytestmark = [pytest.mark.virtual_board, pytest.mark.fault_injection]
 

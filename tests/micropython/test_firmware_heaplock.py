@@ -11,7 +11,7 @@ import time
 import pytest
 
 from firmware import wire
-from tests.micropython.fwboard import FIRMWARE, boot
+from host.testkit.fwboard import FIRMWARE, boot
 
 pytestmark = [pytest.mark.virtual_board, pytest.mark.fault_injection, pytest.mark.micropython]
 

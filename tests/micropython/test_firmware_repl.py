@@ -10,7 +10,7 @@ import time
 import pytest
 
 from firmware import wire
-from tests.micropython.fwboard import FIRMWARE, boot
+from host.testkit.fwboard import FIRMWARE, boot
 
 pytestmark = pytest.mark.virtual_board
 

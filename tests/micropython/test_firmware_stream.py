@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from firmware import wire
-from host import units
-from tests.micropython.fwboard import boot
+from host.sensors import units
+from host.testkit.fwboard import boot
 
 pytestmark = pytest.mark.virtual_board
 

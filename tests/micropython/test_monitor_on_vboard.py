@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fwboard import install
-from host.recorder import Kind, read_recording
+from host.testkit.fwboard import install
+from host.monitoring.recording import Kind, read_recording
 
 pytestmark = [pytest.mark.virtual_board, pytest.mark.fault_injection]
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from host import units
-from host.vboard.probes import I2C_READ_LOOP as HEAPLOCK_LOOP
+from host.sensors import units
+from host.testkit.probes import I2C_READ_LOOP as HEAPLOCK_LOOP
 
 pytestmark = pytest.mark.virtual_board
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"

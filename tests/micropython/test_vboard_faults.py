@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import serial
 
-from host.vboard.control import BoardClient, ControlError, ControlServer
-from host.vboard.scenario import ScenarioError, ScenarioRunner, expand
+from host.virtual_board.control import BoardClient, ControlError, ControlServer
+from host.virtual_board.scenario import ScenarioError, ScenarioRunner, expand
 
 pytestmark = [pytest.mark.virtual_board, pytest.mark.fault_injection]
 
@@ -230,7 +230,7 @@ def test_hang_stops_the_firmware_mid_call_until_the_watchdog_resets_it(vboard):
 
 
 def test_the_shipped_example_scenario_is_valid():
-    from host.vboard.scenario import load
+    from host.virtual_board.scenario import load
 
     events = load(Path(__file__).resolve().parents[2] / "boards/virtual/scenarios/sensor_faults.toml")
     assert len(events) == 4 + 10 * 2 and events == sorted(events, key=lambda e: e.at)

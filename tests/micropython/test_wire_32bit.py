@@ -10,7 +10,7 @@ import zlib
 import pytest
 
 from firmware import wire
-from host.decoder import Decoder, encode_command
+from host.protocol.decoder import Decoder, encode_command
 from tests.micropython.mpy_runner import FIRMWARE, run_wasm, wasm_available
 
 pytestmark = [

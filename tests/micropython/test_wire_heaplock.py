@@ -10,7 +10,7 @@ import re
 import pytest
 
 from firmware import wire
-from host.decoder import Decoder
+from host.protocol.decoder import Decoder
 from tests.micropython.mpy_runner import FIRMWARE, run_unix, unix_micropython
 
 pytestmark = [

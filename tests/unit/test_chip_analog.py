@@ -2,7 +2,7 @@
 
 import pytest
 
-from host.vboard.chips import ANALOG_KINDS, AnalogSource
+from host.virtual_board.chips import ANALOG_KINDS, AnalogSource
 
 
 class FakeClock:

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from host.vboard.chips import BME280, CHIP_KINDS, DEFAULT_ADDRESSES
-from host.vboard.chips.bme280 import TYPICAL_CALIBRATION
+from host.virtual_board.chips import BME280, CHIP_KINDS, DEFAULT_ADDRESSES
+from host.virtual_board.chips.bme280 import TYPICAL_CALIBRATION
 
 
 class FakeClock:

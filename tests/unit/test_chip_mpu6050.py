@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from host.vboard.chips import CHIP_KINDS, DEFAULT_ADDRESSES, MPU6050
+from host.virtual_board.chips import CHIP_KINDS, DEFAULT_ADDRESSES, MPU6050
 
 G = 9.80665
 

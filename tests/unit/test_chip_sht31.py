@@ -2,7 +2,7 @@
 
 import pytest
 
-from host.vboard.chips import CHIP_KINDS, DEFAULT_ADDRESSES, SHT31, Nack
+from host.virtual_board.chips import CHIP_KINDS, DEFAULT_ADDRESSES, SHT31, Nack
 
 
 class FakeClock:
@@ -63,7 +63,7 @@ def test_registry_and_addresses():
 
 
 def test_crc_example():
-    from host.vboard.chips.sht31 import crc8 as model_crc8
+    from host.virtual_board.chips.sht31 import crc8 as model_crc8
 
     assert crc8(b"\xbe\xef") == 0x92
     assert model_crc8(b"\xbe\xef") == 0x92

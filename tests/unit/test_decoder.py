@@ -7,8 +7,8 @@ import random
 import pytest
 
 from firmware import wire
-from host import decoder as hd
-from host.decoder import Decoder, DeviceText, Frame
+from host.protocol import decoder as hd
+from host.protocol.decoder import Decoder, DeviceText, Frame
 
 BOOT = 0x0A0B0C0D
 HELLO = {

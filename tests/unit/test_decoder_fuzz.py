@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from firmware import wire
-from host import decoder as hd
-from host.decoder import Decoder, DeviceText, Frame
+from host.protocol import decoder as hd
+from host.protocol.decoder import Decoder, DeviceText, Frame
 
 BOOT = 0x5EED5EED
 HELLO = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from host.deploy import deploy_tree
-from host.deploy_tree import build_tree
-from host.board_def import load_board
-from host.flash_errors import VerificationError
+from host.flashing.deploy import deploy_tree
+from host.flashing.deploy_tree import build_tree
+from host.device.boards import load_board
+from host.errors import VerificationError
 from tests.fakes.deploy_trees import DeployCutOff, app_tree, board_files, cut_at, each_file_old_or_new
 from tests.fakes.unix_board import UnixPortBoard
 
@@ -69,7 +69,7 @@ def test_stale_twin_is_removed(unix_board):
 
 
 def test_staged_mismatch_installs_nothing(unix_board, monkeypatch):
-    from host import deploy as deploy_mod
+    from host.flashing import deploy as deploy_mod
 
     old = app_tree(1)
     deploy_tree(unix_board.port, old)

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from host.flash_errors import ImageError
-from host.images import read_image, validate_esp_image, validate_uf2
+from host.errors import ImageError
+from host.flashing.images import read_image, validate_esp_image, validate_uf2
 from tests.fakes.images import esp_image, uf2_image
 
 FLASH_4MB = 4 * 1024 * 1024

@@ -7,11 +7,11 @@ import shutil
 
 import pytest
 
-from host import board_def
+from host.device import boards as board_def
 from host.flash import main
-from host.flash_errors import BoardNotFound, ImageError
-from host.images import RP2040_FAMILY_ID
-from host.uf2_flasher import enter_bootloader_via_mpremote, flash_uf2
+from host.errors import BoardNotFound, ImageError
+from host.flashing.images import RP2040_FAMILY_ID
+from host.flashing.uf2 import enter_bootloader_via_mpremote, flash_uf2
 from tests.fakes.images import uf2_image
 from tests.fakes.rp2_drive import FakeMicroPythonBoard, FakeRp2Drive
 
@@ -95,7 +95,7 @@ def test_uf2_silent_port_explains_bootsel(tmp_path, rp2_board_json):
     board.in_bootloader = True  # answers nothing, like a board running no MicroPython
     board.start()
     try:
-        from host.flash_errors import DeviceError
+        from host.errors import DeviceError
         with pytest.raises(DeviceError, match="BOOTSEL"):
             flash_uf2(rp2_board_json, uf2_image(PAYLOAD), port=board.port, mount_roots=[tmp_path],
                       enter_bootloader=lambda p: enter_bootloader_via_mpremote(p, timeout=0.5))

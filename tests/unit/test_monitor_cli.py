@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from host import monitor, synthetic
-from host.recorder import Recorder
+from host import monitor
+from host.testkit import synthetic
+from host.monitoring.recording import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
 T0_NS = 1_700_000_000 * 10**9
@@ -70,7 +71,7 @@ def test_cli_busy_port_is_one_line_exit_2(capsys) -> None:
     master, slave = pty.openpty()
     tty.setraw(slave)
     path = os.ttyname(slave)
-    from host.link import open_serial
+    from host.device.link import open_serial
     holder = open_serial(path, 115200)  # the "first monitor"
     try:
         assert monitor.main(["--port", path, "--format", "jsonl", "--duration", "0.1"]) == 2
@@ -137,7 +138,7 @@ def test_cli_export_gives_physical_values_and_gaps(rec_with_gap: Path, tmp_path:
 
 
 def test_cli_export_missing_samples_are_empty_cells(tmp_path: Path) -> None:
-    from host.decoder import encode_hello
+    from host.protocol.decoder import encode_hello
     data = encode_hello(synthetic.BOOT_ID, 0, synthetic.hello_info())
     data += b"".join(synthetic.imu_batches(3, seq0=0, missing={1: (2, 3)}))
     rec = _record(tmp_path / "m.pglrec", data)
@@ -160,8 +161,8 @@ def test_cli_plot_writes_png_with_gap(rec_with_gap: Path, tmp_path: Path) -> Non
     assert monitor.main(["plot", str(rec_with_gap), "-o", str(out)]) == 0
     data = out.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 10_000
-    from host.export import load
-    from host.plot import _series
+    from host.monitoring.export import load
+    from host.monitoring.plot import _series
     segs = _series(load(rec_with_gap))[("imu", "accel_x_g")]
     assert len(segs) == 1
     x, y = segs[0]
@@ -171,8 +172,8 @@ def test_cli_plot_writes_png_with_gap(rec_with_gap: Path, tmp_path: Path) -> Non
 def test_cli_plot_two_boots_are_separate_segments(tmp_path: Path) -> None:
     data = synthetic.boot_stream(n_imu=6) + synthetic.boot_stream(n_imu=6, boot_id=0x0BADBEEF)
     rec = _record(tmp_path / "two.pglrec", data)
-    from host.export import load
-    from host.plot import _series
+    from host.monitoring.export import load
+    from host.monitoring.plot import _series
     segs = _series(load(rec))[("imu", "accel_x_g")]
     assert len(segs) == 2 and all(len(x) == 60 for x, _ in segs)
     assert monitor.main(["plot", str(rec), "-o", str(tmp_path / "two.png")]) == 0
@@ -237,7 +238,7 @@ def test_cli_live_headless_records_and_replays(tmp_path: Path) -> None:
         ready, _, _ = select.select([master], [], [], 15)  # the monitor asks for HELLO once it is open
         assert ready, "monitor sent nothing"
         hello_cmd = os.read(master, 1024)
-        from host.decoder import Decoder
+        from host.protocol.decoder import Decoder
         cmds = [f.command() for f in Decoder().feed(hello_cmd)]
         assert [c.opcode for c in cmds] == [4]  # SEND_HELLO
         os.write(master, synthetic.boot_stream(n_imu=8))
@@ -256,7 +257,7 @@ def test_cli_live_headless_records_and_replays(tmp_path: Path) -> None:
     replay = _run("-m", "host.monitor", "replay", str(rec), "--format", "jsonl")
     rs = [json.loads(x) for x in replay.stdout.splitlines() if '"sample"' in x]
     assert [x["values"] for x in rs[:60]] == [x["values"] for x in live_samples]
-    from host.recorder import Kind, read_recording
+    from host.monitoring.recording import Kind, read_recording
     records, report = read_recording(rec)
     assert report.clean and records[0].kind == Kind.META
     assert any(r.kind == Kind.TX for r in records)  # the SEND_HELLO asked for on connect
@@ -264,7 +265,7 @@ def test_cli_live_headless_records_and_replays(tmp_path: Path) -> None:
 
 def test_link_reconnects_to_same_board_under_new_name() -> None:
     """A fake port vanishes (OSError); the locator later finds the same board under a new path."""
-    from host.link import Link, LinkError
+    from host.device.link import Link, LinkError
 
     class FakePort:
         def __init__(self, chunks: list[bytes]) -> None:

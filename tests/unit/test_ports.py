@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from host import ports
+from host.device import ports
 from host.flash import main
-from host.flash_errors import BoardNotFound
+from host.errors import BoardNotFound
 
 
 def _port(device, vid, pid, serial="SN1", description="USB Serial"):

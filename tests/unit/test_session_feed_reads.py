@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host.session import Session
-from host.synthetic import BOOT_ID, boot_stream, imu_batches, status
+from host.monitoring.session import Session
+from host.testkit.synthetic import BOOT_ID, boot_stream, imu_batches, status
 
 SECOND_BOOT = 0x0BADF00D
 

@@ -6,13 +6,13 @@ import asyncio
 import struct
 
 from firmware import wire
-from host import synthetic
-from host.decoder import Decoder
-from host.link import LinkEvent
-from host.live import LiveFeed, ReplayFeed
-from host.recorder import Kind, Record
-from host.session import Session
-from host.tui import MonitorApp, parse_rate, sparkline
+from host.testkit import synthetic
+from host.protocol.decoder import Decoder
+from host.device.link import LinkEvent
+from host.monitoring.feeds import LiveFeed, ReplayFeed
+from host.monitoring.recording import Kind, Record
+from host.monitoring.session import Session
+from host.monitoring.screen import MonitorApp, parse_rate, sparkline
 
 T0 = 1_700_000_000.0
 

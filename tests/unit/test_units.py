@@ -8,7 +8,7 @@ from firmware.sensors.analog import Analog
 from firmware.sensors.bme280 import BME280
 from firmware.sensors.mpu6050 import MPU6050
 from firmware.sensors.sht31 import SHT31
-from host import units
+from host.sensors import units
 
 # BMP280 datasheet 3.12 worked example (the BME280 uses the same T/P trims and formulas)
 T_P_TRIMS = (27504, 26435, -1000, 36477, -10685, 3024, 2855, 140, -7, 15500, -14600, 6000)

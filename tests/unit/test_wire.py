@@ -9,7 +9,7 @@ import pytest
 
 from firmware import wire
 from firmware.ring import Ring
-from host import decoder as hd
+from host.protocol import decoder as hd
 
 BOOT = b"\x11\x22\x33\x44"
 

@@ -7,7 +7,7 @@ link events, commands sent, ACK/NACK).
 
 Keys: s start/stop streaming, r change a stream's rate (prompt), m request metadata, b reboot (press
 twice), q quit. The app only reads the `Session` and calls the feed's command methods; everything else
-lives in `host.live` and `host.session`.
+lives in `host.monitoring.feeds` and `host.monitoring.session`.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Header, Input, Label, RichLog, Static
 
-from host.session import Session, StreamState
+from host.monitoring.session import Session, StreamState
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 24
@@ -158,7 +158,7 @@ class RatePrompt(ModalScreen[str]):
 
 
 class MonitorApp(App):
-    """The live (or replay) monitor. `feed` is a host.live.LiveFeed or ReplayFeed."""
+    """The live (or replay) monitor. `feed` is a host.monitoring.feeds.LiveFeed or ReplayFeed."""
 
     TITLE = "pagerless monitor"
     CSS = """

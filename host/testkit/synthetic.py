@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 
 from firmware import wire
-from host.decoder import Status, StreamStatus, encode_data, encode_event, encode_hello, encode_status
+from host.protocol.decoder import Status, StreamStatus, encode_data, encode_event, encode_hello, encode_status
 
 BOOT_ID = 0x1234ABCD
 IMU_FORMAT = ">7h"

@@ -13,10 +13,10 @@ import sys
 import threading
 from pathlib import Path
 
-from host.vboard import registry
-from host.vboard.board import LINK_RATES, BoardError, VirtualBoard
-from host.vboard.control import ALLOWED, BoardClient, ControlError, ControlServer
-from host.vboard.scenario import ScenarioError, ScenarioRunner, load
+from host.device import registry
+from host.virtual_board.board import LINK_RATES, BoardError, VirtualBoard
+from host.virtual_board.control import ALLOWED, BoardClient, ControlError, ControlServer
+from host.virtual_board.scenario import ScenarioError, ScenarioRunner, load
 
 EPILOG = """\
 examples:

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 from firmware import wire
-from host.decoder import encode_command
-from host.export import apply_record
-from host.recorder import Kind, Record, Recorder
-from host.session import Batch, Session
+from host.protocol.decoder import encode_command
+from host.monitoring.export import apply_record
+from host.monitoring.recording import Kind, Record, Recorder
+from host.monitoring.session import Batch, Session
 
 
 class LinkLike(Protocol):
@@ -68,7 +68,7 @@ class LiveFeed(CommandMixin):
     """A board on a link, optionally recorded.
 
     Args:
-        link: a `host.link.Link` (or a fake with read/write/events/close).
+        link: a `host.device.link.Link` (or a fake with read/write/events/close).
         session: the state to update.
         recorder: where every received chunk, sent command and link event goes (None: no recording).
         hello_on_connect: ask for metadata (HELLO + CALIB) on connect and reconnect.

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from host.export import Loaded
+from host.monitoring.export import Loaded
 
 
 class PlotError(Exception):

@@ -13,8 +13,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from host.vboard.chips.base import I2CChip, Nack
-from host.vboard.ipc import BusError
+from host.virtual_board.chips.base import I2CChip, Nack
+from host.virtual_board.ipc import BusError
 
 
 @dataclass

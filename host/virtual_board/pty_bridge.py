@@ -37,7 +37,7 @@ def raw_pty() -> tuple[int, int, str]:
 
 
 @dataclass
-class LinkFaults:
+class BridgeFaults:
     """Faults on the wire; rates are per byte."""
 
     paused: bool = False  # the host stops reading: the device's writes back up
@@ -47,7 +47,7 @@ class LinkFaults:
 
 
 @dataclass
-class LinkStats:
+class BridgeStats:
     to_host: int = 0
     to_device: int = 0
     bits_flipped: int = 0
@@ -58,15 +58,15 @@ class LinkStats:
     extra: dict = field(default_factory=dict)
 
 
-class Link:
+class PtyBridge:
     """Bridges the host pty and the device pty; the VM process behind it may come and go."""
 
     def __init__(self, rate: float | None, seed: int = 0,
                  on_device_output: Callable[[bytes], bytes] | None = None,
                  on_port_change: Callable[[str | None], None] | None = None):
         self.rate = rate
-        self.faults = LinkFaults()
-        self.stats = LinkStats()
+        self.faults = BridgeFaults()
+        self.stats = BridgeStats()
         self._rng = random.Random(seed ^ 0x11CC)
         self._on_device_output = on_device_output
         self._on_port_change = on_port_change

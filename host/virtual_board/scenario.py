@@ -21,7 +21,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from host.vboard.control import ALLOWED
+from host.virtual_board.control import ALLOWED
 
 #: random fault kind -> (action, args, undo action, undo args)
 _RANDOM_KINDS = {

@@ -9,7 +9,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from host.flash_errors import ImageError
+from host.errors import ImageError
 
 # ESP application/bootloader image (esptool's bin_image.py, ESP-IDF esp_app_format.h)
 ESP_IMAGE_MAGIC = 0xE9

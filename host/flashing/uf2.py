@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from host.board_def import flash_field
-from host.flash_errors import BoardNotFound, DeviceError
-from host.flash_progress import Reporter
-from host.images import validate_uf2
+from host.device.boards import flash_field
+from host.errors import BoardNotFound, DeviceError
+from host.flashing.progress import Reporter
+from host.flashing.images import validate_uf2
 
 INFO_FILE = "INFO_UF2.TXT"
 COPY_CHUNK = 64 * 1024
@@ -61,11 +61,11 @@ def enter_bootloader_via_mpremote(port: str, timeout: float = 5.0) -> None:
     The board resets into the ROM bootloader at once, so no reply is awaited after the command
     is accepted. DeviceError if no MicroPython REPL answers.
     """
-    from host.device_session import DeviceSession
-    from host.flash_errors import FlashError
+    from host.device.raw_repl import RawRepl
+    from host.errors import FlashError
 
     try:
-        session = DeviceSession(port, timeout=timeout)
+        session = RawRepl(port, timeout=timeout)
     except FlashError as exc:
         raise DeviceError(f"{exc}; if the board runs no MicroPython, {BOOTSEL_HELP}") from None
     try:
@@ -174,7 +174,7 @@ def flash_uf2(board: dict[str, Any], image: bytes, *, port: str | None = None, d
 
 
 def _same_usb_serial_finder(port: str) -> Callable[[], str | None] | None:
-    from host import ports
+    from host.device import ports
 
     serial_number = None
     real = os.path.realpath(port)

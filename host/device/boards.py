@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from host.flash_errors import BoardDefinitionError
+from host.errors import BoardDefinitionError
 
-BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
+from host.paths import BOARDS_DIR  # noqa: E402
 
 
 def board_names(boards_dir: Path | None = None) -> list[str]:
@@ -41,7 +41,7 @@ def load_board(name: str, boards_dir: Path | None = None) -> dict[str, Any]:
 
 def _check_uf2_family(board: dict[str, Any], path: Path) -> None:
     """A wrong family id makes the bootloader ignore every block: catch a typo'd board.json early."""
-    from host.images import UF2_FAMILY_BY_MCU
+    from host.flashing.images import UF2_FAMILY_BY_MCU
 
     family = board["flash"].get("family_id")
     known = UF2_FAMILY_BY_MCU.get(str(board.get("mcu")))

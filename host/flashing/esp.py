@@ -11,10 +11,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from host.board_def import flash_field
-from host.flash_errors import BoardNotFound, DeviceError, FlashError, VerificationError
-from host.flash_progress import Reporter, Task
-from host.images import validate_esp_image
+from host.device.boards import flash_field
+from host.errors import BoardNotFound, DeviceError, FlashError, VerificationError
+from host.flashing.progress import Reporter, Task
+from host.flashing.images import validate_esp_image
 
 ROM_BAUD = 115200
 

@@ -10,20 +10,20 @@ from pathlib import Path
 import serial
 
 from firmware import wire
-from host.decoder import Decoder, DeviceText, Frame, encode_command
+from host.protocol.decoder import Decoder, DeviceText, Frame, encode_command
 
-ROOT = Path(__file__).resolve().parents[2]
+from host.paths import ROOT  # noqa: E402
 FIRMWARE = ROOT / "firmware"
 VIRTUAL_BOARD_JSON = ROOT / "boards" / "virtual" / "board.json"
 
 
 def install(flash_dir: Path, config: dict | str | None = "default") -> None:
-    """Write what `flash.py deploy --board virtual` installs (host.deploy_tree.build_tree: .mpy
+    """Write what `flash.py deploy --board virtual` installs (host.flashing.deploy_tree.build_tree: .mpy
     for the board's arch, main.py/boot.py as source, board.json, firmware/config.json) straight
     into the flash folder; then config: a dict to write as config.json, a str written verbatim,
     "default" to keep firmware/config.json, None for no config.json at all."""
-    from host.board_def import load_board
-    from host.deploy_tree import build_tree
+    from host.device.boards import load_board
+    from host.flashing.deploy_tree import build_tree
 
     for rel, data in build_tree(load_board("virtual")).items():
         dest = flash_dir / rel

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from firmware import wire
-from host import units
-from host.decoder import Decoder, DeviceText, Frame, LinkStats, StreamInfo
+from host.sensors import units
+from host.protocol.decoder import Decoder, DeviceText, Frame, LinkStats, StreamInfo
 
 RESET_CAUSES = {wire.RC_UNKNOWN: "unknown", wire.RC_POWER_ON: "power-on", wire.RC_HARD: "hard",
                 wire.RC_WATCHDOG: "watchdog", wire.RC_DEEPSLEEP: "deep-sleep", wire.RC_SOFT: "soft"}

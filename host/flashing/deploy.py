@@ -1,6 +1,6 @@
 """Deploy the app to a MicroPython board: copy only what changed, verify, install atomically.
 
-Protocol (all through the raw REPL, see host/device_session.py):
+Protocol (all through the raw REPL, see host/raw_repl.py):
 
 1. Finish or discard an earlier deploy: a committed `.staging/.commit` is rolled forward, any
    other leftover `.staging/` is deleted.
@@ -24,12 +24,12 @@ import base64
 import hashlib
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
-from host.device_session import DeviceSession
-from host.flash_errors import VerificationError
-from host.flash_progress import Reporter
+from host.device.raw_repl import RawRepl
+from host.paths import FIRMWARE_DIR
+from host.errors import VerificationError
+from host.flashing.progress import Reporter
 
 STAGING = ".staging"
 COMMIT = ".commit"
@@ -39,7 +39,7 @@ Hook = Callable[[str, str], None]
 
 # The board-side half of the protocol lives in firmware/install.py, which also ships with the app
 # so that boot.py can finish a committed install after a power cut: one copy of the logic.
-_DEVICE_LIB = (Path(__file__).resolve().parents[1] / "firmware" / "install.py").read_text()
+_DEVICE_LIB = (FIRMWARE_DIR / "install.py").read_text()
 
 
 @dataclass
@@ -71,9 +71,9 @@ def _install_order(paths: list[str]) -> list[str]:
 
 
 class Deployer:
-    """One deploy over an open DeviceSession. Use `deploy_tree()` unless you hold the session."""
+    """One deploy over an open RawRepl. Use `deploy_tree()` unless you hold the session."""
 
-    def __init__(self, session: DeviceSession, reporter: Reporter | None = None, hook: Hook | None = None) -> None:
+    def __init__(self, session: RawRepl, reporter: Reporter | None = None, hook: Hook | None = None) -> None:
         self.s = session
         self.reporter = reporter or Reporter()
         self.hook = hook or (lambda phase, path: None)
@@ -98,7 +98,7 @@ class Deployer:
         out = self._run("for p in %r:print(_h(p))\n" % (tuple(paths),))
         lines = out.split()
         if len(lines) != len(paths):
-            from host.flash_errors import DeviceError
+            from host.errors import DeviceError
 
             raise DeviceError(f"hash listing returned {len(lines)} lines for {len(paths)} files")
         return dict(zip(paths, lines))
@@ -180,5 +180,5 @@ class Deployer:
 def deploy_tree(port: str, tree: dict[str, bytes], *, reporter: Reporter | None = None, reset: bool = True,
                 hook: Hook | None = None, attempts: int = 4, timeout: float = 5.0) -> DeployResult:
     """Deploy `tree` (device path -> bytes) to the board on `port`; see the module docstring."""
-    with DeviceSession(port, attempts=attempts, timeout=timeout) as session:
+    with RawRepl(port, attempts=attempts, timeout=timeout) as session:
         return Deployer(session, reporter, hook).deploy(tree, reset=reset)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from host.flash_errors import BoardNotFound, DeviceError
+from host.errors import BoardNotFound, DeviceError
 
 
-class DeviceSession:
+class RawRepl:
     """Open `port`, stop whatever runs (Ctrl-C) and enter the raw REPL, retrying: a board that
     streams frames (our firmware) may need more than one Ctrl-C before the REPL answers."""
 
@@ -105,7 +105,7 @@ class DeviceSession:
         except Exception:
             pass
 
-    def __enter__(self) -> "DeviceSession":
+    def __enter__(self) -> "RawRepl":
         return self
 
     def __exit__(self, *exc: object) -> None:

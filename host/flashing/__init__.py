@@ -1,0 +1,1 @@
+"""The flash and deploy application: images, esptool and UF2 paths, deploy of the app."""

@@ -1,0 +1,1 @@
+"""The monitor application: live session model, feeds, screen, recording, export and plots."""
