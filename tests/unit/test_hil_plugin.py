@@ -75,11 +75,12 @@ def test_board_streams(board, stream, n):
 @pytest.mark.slow
 @pytest.mark.virtual_board
 def test_xdist_runs_one_virtual_board_per_worker(tmp_path):
-    """`pytest -n 2` gives each worker its own virtual board: both boards appear in the summary."""
+    """`pytest -n 2` in any folder (the plugin loads through its pytest11 entry point) gives each worker
+    its own virtual board: both boards appear in the summary."""
     (tmp_path / "test_parallel.py").write_text(PARALLEL_TESTS)
     env = dict(os.environ, PYTHONPATH=str(ROOT), PAGERLESS_HOME=str(tmp_path / "home"))
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "host.hil.plugin", "-n", "2", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider",
          "--rootdir", str(tmp_path), "-c", os.devnull, "--hil-reports", str(tmp_path / "reports"),
          str(tmp_path / "test_parallel.py")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
