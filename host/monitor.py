@@ -37,7 +37,7 @@ if __package__ in (None, ""):  # run as a file: the package must be installed (d
         sys.exit(2)
 
 from host.errors import FlashError  # noqa: E402
-from host.monitoring.recording import RecordingError  # noqa: E402
+from host.device.recording import RecordingError  # noqa: E402
 
 PROG = "monitor"
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,7 +162,7 @@ def cmd_live(args) -> int:
     from host.device import ports
     from host.device.link import Link, identify, locator_for
     from host.monitoring.feeds import LiveFeed
-    from host.monitoring.recording import Recorder
+    from host.device.recording import Recorder
     from host.monitoring.session import Session
 
     path = ports.resolve_port(args.port, args.board)
@@ -220,7 +220,7 @@ def _warn_damage(path: str, report) -> None:
 
 def cmd_replay(args) -> int:
     from host.monitoring.feeds import ReplayFeed
-    from host.monitoring.recording import read_recording
+    from host.device.recording import read_recording
     from host.monitoring.session import Session
 
     records, report = read_recording(args.file)

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass, field
 from typing import IO
 
-from host.monitoring.recording import Kind, ReadReport, Record, read_recording
+from host.device.recording import Kind, ReadReport, Record, read_recording
 from host.monitoring.session import Batch, LogLine, Session
 
 FIXED_COLUMNS = ["t_host", "session", "boot_id", "stream", "seq", "index", "t_device_s", "gap_before",

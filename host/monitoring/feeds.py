@@ -19,7 +19,7 @@ from typing import Protocol
 from firmware import wire
 from host.protocol.decoder import encode_command
 from host.monitoring.export import apply_record
-from host.monitoring.recording import Kind, Record, Recorder
+from host.device.recording import Kind, Record, Recorder
 from host.monitoring.session import Batch, Session
 
 

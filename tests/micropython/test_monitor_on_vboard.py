@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from host.testkit.fwboard import install
-from host.monitoring.recording import Kind, read_recording
+from host.device.recording import Kind, read_recording
 
 pytestmark = [pytest.mark.virtual_board, pytest.mark.fault_injection]
 ROOT = Path(__file__).resolve().parents[2]

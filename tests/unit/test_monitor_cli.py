@@ -16,7 +16,7 @@ import pytest
 
 from host import monitor
 from host.testkit import synthetic
-from host.monitoring.recording import Recorder
+from host.device.recording import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
 T0_NS = 1_700_000_000 * 10**9
@@ -257,7 +257,7 @@ def test_cli_live_headless_records_and_replays(tmp_path: Path) -> None:
     replay = _run("-m", "host.monitor", "replay", str(rec), "--format", "jsonl")
     rs = [json.loads(x) for x in replay.stdout.splitlines() if '"sample"' in x]
     assert [x["values"] for x in rs[:60]] == [x["values"] for x in live_samples]
-    from host.monitoring.recording import Kind, read_recording
+    from host.device.recording import Kind, read_recording
     records, report = read_recording(rec)
     assert report.clean and records[0].kind == Kind.META
     assert any(r.kind == Kind.TX for r in records)  # the SEND_HELLO asked for on connect

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from host.monitoring import recording as rec
-from host.monitoring.recording import Kind, Recorder, RecordingError, read_recording
+from host.device import recording as rec
+from host.device.recording import Kind, Recorder, RecordingError, read_recording
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,7 +127,7 @@ def test_missing_recording_is_a_recording_error(tmp_path: Path) -> None:
 _WRITER = textwrap.dedent("""
     import random, sys, time
     sys.path.insert(0, {root!r})
-    from host.monitoring.recording import Recorder
+    from host.device.recording import Recorder
     def payload(i, seed):
         r = random.Random(seed * 1_000_003 + i)
         return bytes(r.getrandbits(8) for _ in range(r.randint(0, 3000)))

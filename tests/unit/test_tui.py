@@ -10,7 +10,7 @@ from host.testkit import synthetic
 from host.protocol.decoder import Decoder
 from host.device.link import LinkEvent
 from host.monitoring.feeds import LiveFeed, ReplayFeed
-from host.monitoring.recording import Kind, Record
+from host.device.recording import Kind, Record
 from host.monitoring.session import Session
 from host.monitoring.screen import MonitorApp, parse_rate, sparkline
 
