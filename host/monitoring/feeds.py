@@ -1,70 +1,36 @@
 """Feeds for the monitor: a live link (with recording) or a recording replayed in time.
 
 Both give the same interface to the views (TUI, machine-readable output): `poll()` applies what
-arrived to the shared `Session` and returns the DATA batches; `command(...)` sends a command frame.
+arrived to the shared `Session` and returns the DATA batches; both are `host.protocol.commands.Commands`,
+so `start()`, `set_period()`, ... send a command frame, fire and forget (a token, 0 if not sent): the
+ACK shows up in the event log.
 
-`LiveFeed` reads the port on a background thread, which also writes every chunk to the recorder the
-moment it arrives (so a slow UI never delays or loses recorded bytes); `poll()` runs on the caller's
-thread and is the only place the session changes, so views never see it half-updated.
+`LiveFeed` reads the port through a `host.device.reader.Reader`, whose thread also writes every
+chunk to the recorder the moment it arrives (so a slow UI never delays or loses recorded bytes);
+`poll()` runs on the caller's thread and is the only place the session changes, so views never see
+it half-updated.
 """
 from __future__ import annotations
 
 import queue
-import struct
-import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
 
-from firmware import wire
-from host.protocol.decoder import encode_command
-from host.monitoring.export import apply_record
+from host.device.reader import LinkLike, Reader
 from host.device.recording import Kind, Record, Recorder
+from host.monitoring.export import apply_record
 from host.monitoring.session import Batch, Session
+from host.protocol.commands import Commands
 
 
-class LinkLike(Protocol):
-    connected: bool
-    path: str
-
-    def read(self, max_wait: float = ...) -> bytes: ...
-    def write(self, data: bytes) -> bool: ...
-    def events(self) -> list: ...
-    def close(self) -> None: ...
+def _stream_names(session: Session) -> Callable[[int], str | None]:
+    def name(sid: int) -> str | None:
+        st = session.streams.get(sid)
+        return st.name if st is not None else None
+    return name
 
 
-class CommandMixin:
-    session: Session
-    _token: int = 0
-
-    def send(self, data: bytes, what: str) -> bool:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def command(self, opcode: int, stream: int = wire.ALL_STREAMS, args: bytes = b"") -> bool:
-        """Send one command frame (token = a running counter, quoted back in ACK/NACK)."""
-        self._token = (self._token + 1) & 0xFFFF
-        name = wire.OPCODE_NAMES.get(opcode, str(opcode))
-        target = "all streams" if stream == wire.ALL_STREAMS else self.session.streams.get(stream, None)
-        target_s = target if isinstance(target, str) else (target.name if target else f"stream {stream}")
-        return self.send(encode_command(opcode, self._token, stream, args), f"{name} #{self._token} ({target_s})")
-
-    def start(self, stream: int = wire.ALL_STREAMS) -> bool:
-        return self.command(wire.OP_START, stream)
-
-    def stop(self, stream: int = wire.ALL_STREAMS) -> bool:
-        return self.command(wire.OP_STOP, stream)
-
-    def set_period(self, stream: int, period_us: int) -> bool:
-        return self.command(wire.OP_SET_PERIOD, stream, struct.pack("<I", period_us))
-
-    def request_hello(self) -> bool:
-        return self.command(wire.OP_SEND_HELLO)
-
-    def reboot(self) -> bool:
-        return self.command(wire.OP_REBOOT)
-
-
-class LiveFeed(CommandMixin):
+class LiveFeed(Commands):
     """A board on a link, optionally recorded.
 
     Args:
@@ -84,48 +50,29 @@ class LiveFeed(CommandMixin):
         self.hello_on_connect = hello_on_connect
         self._clock = clock
         self._q: queue.Queue = queue.Queue()
-        self._rec_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(self.send, _stream_names(session))
+        self.reader = Reader(link, self._on_read, self._on_event, recorder=recorder,
+                             on_error=lambda _exc: self._q.put(None), clock=clock,
+                             name="pagerless-link-reader")
         self.finished = False
-        self.error: BaseException | None = None
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.reader.error
 
     # -- reader thread
     def start_reader(self) -> None:
         if self.hello_on_connect:
             self.request_hello()
-        self._thread = threading.Thread(target=self._reader, name="pagerless-link-reader", daemon=True)
-        self._thread.start()
+        self.reader.start()
 
-    def _reader(self) -> None:
-        try:
-            while not self._stop.is_set():
-                data = self.link.read(0.05)
-                t = self._clock()
-                if data:
-                    self._record(Kind.RX, data, t)
-                    self._q.put((t, data))
-                for ev in self.link.events():
-                    self._record_link(ev.event, ev.detail, ev.t)
-                    self._q.put((ev.t, ev))
-                    if ev.event == "reconnected" and self.hello_on_connect:
-                        self.request_hello()
-                if self.recorder is not None:
-                    with self._rec_lock:
-                        self.recorder.poll()
-        except BaseException as e:  # surfaced by poll() on the caller's thread
-            self.error = e
-            self._q.put(None)
+    def _on_read(self, t: float, data: bytes) -> None:
+        self._q.put((t, data))
 
-    def _record(self, kind: Kind, data: bytes, t: float) -> None:
-        if self.recorder is not None:
-            with self._rec_lock:
-                self.recorder.write(kind, data, int(t * 1e9))
-
-    def _record_link(self, event: str, detail: str, t: float) -> None:
-        if self.recorder is not None:
-            with self._rec_lock:
-                self.recorder.link(event, detail, int(t * 1e9))
+    def _on_event(self, ev) -> None:
+        self._q.put((ev.t, ev))
+        if ev.event == "reconnected" and self.hello_on_connect:
+            self.request_hello()
 
     # -- caller's thread
     def poll(self, timeout: float = 0.0) -> list[Batch]:
@@ -144,8 +91,8 @@ class LiveFeed(CommandMixin):
                     out += self.session.feed_reads(reads)
                     reads = []
                 if item is None:
-                    if self.error is not None:
-                        err, self.error = self.error, None
+                    err, self.reader.error = self.reader.error, None
+                    if err is not None:
                         raise err
                 elif isinstance(item[1], _Note):
                     self.session.note(item[1].text, item[0])
@@ -161,20 +108,13 @@ class LiveFeed(CommandMixin):
 
     def send(self, data: bytes, what: str) -> bool:
         t = self._clock()
-        ok = self.link.write(data)
+        ok = self.reader.write(data)
         if ok:
-            self._record(Kind.TX, data, t)
             self._q.put((t, _Note(f"sent {what}")))
         return ok
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=1.0)
-        self.link.close()
-        if self.recorder is not None:
-            with self._rec_lock:
-                self.recorder.close()
+        self.reader.close()
 
 
 class _Note:
@@ -184,7 +124,7 @@ class _Note:
         self.text = text
 
 
-class ReplayFeed(CommandMixin):
+class ReplayFeed(Commands):
     """A recording played back through the same session (and so the same decoder and views).
 
     Args:
@@ -204,6 +144,7 @@ class ReplayFeed(CommandMixin):
         self._t0_wall: float | None = None
         self._t0_rec = records[0].t if records else 0.0
         self.finished = not records
+        super().__init__(self.send, _stream_names(session))
         self.batch_records = 64  # per poll at speed 0, so log lines and samples interleave
 
     def poll(self, timeout: float = 0.0) -> list[Batch]:
