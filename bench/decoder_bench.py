@@ -47,8 +47,9 @@ from pymavlink.dialects.v20 import common as mavlink
 
 from firmware import wire
 from host.sensors import units
-from host.protocol.decoder import (Decoder, Status, StreamStatus, encode_data, encode_event, encode_frame, encode_hello,
-                          encode_status)
+from host.protocol.decoder import Decoder
+from host.protocol.encoder import encode_data, encode_event, encode_frame, encode_hello, encode_status
+from host.protocol.frames import Status, StreamStatus
 from host.monitoring.session import Session
 from host.testkit.synthetic import BOOT_ID, hello_info
 from host.sensors.units import decode as decode_samples

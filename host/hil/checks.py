@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from firmware import wire
-from host.protocol.decoder import Frame, StreamInfo
+from host.protocol.frames import Frame, StreamInfo
 
 TICKS_MOD = 1 << 30
 

@@ -21,7 +21,9 @@ import numpy as np
 
 from firmware import wire
 from host.sensors import units
-from host.protocol.decoder import Ack, Frame, LinkStats, Status, StreamInfo, encode_command
+from host.protocol.encoder import encode_command
+from host.protocol.frames import Ack, Frame, Status, StreamInfo
+from host.protocol.linkstats import LinkStats
 from host.hil.capture import Capture
 
 _TYPE_BY_NAME = {name: t for t, name in wire.TYPE_NAMES.items()}

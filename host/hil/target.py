@@ -19,7 +19,7 @@ from host import flash
 from host.device import ports
 from host.device.boards import load_board
 from host.paths import FIRMWARE_DIR
-from host.protocol.decoder import Frame
+from host.protocol.frames import Frame
 from host.device.raw_repl import RawRepl
 from host.hil.capture import Capture
 from host.hil.stream import HilError, Stream

@@ -17,7 +17,9 @@ import numpy as np
 
 from firmware import wire
 from host.sensors import units
-from host.protocol.decoder import Decoder, DeviceText, Frame, LinkStats, StreamInfo
+from host.protocol.decoder import Decoder
+from host.protocol.frames import DeviceText, Frame, StreamInfo
+from host.protocol.linkstats import LinkStats
 
 RESET_CAUSES = {wire.RC_UNKNOWN: "unknown", wire.RC_POWER_ON: "power-on", wire.RC_HARD: "hard",
                 wire.RC_WATCHDOG: "watchdog", wire.RC_DEEPSLEEP: "deep-sleep", wire.RC_SOFT: "soft"}

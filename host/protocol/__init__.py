@@ -1,3 +1,17 @@
-"""The wire protocol on the host: frame value types, the decoder, the encoder, link statistics and the command API.
+"""The wire protocol on the host, one module per job.
 
-The frame format itself is defined once, in firmware/wire.py, for both sides."""
+The frame format itself is defined once, in ``firmware/wire.py``, for the board and the host
+(docs/protocol.md describes it); these modules build on it and never lay a frame out again.
+
+- ``frames``: what a frame is once decoded: ``Frame`` and ``DeviceText``, the typed bodies
+  (``DataBlock``, ``Status``, ``StreamStatus``, ``Event``, ``Ack``, ``Command``, ``StreamInfo``),
+  ``FrameError``, and COBS (the ``cobs`` package, adapted to the project's contract).
+- ``decoder``: ``Decoder``, bytes in; frames, device text and counted losses out.  No I/O.
+- ``linkstats``: ``LinkStats``, the decoder's counters, and ``StreamReconciliation``: do the
+  host's seq gaps equal the drops the board reports?
+- ``encoder``: ``encode_*``, frames built on the host: commands for a board, and device frames
+  for tests, benches and demos, byte-identical to what a board sends.
+- ``commands``: the board's command set as calls (``Commands.set_period(...)``) over a send callable.
+
+Import each name from the module that defines it; this package re-exports nothing.
+"""

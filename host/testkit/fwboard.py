@@ -10,7 +10,9 @@ from pathlib import Path
 import serial
 
 from firmware import wire
-from host.protocol.decoder import Decoder, DeviceText, Frame, encode_command
+from host.protocol.decoder import Decoder
+from host.protocol.encoder import encode_command
+from host.protocol.frames import DeviceText, Frame
 
 from host.paths import ROOT  # noqa: E402
 FIRMWARE = ROOT / "firmware"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import struct
 
 from firmware import wire
-from host.protocol.decoder import Status, StreamStatus, encode_data, encode_event, encode_hello, encode_status
+from host.protocol.encoder import encode_data, encode_event, encode_hello, encode_status
+from host.protocol.frames import Status, StreamStatus
 
 BOOT_ID = 0x1234ABCD
 IMU_FORMAT = ">7h"

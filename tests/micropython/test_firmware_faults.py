@@ -8,7 +8,7 @@ import time
 import pytest
 
 from firmware import wire
-from host.protocol.decoder import encode_command
+from host.protocol.encoder import encode_command
 from host.testkit.fwboard import FIRMWARE, boot
 
 pytestmark = [pytest.mark.virtual_board, pytest.mark.fault_injection]

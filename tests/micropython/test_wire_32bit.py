@@ -10,7 +10,8 @@ import zlib
 import pytest
 
 from firmware import wire
-from host.protocol.decoder import Decoder, encode_command
+from host.protocol.decoder import Decoder
+from host.protocol.encoder import encode_command
 from tests.micropython.mpy_runner import FIRMWARE, run_wasm, wasm_available
 
 pytestmark = [

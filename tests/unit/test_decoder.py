@@ -1,4 +1,4 @@
-"""host/decoder.py: resync, device text, chunking independence, sequence/session accounting."""
+"""host/protocol/decoder.py: resync, device text, chunking independence, sequence/session accounting."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import random
 import pytest
 
 from firmware import wire
-from host.protocol import decoder as hd
-from host.protocol.decoder import Decoder, DeviceText, Frame
+from host.protocol.decoder import Decoder, MAX_SEGMENT
+from host.protocol.encoder import encode_command, encode_data, encode_event, encode_frame, encode_hello, encode_status
+from host.protocol.frames import DeviceText, Frame, Status, StreamStatus
 
 BOOT = 0x0A0B0C0D
 HELLO = {
@@ -31,13 +32,13 @@ TRACEBACK = (
 def data(stream, seq, boot=BOOT, count=4, t0=None, missing=()):
     ss = 14 if stream == 0 else 8
     samples = bytes((seq * 3 + i) & 0xFF for i in range(count * ss))
-    return hd.encode_data(stream, boot, seq, t0 if t0 is not None else seq * 4000, 1000, samples, ss, missing)
+    return encode_data(stream, boot, seq, t0 if t0 is not None else seq * 4000, 1000, samples, ss, missing)
 
 
 def status(seq, dropped, boot=BOOT):
-    st = hd.Status(1000, 50000, 0, 100, sum(dropped.values()), 1, 0, 0,
-                   [hd.StreamStatus(s, True, 0, d, 0) for s, d in sorted(dropped.items())])
-    return hd.encode_status(boot, seq, st)
+    st = Status(1000, 50000, 0, 100, sum(dropped.values()), 1, 0, 0,
+                   [StreamStatus(s, True, 0, d, 0) for s, d in sorted(dropped.items())])
+    return encode_status(boot, seq, st)
 
 
 def frames_of(items):
@@ -50,7 +51,7 @@ def text_of(items):
 
 def session_bytes():
     return b"".join(
-        [BANNER, hd.encode_hello(BOOT, 0, HELLO), hd.encode_event(BOOT, 0, wire.EV_BOOT, text="boot")]
+        [BANNER, encode_hello(BOOT, 0, HELLO), encode_event(BOOT, 0, wire.EV_BOOT, text="boot")]
         + [data(0, i) for i in range(5)]
         + [data(1, 0), b"debug print\r\n", data(0, 5, missing=(1, 3)), TRACEBACK, b">>> "]
     )
@@ -70,7 +71,7 @@ def test_decoder_text_and_frames_separated():
 
 def test_decoder_prompt_without_delimiter_is_emitted_at_once():
     dec = Decoder()
-    dec.feed(hd.encode_hello(BOOT, 0, HELLO))
+    dec.feed(encode_hello(BOOT, 0, HELLO))
     items = dec.feed(b"\r\n>>> ")
     assert text_of(items) == "\r\n>>> " and dec.pending == 0
     # a UTF-8 character split over feeds is held back until complete
@@ -136,9 +137,9 @@ def test_decoder_sequence_gaps_wrap_and_duplicates():
 
 def test_decoder_new_boot_id_starts_new_session():
     dec = Decoder()
-    dec.feed(hd.encode_hello(BOOT, 0, HELLO) + b"".join(data(0, i) for i in range(10)))
+    dec.feed(encode_hello(BOOT, 0, HELLO) + b"".join(data(0, i) for i in range(10)))
     assert dec.stats.sessions == 1
-    items = dec.feed(b"\r\nsoft reboot\r\n" + hd.encode_hello(0x12345678, 0, HELLO) + data(0, 0, boot=0x12345678))
+    items = dec.feed(b"\r\nsoft reboot\r\n" + encode_hello(0x12345678, 0, HELLO) + data(0, 0, boot=0x12345678))
     assert dec.stats.sessions == 2 and dec.boot_id == 0x12345678
     assert dec.stats.missing == 0 and dec.stats.duplicates == 0
     assert [f.session for f in frames_of(items)] == [2, 2]
@@ -146,16 +147,16 @@ def test_decoder_new_boot_id_starts_new_session():
 
 def test_decoder_length_validated_against_hello():
     dec = Decoder()
-    dec.feed(hd.encode_hello(BOOT, 0, HELLO))
+    dec.feed(encode_hello(BOOT, 0, HELLO))
     # stream 0 has 14-byte samples; a self-consistent frame with 7-byte samples is rejected
-    bad = hd.encode_data(0, BOOT, 1, 0, 1000, bytes(28), 7)
+    bad = encode_data(0, BOOT, 1, 0, 1000, bytes(28), 7)
     assert frames_of(dec.feed(bad)) == [] and dec.stats.invalid_frames == 1
     # unknown stream after HELLO
-    assert frames_of(dec.feed(hd.encode_data(9, BOOT, 1, 0, 1000, bytes(28), 14))) == []
+    assert frames_of(dec.feed(encode_data(9, BOOT, 1, 0, 1000, bytes(28), 14))) == []
     # count/period on a non-data frame, unknown type, flags on a non-DATA frame
-    assert frames_of(dec.feed(hd.encode_frame(wire.T_EVENT, 255, BOOT, 0, 0, 5, 0, bytes(4)))) == []
-    assert frames_of(dec.feed(hd.encode_frame(0x22, 255, BOOT, 0, 0, 0, 0, b""))) == []
-    assert frames_of(dec.feed(hd.encode_frame(wire.T_EVENT, 255, BOOT, 0, flags=1, body=bytes(4)))) == []
+    assert frames_of(dec.feed(encode_frame(wire.T_EVENT, 255, BOOT, 0, 0, 5, 0, bytes(4)))) == []
+    assert frames_of(dec.feed(encode_frame(0x22, 255, BOOT, 0, 0, 0, 0, b""))) == []
+    assert frames_of(dec.feed(encode_frame(wire.T_EVENT, 255, BOOT, 0, flags=1, body=bytes(4)))) == []
     assert dec.stats.invalid_frames == 5 and dec.stats.framing_errors == 0 and dec.stats.frames_ok == 1
     # without HELLO the sample size is inferred
     f = frames_of(Decoder().feed(bad))[0]
@@ -171,8 +172,8 @@ def test_decoder_length_validated_against_hello():
 ])
 def test_decoder_data_flag_and_length_must_agree(flags, body, why):
     dec = Decoder()
-    dec.feed(hd.encode_hello(BOOT, 0, HELLO))
-    raw = hd.encode_frame(wire.T_DATA, 0, BOOT, 2, 0, 1000, 1, body, flags=flags)
+    dec.feed(encode_hello(BOOT, 0, HELLO))
+    raw = encode_frame(wire.T_DATA, 0, BOOT, 2, 0, 1000, 1, body, flags=flags)
     assert frames_of(dec.feed(raw)) == [], why
     assert dec.stats.invalid_frames == 1 and dec.stats.framing_errors == 0
 
@@ -182,12 +183,12 @@ def test_decoder_data_layout_and_first_code_byte():
     first bytes when the stream id and boot id have none, so its first COBS code byte is >= 8:
     the decoder still takes it as a frame (the next byte is the version) and never as text."""
     boot = 0x04030201
-    plain = hd.encode_data(1, boot, 0x0505, 0, 1000, bytes(range(1, 33)), 8)
-    flagged = hd.encode_data(1, boot, 0x0506, 8000, 1000, bytes(range(1, 33)), 8, missing=(0, 3))
+    plain = encode_data(1, boot, 0x0505, 0, 1000, bytes(range(1, 33)), 8)
+    flagged = encode_data(1, boot, 0x0506, 8000, 1000, bytes(range(1, 33)), 8, missing=(0, 3))
     assert plain[1] < 0x08 and flagged[1] >= 0x08 and flagged[2] == wire.VERSION
     assert len(flagged) == len(plain) + 1
     dec = Decoder()
-    dec.feed(hd.encode_hello(boot, 0, HELLO))
+    dec.feed(encode_hello(boot, 0, HELLO))
     # byte by byte, with text around: the flagged frame's first byte alone is held, not text
     items = []
     for b in b"log>" + plain + flagged + b"> ok":
@@ -196,7 +197,7 @@ def test_decoder_data_layout_and_first_code_byte():
     assert [f.flags for f in fr] == [0, wire.FLAG_MISSING]
     assert fr[0].data().missing_count() == 0 and fr[1].data().missing_indices() == [0, 3]
     assert fr[0].data().samples == fr[1].data().samples == bytes(range(1, 33))
-    assert "".join(t.text for t in items if isinstance(t, hd.DeviceText)) == "log>> ok"
+    assert "".join(t.text for t in items if isinstance(t, DeviceText)) == "log>> ok"
     st = dec.stats
     assert st.frames_ok == 3 and st.framing_errors + st.invalid_frames + st.crc_errors == 0
 
@@ -205,7 +206,7 @@ def test_decoder_data_layout_and_first_code_byte():
 
 def test_decoder_status_parsing_and_reconciliation_balanced():
     dec = Decoder()
-    blob = hd.encode_hello(BOOT, 0, HELLO)
+    blob = encode_hello(BOOT, 0, HELLO)
     # the device dropped seq 3 and 4 of stream 0 (ring full); they never hit the wire
     blob += b"".join(data(0, i) for i in (0, 1, 2, 5, 6)) + data(1, 0)
     blob += status(0, {0: 2, 1: 0}) + data(0, 7)  # 7 not seq 6+1? it is: 6 -> 7
@@ -220,7 +221,7 @@ def test_decoder_status_parsing_and_reconciliation_balanced():
 
 def test_decoder_reconciliation_explains_transit_losses():
     dec = Decoder()
-    blob = hd.encode_hello(BOOT, 0, HELLO)
+    blob = encode_hello(BOOT, 0, HELLO)
     frames = [data(0, i) for i in range(10)]
     frames[4] = frames[4][:10] + b"\xff" + frames[4][11:]  # corrupted on the link
     del frames[7]  # dropped on the device
@@ -251,14 +252,14 @@ def test_decoder_memory_bounded_on_endless_garbage():
     dec = Decoder()
     for _ in range(50):
         dec.feed(b"\x01" * 10000)
-        assert dec.pending <= hd.MAX_SEGMENT
+        assert dec.pending <= MAX_SEGMENT
     assert dec.stats.oversize == 1
     items = dec.feed(b"\x00" + data(0, 0)[1:])
     assert len(frames_of(items)) == 1
 
 
 def test_decoder_command_frames_decode_too():
-    cmd = hd.encode_command(wire.OP_SET_PERIOD, 77, 0, (5000).to_bytes(4, "little"))
+    cmd = encode_command(wire.OP_SET_PERIOD, 77, 0, (5000).to_bytes(4, "little"))
     (f,) = Decoder().feed(cmd)
     c = f.command()
     assert (c.opcode, c.stream, int.from_bytes(c.args, "little"), f.seq) == (3, 0, 5000, 77)

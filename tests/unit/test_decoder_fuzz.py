@@ -1,4 +1,4 @@
-"""Property tests of host/decoder.py: arbitrary input never raises, memory stays bounded, and a
+"""Property tests of host/protocol/decoder.py: arbitrary input never raises, memory stays bounded, and a
 frame is only ever returned when it is self-consistent."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from firmware import wire
-from host.protocol import decoder as hd
-from host.protocol.decoder import Decoder, DeviceText, Frame
+from host.protocol.decoder import Decoder, MAX_SEGMENT
+from host.protocol.encoder import encode_data, encode_event, encode_hello, encode_status
+from host.protocol.frames import DeviceText, Frame, Status, StreamStatus, cobs_decode, cobs_encode
 
 BOOT = 0x5EED5EED
 HELLO = {
@@ -23,11 +24,11 @@ FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCh
 
 
 def _valid_frames():
-    out = [hd.encode_hello(BOOT, 0, HELLO)]
+    out = [encode_hello(BOOT, 0, HELLO)]
     for i in range(6):
-        out.append(hd.encode_data(0, BOOT, i, i * 500, 100, bytes(range(i, i + 10)), 2, missing=(i % 5,)))
-    out.append(hd.encode_event(BOOT, 0, wire.EV_OVERRUN_BURST, 0, 3, "late"))
-    out.append(hd.encode_status(BOOT, 0, hd.Status(1, 2, 3, 4, 5, 1, 0, 0, [hd.StreamStatus(0, True, 0, 0, 0)])))
+        out.append(encode_data(0, BOOT, i, i * 500, 100, bytes(range(i, i + 10)), 2, missing=(i % 5,)))
+    out.append(encode_event(BOOT, 0, wire.EV_OVERRUN_BURST, 0, 3, "late"))
+    out.append(encode_status(BOOT, 0, Status(1, 2, 3, 4, 5, 1, 0, 0, [StreamStatus(0, True, 0, 0, 0)])))
     return out
 
 
@@ -37,7 +38,7 @@ VALID = _valid_frames()
 def _check_frame(f: Frame, sample_sizes: dict[int, int]) -> None:
     """Whatever the decoder returns must be internally consistent."""
     assert f.raw[0] == 0 and f.raw[-1] == 0
-    frame = hd.cobs_decode(f.raw[1:-1])
+    frame = cobs_decode(f.raw[1:-1])
     assert zlib.crc32(frame[:-4]) == struct.unpack("<I", frame[-4:])[0]
     assert frame[0] == wire.VERSION and f.type in wire.TYPES
     assert frame[wire.HEADER_SIZE : -4] == f.body
@@ -101,7 +102,7 @@ def test_decoder_fuzz_random_bytes_never_raise(chunks):
     st.integers(1, 64),
 )
 def test_decoder_fuzz_mutated_frames(frames, mutations, chunk):
-    blob = bytearray(hd.encode_hello(BOOT, 0, HELLO) + b"".join(frames))
+    blob = bytearray(encode_hello(BOOT, 0, HELLO) + b"".join(frames))
     for pos, val in mutations:
         blob[pos % len(blob)] = val
     dec = Decoder()
@@ -114,7 +115,7 @@ def _recrc_mutation(draw):
     """A valid frame mutated *inside* (header or body) with the CRC recomputed: only validation
     beyond the CRC can catch it."""
     base = draw(st.sampled_from(VALID[1:]))
-    frame = bytearray(hd.cobs_decode(base[1:-1])[:-4])
+    frame = bytearray(cobs_decode(base[1:-1])[:-4])
     n = draw(st.integers(1, 4))
     for _ in range(n):
         kind = draw(st.sampled_from(["set", "insert", "delete"]))
@@ -126,14 +127,14 @@ def _recrc_mutation(draw):
         elif pos < len(frame):
             del frame[pos]
     frame += struct.pack("<I", zlib.crc32(frame))
-    return b"\x00" + hd.cobs_encode(bytes(frame)) + b"\x00"
+    return b"\x00" + cobs_encode(bytes(frame)) + b"\x00"
 
 
 @FUZZ
 @given(st.lists(_recrc_mutation(), min_size=1, max_size=4), st.booleans())
 def test_decoder_fuzz_recomputed_crc_never_misdecoded(mutants, with_hello):
     dec = Decoder()
-    blob = (hd.encode_hello(BOOT, 0, HELLO) if with_hello else b"") + b"".join(mutants)
+    blob = (encode_hello(BOOT, 0, HELLO) if with_hello else b"") + b"".join(mutants)
     items = _run(dec, [blob])
     _check_all(dec, items)
     if with_hello:
@@ -162,12 +163,12 @@ def test_decoder_fuzz_huge_length_claims_bounded(reps, fill, size):
     hdr = struct.pack(wire.HEADER_FMT, 1, wire.T_DATA, 0, 0, b"\x01\x02\x03\x04", 0, 0, 1, 0xFFFF)
     fr = hdr + b"\x01\x02"
     fr += struct.pack("<I", zlib.crc32(fr))
-    items = dec.feed(b"\x00" + hd.cobs_encode(fr) + b"\x00")
+    items = dec.feed(b"\x00" + cobs_encode(fr) + b"\x00")
     assert items == [] and dec.stats.invalid_frames == 1
     junk = bytes([fill or 1]) * size
     for _ in range(reps):
         items = dec.feed(b"\x03" + junk)
-        assert dec.pending <= hd.MAX_SEGMENT
+        assert dec.pending <= MAX_SEGMENT
         _check_all(dec, items)
     items = dec.feed(VALID[1])
     assert any(isinstance(x, Frame) for x in items)

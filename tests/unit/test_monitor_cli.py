@@ -138,7 +138,7 @@ def test_cli_export_gives_physical_values_and_gaps(rec_with_gap: Path, tmp_path:
 
 
 def test_cli_export_missing_samples_are_empty_cells(tmp_path: Path) -> None:
-    from host.protocol.decoder import encode_hello
+    from host.protocol.encoder import encode_hello
     data = encode_hello(synthetic.BOOT_ID, 0, synthetic.hello_info())
     data += b"".join(synthetic.imu_batches(3, seq0=0, missing={1: (2, 3)}))
     rec = _record(tmp_path / "m.pglrec", data)

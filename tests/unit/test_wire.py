@@ -9,7 +9,9 @@ import pytest
 
 from firmware import wire
 from firmware.ring import Ring
-from host.protocol import decoder as hd
+from host.protocol.decoder import Decoder
+from host.protocol.encoder import encode_command, encode_data, encode_frame
+from host.protocol.frames import FrameError, StreamStatus, cobs_decode, cobs_encode
 
 BOOT = b"\x11\x22\x33\x44"
 
@@ -54,7 +56,7 @@ def test_wire_data_layout_samples_first_bitmap_only_when_missing():
     assert n == 40 and buf[wire.OFF_FLAGS] == wire.FLAG_MISSING and buf[wire.OFF_TYPE] == wire.T_DATA
     n = wire.pack_data(buf, 5, BOOT, 7, 100, 10, 9, 2, 0)
     assert n == 38 and buf[wire.OFF_FLAGS] == 0
-    f = hd.Decoder().feed(_data_frame(5, 7, 100, 10, 9, 2, bytes(range(1, 19)), (8,)))[0]
+    f = Decoder().feed(_data_frame(5, 7, 100, 10, 9, 2, bytes(range(1, 19)), (8,)))[0]
     assert f.data().missing_indices() == [8] and f.data().samples == bytes(range(1, 19))
 
 
@@ -116,8 +118,8 @@ def test_wire_cobs_edge_cases(data):
     enc = bytes(out[:k])
     assert b"\x00" not in enc
     assert k <= wire.cobs_max(n)
-    assert enc == hd.cobs_encode(data)
-    assert hd.cobs_decode(enc) == data
+    assert enc == cobs_encode(data)
+    assert cobs_decode(enc) == data
     dst = bytearray(n)
     assert wire.cobs_decode(enc, 0, k, dst) == n and bytes(dst) == data
     if n:  # too small a destination is refused, not overrun
@@ -127,8 +129,8 @@ def test_wire_cobs_edge_cases(data):
 def test_wire_cobs_decode_rejects_malformed():
     assert wire.cobs_decode(b"\x05ab", 0, 3, bytearray(10)) == -1  # code runs past the end
     assert wire.cobs_decode(b"\x03a\x00", 0, 3, bytearray(10)) == -1  # zero inside
-    with pytest.raises(hd.FrameError):
-        hd.cobs_decode(b"\x05ab")
+    with pytest.raises(FrameError):
+        cobs_decode(b"\x05ab")
 
 
 def test_wire_device_frames_round_trip_through_host_decoder():
@@ -154,7 +156,7 @@ def test_wire_device_frames_round_trip_through_host_decoder():
     n = wire.pack_ack(ak, BOOT, 0, 1, wire.OP_SET_PERIOD, 0xBEEF, wire.R_BAD_ARGS)
     stream += bytes(out[: wire.finish_frame(ak, n, out)])
 
-    items = hd.Decoder().feed(stream)
+    items = Decoder().feed(stream)
     assert [f.type for f in items] == [wire.T_HELLO, wire.T_DATA, wire.T_DATA, wire.T_EVENT, wire.T_STATUS,
                                        wire.T_NACK]
     h, d, d2, e, s, a = items
@@ -170,19 +172,19 @@ def test_wire_device_frames_round_trip_through_host_decoder():
     assert (ev.code, ev.stream, ev.arg, ev.text, ev.name) == (2, 0, 5, "bus error", "SENSOR_OFFLINE")
     status = s.status()
     assert (status.uptime_ms, status.frames_dropped, status.cmd_errors, status.rx_errors) == (1234, 1, 3, 4)
-    assert status.streams[0] == hd.StreamStatus(0, True, 6, 1, 7)
+    assert status.streams[0] == StreamStatus(0, True, 6, 1, 7)
     ack = a.ack()
     assert (ack.ok, ack.opcode, ack.token, ack.reason_name) == (False, 3, 0xBEEF, "BAD_ARGS")
     # host encoders produce the same bytes as the device helpers
-    assert hd.encode_data(0, BOOT, 0, 1000, 500, b"\x00\x00\x01\x00\xff\xff", 2, (1,)) == d.raw
-    assert hd.encode_data(0, BOOT, 1, 2500, 500, b"\x02\x00\x03\x00\x04\x00", 2) == d2.raw
+    assert encode_data(0, BOOT, 0, 1000, 500, b"\x00\x00\x01\x00\xff\xff", 2, (1,)) == d.raw
+    assert encode_data(0, BOOT, 1, 2500, 500, b"\x02\x00\x03\x00\x04\x00", 2) == d2.raw
 
 
 def test_wire_command_frames_start_with_code_byte_4():
     for op in range(1, 9):
         for stream in (0, 1, 3, 254, 255):
             for token in (0, 1, 3, 0x0300, 0xFFFF):
-                w = hd.encode_command(op, token, stream, b"\x00\x03\x00\x00")
+                w = encode_command(op, token, stream, b"\x00\x03\x00\x00")
                 assert w[0] == 0 and w[1] == wire.CMD_CODE_BYTE and w[-1] == 0
                 assert b"\x00" not in w[1:-1]
 
@@ -203,7 +205,7 @@ def test_wire_cmd_receiver_frames_and_interrupts():
     clk = _Clock()
     rx = wire.CmdReceiver(clock=clk)
     # a command whose bytes contain 0x03 everywhere possible is a frame, not an interrupt
-    cmd = hd.encode_command(wire.OP_SET_PERIOD, 0x0303, 3, (0x030303).to_bytes(4, "little"))
+    cmd = encode_command(wire.OP_SET_PERIOD, 0x0303, 3, (0x030303).to_bytes(4, "little"))
     assert 3 in cmd[2:-1]
     res = _feed(rx, cmd)
     assert res.count(wire.RX_FRAME) == 1 and wire.RX_INTERRUPT not in res
@@ -215,34 +217,34 @@ def test_wire_cmd_receiver_frames_and_interrupts():
     assert _feed(rx, b"\n\n\x03")[-1] == wire.RX_INTERRUPT
     assert rx.interrupts == 4
     # args >= 2**30 are refused (would be big ints on a 32-bit board)
-    _feed(rx, hd.encode_command(wire.OP_SET_PERIOD, 1, 0, (1 << 30).to_bytes(4, "little")))
+    _feed(rx, encode_command(wire.OP_SET_PERIOD, 1, 0, (1 << 30).to_bytes(4, "little")))
     assert rx.arg_u32() == -1 and rx.n_args() == 4
-    _feed(rx, hd.encode_command(wire.OP_PING, 2))
+    _feed(rx, encode_command(wire.OP_PING, 2))
     assert rx.arg_u32() == -1 and rx.n_args() == 0 and rx.stream() == wire.ALL_STREAMS
 
 
 def test_wire_cmd_receiver_rejects_bad_crc_and_garbage():
     rx = wire.CmdReceiver(clock=_Clock())
-    cmd = bytearray(hd.encode_command(wire.OP_START, 7))
+    cmd = bytearray(encode_command(wire.OP_START, 7))
     cmd[6] ^= 0x40  # corrupt inside the COBS body (no zero created)
     assert cmd[6] != 0
     res = _feed(rx, cmd)
     assert wire.RX_FRAME not in res and res[-1] == wire.RX_ERROR and rx.rx_errors == 1
     assert rx.n >= wire.HEADER_SIZE  # a NACK BAD_CRC can still quote the token
     # a device-type frame (DATA) is not a command
-    res = _feed(rx, hd.encode_frame(wire.T_DATA, 1, 0, 0, 1, 1, 1, b"\x00\x01"))
+    res = _feed(rx, encode_frame(wire.T_DATA, 1, 0, 0, 1, 1, 1, b"\x00\x01"))
     assert wire.RX_FRAME not in res
     # too long for the buffer
     small = wire.CmdReceiver(size=30, clock=_Clock())
-    res = _feed(small, hd.encode_command(wire.OP_SET_PERIOD, 1, 0, bytes(20)))
+    res = _feed(small, encode_command(wire.OP_SET_PERIOD, 1, 0, bytes(20)))
     assert wire.RX_ERROR in res and wire.RX_FRAME not in res
-    assert _feed(small, hd.encode_command(wire.OP_PING, 9))[-1] == wire.RX_FRAME
+    assert _feed(small, encode_command(wire.OP_PING, 9))[-1] == wire.RX_FRAME
 
 
 def test_wire_cmd_receiver_drops_stale_partial_frames():
     clk = _Clock()
     rx = wire.CmdReceiver(timeout_ms=100, clock=clk)
-    cmd = hd.encode_command(wire.OP_STOP, 5)
+    cmd = encode_command(wire.OP_STOP, 5)
     assert _feed(rx, cmd[:10]) == [0] * 10
     clk.ms += 150
     # after the timeout the leftover bytes are not glued onto the old partial frame
