@@ -53,6 +53,12 @@ class LinkStats:
     def corrupt_segments(self) -> int:
         return self.crc_errors + self.framing_errors + self.invalid_frames + self.oversize
 
+    @property
+    def corrupt_since_baseline(self) -> int:
+        """Corrupt segments counted since this boot's baseline: the most frames the link can
+        have lost in transit since then."""
+        return self.corrupt_segments - self._base_corrupt
+
     def start_boot(self) -> None:
         """A new boot id: per-boot device counters restart, and no baseline until HELLO or STATUS."""
         self.sessions += 1
@@ -83,7 +89,7 @@ class LinkStats:
         as a gap at the next frame).
         """
         out = []
-        corrupt = self.corrupt_segments - self._base_corrupt
+        corrupt = self.corrupt_since_baseline
         if not self.has_baseline:
             return out
         for sid in sorted(set(self.device_dropped) | set(self.missing_by_stream)):
