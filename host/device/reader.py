@@ -124,6 +124,12 @@ class Reader:
             with self._rec_lock:
                 self.recorder.meta(info, int(self._clock() * 1e9))
 
+    def sync(self) -> None:
+        """Flush and fsync the recording now (a reader of the file sees every record so far)."""
+        if self.recorder is not None:
+            with self._rec_lock:
+                self.recorder.sync()
+
     def _record(self, kind: Kind, data: bytes, t: float) -> None:
         if self.recorder is not None:
             with self._rec_lock:

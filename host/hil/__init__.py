@@ -1,6 +1,7 @@
 """pagerless HIL: a pytest plugin (host/hil/plugin.py) that runs one test suite against real boards
-and virtual boards. `Board` and `Stream` are what its `board` and `stream` fixtures give a test."""
-from host.hil.stream import HilError, Stream
-from host.hil.target import Board, Target, TargetError
+and virtual boards. `Dut` (the device under test) and `Traffic` (its frames and commands) are what its
+`dut` and `traffic` fixtures give a test."""
+from host.hil.target import Dut, Target, TargetError
+from host.hil.traffic import HilError, Traffic
 
-__all__ = ["Board", "HilError", "Stream", "Target", "TargetError"]
+__all__ = ["Dut", "HilError", "Target", "TargetError", "Traffic"]

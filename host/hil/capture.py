@@ -1,11 +1,13 @@
-"""The host side of one board's serial port during a test: read, decode, buffer, log.
+"""The host side of one board's serial port during a test: read, decode, buffer, log, record.
 
 `Capture` owns a `host.device.link.Link` (exclusive open, reconnect to the *same* board after a reset
-re-enumerates USB) and a reader thread that feeds every chunk to a `host.protocol.decoder.Decoder`. Decoded
-frames go into a bounded buffer that `host.hil.stream.Stream` searches; everything that crossed the
-port is written to a human-readable log (device text verbatim, one line per non-DATA frame, DATA
-summarised once a second plus every gap or missing sample) and the raw bytes to a `.bin` beside it,
-so a failing test leaves evidence that can be read without the board.
+re-enumerates USB) and a `host.device.reader.Reader` that feeds every chunk to a
+`host.protocol.decoder.Decoder`. Decoded frames go into a bounded buffer that `host.hil.traffic.Traffic`
+searches. A failing test leaves evidence that can be read without the board: a human-readable log
+(device text verbatim, one line per non-DATA frame, DATA summarised once a second plus every gap or
+missing sample, each command and note) and, beside it, a recording in the monitor's format
+(`<test>.rec`, host.device.recording) of every byte read and written and every link event, which
+`monitor replay`, `monitor stats` and `monitor export` open.
 """
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ from collections import deque
 from pathlib import Path
 
 from firmware import wire
-from host.protocol.decoder import Decoder, DeviceText, Frame
-from host.device.link import Link, Locator
+from host.device.link import Link, LinkEvent, Locator
+from host.device.reader import Reader
+from host.device.recording import Recorder
+from host.protocol.decoder import Decoder
+from host.protocol.frames import DeviceText, Frame
 
 #: frames kept for searching; older ones are forgotten (a soak would otherwise grow without bound)
 DEFAULT_KEEP = 200_000
@@ -27,13 +32,15 @@ class Capture:
 
     Args:
         path: the board's port (device path or pyserial URL).
-        log_path: human-readable log; `<log_path>.bin` gets the raw bytes.
+        log_path: human-readable log; the recording goes beside it with the suffix `.rec`
+            (replacing a previous run's).
         locate: finds the same board again after its port vanished (see host.device.link.locator_for).
         keep: frames kept in the search buffer.
+        meta: what the recording's META record says besides port, baud and tool (board, test).
     """
 
     def __init__(self, path: str, log_path: Path, *, locate: Locator | None = None, baud: int = 115200,
-                 keep: int = DEFAULT_KEEP) -> None:
+                 keep: int = DEFAULT_KEEP, meta: dict | None = None) -> None:
         self.path = path
         self.log_path = Path(log_path)
         self.decoder = Decoder()
@@ -42,52 +49,56 @@ class Capture:
         self._times: deque[float] = deque(maxlen=keep)  # host monotonic arrival time of each frame
         self._base = 0  # absolute index of _frames[0]
         self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._paused = threading.Event()
-        self._thread: threading.Thread | None = None
         self._t0 = time.monotonic()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w", encoding="utf-8", buffering=1)
-        self._raw = open(self.log_path.with_suffix(self.log_path.suffix + ".bin"), "wb")
         self._log_lock = threading.Lock()
+        self.recording_path = self.log_path.with_suffix(".rec")
+        self.recording_path.unlink(missing_ok=True)  # a recorder appends; this test's file holds this test
+        self._meta = dict(meta or {}, port=path, baud=baud, tool="hil", started=time.time())
+        self.reader = Reader(self.link, self._on_read, self._on_event, recorder=Recorder(self.recording_path),
+                             on_idle=self._flush_data_summary, on_error=self._on_error, name="hil-capture")
         self._data_window: dict[int, list[int]] = {}  # stream -> [frames, first seq, last seq]
         self._data_window_t = 0.0
         self._last_missing = 0
         self.calibration: dict[tuple[int, int], bytes] = {}  # (boot id, stream) -> CALIB body
-        self.error: BaseException | None = None
+
+    @property
+    def error(self) -> BaseException | None:
+        """What ended the reading thread, if anything did."""
+        return self.reader.error
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "Capture":
         self.link.open()
+        self.reader.meta(self._meta)
         self.note(f"opened {self.path}")
-        self._thread = threading.Thread(target=self._run, name="hil-capture", daemon=True)
-        self._thread.start()
+        self.reader.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-        self.link.close()
+        self.reader.close()
         self._flush_data_summary(force=True)
         self.note("closed")
         with self._log_lock:
             self._log.close()
-            self._raw.close()
 
     def pause(self) -> None:
         """Stop reading (the port stays open): the host 'stops reading' as a stalled app would."""
-        self._paused.set()
+        self.reader.pause()
         self.note("host stops reading")
 
     def resume(self) -> None:
-        self._paused.clear()
+        self.reader.resume()
         self.note("host reads again")
+
+    def sync(self) -> None:
+        """Everything read so far is in the recording file (flushed and fsynced)."""
+        self.reader.sync()
 
     def suspend(self) -> None:
         """Release the port (so mpremote/RawRepl can open it); `reopen()` takes it back."""
-        self._paused.set()
-        time.sleep(0.06)
+        self.reader.pause()
         self.link.close()
         self.note("port released (raw REPL)")
 
@@ -104,7 +115,7 @@ class Capture:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        self._paused.clear()
+        self.reader.resume(self.link)
         self.note("port taken back")
 
     # -- frames ------------------------------------------------------------------------------
@@ -137,7 +148,7 @@ class Capture:
         return True
 
     def write(self, data: bytes, what: str) -> bool:
-        ok = self.link.write(data)
+        ok = self.reader.write(data)
         self.note(f"HOST> {what}" + ("" if ok else " (write failed: board not connected)"))
         return ok
 
@@ -147,26 +158,16 @@ class Capture:
             if not self._log.closed:
                 self._log.write(f"{time.monotonic() - self._t0:9.3f} {text}\n")
 
-    def _run(self) -> None:
-        dec = self.decoder
-        try:
-            while not self._stop.is_set():
-                if self._paused.is_set():
-                    time.sleep(0.01)
-                    continue
-                data = self.link.read(0.05)
-                for ev in self.link.events():
-                    self.note(f"LINK {ev.event}: {ev.detail}")
-                if data:
-                    with self._log_lock:
-                        self._raw.write(data)
-                    items = dec.feed(data)
-                    if items:
-                        self._take(items)
-                self._flush_data_summary()
-        except BaseException as exc:  # noqa: BLE001 - reported by the fixture, never lost
-            self.error = exc
-            self.note(f"capture thread died: {type(exc).__name__}: {exc}")
+    def _on_read(self, _t: float, data: bytes) -> None:
+        items = self.decoder.feed(data)
+        if items:
+            self._take(items)
+
+    def _on_event(self, ev: LinkEvent) -> None:
+        self.note(f"LINK {ev.event}: {ev.detail}")
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.note(f"capture thread died: {type(exc).__name__}: {exc}")
 
     def _take(self, items: list) -> None:
         frames = []

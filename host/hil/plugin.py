@@ -1,8 +1,7 @@
 """pytest plugin: one hardware-in-the-loop suite for real boards and virtual boards.
 
-Loaded for this repository by the root conftest.py; for your own test files use
-``python -m pytest -p host.hil.plugin my_tests/`` from the repository root (or with it on
-PYTHONPATH). See docs/hil.md.
+Registered through the `pytest11` entry point, so it loads in every pytest run where the project
+is installed. See docs/hil.md.
 
 Options (each fixture resolves test parameter -> command line -> default, checked with `is None`):
 
@@ -16,9 +15,9 @@ Options (each fixture resolves test parameter -> command line -> default, checke
     --hil-seed N               seed of the virtual board and of the soak's random faults (default 1)
     --hil-reports DIR          captured serial logs, one per test (default: reports/hil)
 
-Fixtures: `board` (Board: deployed once per session, reset per test, serial log captured),
-`stream` (Stream: expect/collect/send/status/physical/stats), `virtual_board` (the VirtualBoard for
-fault injection; skipped on real hardware), the option fixtures `hil_port`, `hil_board`,
+Fixtures: `dut` (Dut, the device under test: deployed once per session, reset per test, its port
+captured to a log and a recording), `traffic` (Traffic: expect/collect/send/status/physical/stats),
+`virtual_board` (the VirtualBoard for fault injection; skipped on real hardware), the option fixtures `hil_port`, `hil_board`,
 `hil_firmware`, `hil_seed`, `hil_config` (device config overrides for one test) and `soak_minutes`.
 """
 from __future__ import annotations
@@ -31,11 +30,11 @@ from pathlib import Path
 import pytest
 
 from host.hil.report import PROPERTY, LinkSummary
-from host.hil.target import VIRTUAL, Board, Target, TargetError, clear_faults
+from host.hil.target import VIRTUAL, Dut, Target, TargetError, clear_faults
 
 DEFAULTS = {"port": VIRTUAL, "board": VIRTUAL, "seed": 1, "soak_minutes": 5.0, "reports": "reports/hil"}
 LOG_KEY = pytest.StashKey[Path]()
-HIL_FIXTURES = {"board", "stream", "virtual_board"}
+HIL_FIXTURES = {"dut", "traffic", "virtual_board"}
 
 
 # -- options -------------------------------------------------------------------------------------
@@ -126,12 +125,15 @@ def soak_minutes(request) -> float:
     return float(resolve(request, "soak_minutes", "soak_minutes", DEFAULTS["soak_minutes"]))
 
 
-# -- session: one target per (port, board, firmware) per worker ----------------------------------
+# -- targets: one per (port, board, firmware) per worker, for the whole run------------------------------
 def worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-class HilSession:
+class TargetPool:
+    """The boards of one pytest run on one worker: each found or started, flashed and deployed on
+    first use, remembered (or its setup error remembered) for every later test, torn down at the end."""
+
     def __init__(self, config: pytest.Config, tmp_factory: pytest.TempPathFactory) -> None:
         self.config = config
         self.tmp_factory = tmp_factory
@@ -167,16 +169,16 @@ class HilSession:
 
 
 @pytest.fixture(scope="session")
-def hil_session(request, tmp_path_factory):
-    s = HilSession(request.config, tmp_path_factory)
-    yield s
-    s.close()
+def hil_target_pool(request, tmp_path_factory):
+    pool = TargetPool(request.config, tmp_path_factory)
+    yield pool
+    pool.close()
 
 
 @pytest.fixture
-def hil_target(hil_session, hil_port, hil_board, hil_firmware, hil_seed) -> Target:
-    """The session's board for this test's options: found or started, flashed and deployed once."""
-    return hil_session.target(hil_port, hil_board, hil_firmware, hil_seed)
+def hil_target(hil_target_pool, hil_port, hil_board, hil_firmware, hil_seed) -> Target:
+    """The run's board for this test's options: found or started, flashed and deployed once."""
+    return hil_target_pool.target(hil_port, hil_board, hil_firmware, hil_seed)
 
 
 def log_name(nodeid: str) -> str:
@@ -203,12 +205,13 @@ def merge_config(base: dict, over: dict) -> dict:
 
 
 @pytest.fixture
-def board(request, hil_session, hil_target, hil_config):
-    """The board under test, reset for this test, its serial port captured to
-    <reports>/<test>.log (named in the failure message). See host.hil.target.Board."""
-    log_path = hil_session.reports / log_name(request.node.nodeid)
+def dut(request, hil_target_pool, hil_target, hil_config):
+    """The device under test, reset for this test, its serial port captured to <reports>/<test>.log
+    (named in the failure message) and recorded to <reports>/<test>.rec (`monitor replay` opens it).
+    See host.hil.target.Dut."""
+    log_path = hil_target_pool.reports / log_name(request.node.nodeid)
     request.node.stash[LOG_KEY] = log_path
-    b = Board(hil_target, log_path)
+    b = Dut(hil_target, log_path)
     b.note(f"test {request.node.nodeid} on {hil_target.board_name} at {hil_target.port} "
            f"(worker {worker_id()})")
     b.open()
@@ -222,16 +225,16 @@ def board(request, hil_session, hil_target, hil_config):
         yield b
     finally:
         try:
-            counters = dict(b.stream.counters(), board=f"{hil_target.name} {hil_target.port}")
+            counters = dict(b.traffic.counters(), board=f"{hil_target.name} {hil_target.port}")
             request.node.user_properties.append((PROPERTY, json.dumps(counters)))
         finally:
             b.close()
 
 
 @pytest.fixture
-def stream(board):
-    """Decoded frames of the board since its reset (host.hil.stream.Stream)."""
-    return board.stream
+def traffic(dut):
+    """The device's frames since its reset, and commands to it (host.hil.traffic.Traffic)."""
+    return dut.traffic
 
 
 @pytest.fixture

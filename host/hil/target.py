@@ -1,5 +1,6 @@
 """Boards under test: `Target` (one per session and worker: found or started, flashed, deployed
-once) and `Board` (one per test: freshly reset, its serial port captured into a log file).
+once) and `Dut`, the device under test (one per test: freshly reset, its serial port captured into a
+log file and a recording).
 
 Everything here works on a real board through its serial port alone (raw REPL for files, the
 REBOOT command or `machine.reset()` for resets); the virtual board adds the fault API and a reset
@@ -22,7 +23,7 @@ from host.paths import FIRMWARE_DIR
 from host.protocol.frames import Frame
 from host.device.raw_repl import RawRepl
 from host.hil.capture import Capture
-from host.hil.stream import HilError, Stream
+from host.hil.traffic import HilError, Traffic
 from host.device.link import identify, locator_for
 
 VIRTUAL = "virtual"
@@ -130,18 +131,19 @@ def clear_faults(vb) -> None:
         vb.reconnect()
 
 
-class Board:
-    """The board of one test (the `board` fixture): reset, captured, with files you may change.
+class Dut:
+    """The device under test of one test (the `dut` fixture): reset, captured, with files you may change.
 
     Attributes: port, name, definition (board.json), virtual (VirtualBoard or None), log_path,
-    stream (the test's Stream), hello (the HELLO after the last reset), boot_id.
+    traffic (the test's Traffic), hello (the HELLO after the last reset), boot_id.
     """
 
     def __init__(self, target: Target, log_path: Path) -> None:
         self.target = target
         self.log_path = Path(log_path)
-        self.capture = Capture(target.current_port(), self.log_path, locate=target.locate)
-        self.stream = Stream(self.capture)
+        self.capture = Capture(target.current_port(), self.log_path, locate=target.locate,
+                               meta={"identity": f"{target.name} ({target.board_name})"})
+        self.traffic = Traffic(self.capture)
         self.hello: dict | None = None
         self.hello_frame: Frame | None = None
         self._overrides: dict[str, bytes | None] = {}
@@ -173,7 +175,7 @@ class Board:
         self.capture.note("NOTE " + text)
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def open(self) -> "Board":
+    def open(self) -> "Dut":
         self.capture.start()
         return self
 
@@ -187,14 +189,14 @@ class Board:
                 self.target.last_boot_id = self.boot_id
 
     def reset(self, *, timeout: float = 10.0, how: str | None = None) -> Frame:
-        """Reset the board and wait for the HELLO of the new boot; the test's stream starts there.
+        """Reset the board and wait for the HELLO of the new boot; the test's traffic starts there.
 
         Virtual board: its reset button. Real board: the REBOOT command, or `machine.reset()`
         through the raw REPL when the app does not answer. Returns the HELLO frame.
         """
         old = {b for b in (self.capture.decoder.boot_id, self.target.last_boot_id, self.boot_id) if b is not None}
         since = self.capture.end
-        self.stream._snapshot_stats()
+        self.traffic._snapshot_stats()
         how = how or ("button" if self.virtual is not None else "command")
         self.note(f"reset ({how})")
         if how == "button":
@@ -204,7 +206,7 @@ class Board:
             vb.wait_boot(n + 1, timeout=timeout)
         elif how == "command":
             try:
-                self.stream.send(wire.OP_REBOOT, timeout=1.5)
+                self.traffic.send(wire.OP_REBOOT, timeout=1.5)
             except HilError:
                 self.note("REBOOT not answered; machine.reset() through the raw REPL")
                 self._raw(lambda s: s.transport.exec_raw_no_follow("import machine\nmachine.reset()\n"))
@@ -213,8 +215,8 @@ class Board:
         else:
             raise ValueError(f"unknown reset kind {how!r}")
         hello = self._wait_hello(since, old, timeout)
-        torn = self.stream.stats.corrupt_segments - self.stream._corrupt_base
-        self.stream._corrupt_base = self.stream.stats.corrupt_segments
+        torn = self.traffic.stats.corrupt_segments - self.traffic._corrupt_base
+        self.traffic._corrupt_base = self.traffic.stats.corrupt_segments
         if torn:
             self.note(f"the reset cut the old boot's output mid-frame: {torn} corrupt segment(s) before "
                       "the HELLO, not counted against the test")
@@ -231,11 +233,11 @@ class Board:
             return
         first = min(s.get("period_us", 0) * s.get("batch", 1) for s in streams) / 1e6
         try:
-            self.stream.expect(wire.T_DATA, since=self.stream.start, timeout=first + 1.5,
+            self.traffic.expect(wire.T_DATA, since=self.traffic.start, timeout=first + 1.5,
                                where=lambda f: f.boot_id == hello.boot_id, what="the first DATA frame")
         except HilError:
             self.note("no DATA yet (autostart off?): going on")
-        self.stream.cursor = self.stream.start
+        self.traffic.cursor = self.traffic.start
 
     def _wait_hello(self, since: int, old: set[int], timeout: float) -> Frame:
         def new_boot(f: Frame) -> bool:
@@ -243,21 +245,21 @@ class Board:
 
         deadline = time.monotonic() + timeout
         try:
-            f = self.stream.expect(where=new_boot, since=since, timeout=min(timeout, 4.0),
+            f = self.traffic.expect(where=new_boot, since=since, timeout=min(timeout, 4.0),
                                    what="HELLO of a new boot")
         except HilError:
             # a real board's USB port re-enumerates after a reset and the boot HELLO can be gone
             # before the host reopens it: ask for it again
             self.note("no boot HELLO seen; asking with SEND_HELLO")
-            self.stream.send(wire.OP_SEND_HELLO, timeout=max(0.5, deadline - time.monotonic()))
-            f = self.stream.expect(where=new_boot, since=since, timeout=max(0.5, deadline - time.monotonic()),
+            self.traffic.send(wire.OP_SEND_HELLO, timeout=max(0.5, deadline - time.monotonic()))
+            f = self.traffic.expect(where=new_boot, since=since, timeout=max(0.5, deadline - time.monotonic()),
                                    what="HELLO of a new boot")
         self.hello_frame = f
         self.hello = f.hello()
         got, end = self.capture.frames_since(since)
-        # the test's stream starts at the new boot's first frame (its BOOT event precedes HELLO)
+        # the test's traffic starts at the new boot's first frame (its BOOT event precedes HELLO)
         idx = end - len(got) + next(i for i, g in enumerate(got) if g.boot_id == f.boot_id)
-        self.stream.start = self.stream.cursor = idx
+        self.traffic.start = self.traffic.cursor = idx
         return f
 
     @contextmanager

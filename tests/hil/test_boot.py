@@ -21,19 +21,19 @@ def firmware_version() -> str:
     return re.search(r'FIRMWARE_VERSION = "([^"]+)"', (ROOT / "firmware" / "version.py").read_text()).group(1)
 
 
-def test_hello_announces_board_firmware_streams_and_calibration(board, stream, request):
-    hello = stream.expect("HELLO")
+def test_hello_announces_board_firmware_streams_and_calibration(dut, traffic, request):
+    hello = traffic.expect("HELLO")
     info = hello.hello()
     assert hello.seq == 0, "the HELLO right after a reset is the boot's first"
-    assert info["board"] == board.definition["name"]
-    assert info["mcu"] == board.definition["mcu"]
+    assert info["board"] == dut.definition["name"]
+    assert info["mcu"] == dut.definition["mcu"]
     assert info["protocol"] == wire.VERSION
     assert info["ticks_period"] == 1 << 30
     if not request.config.getoption("no_deploy"):
         assert info["firmware"] == firmware_version(), "the board runs the firmware/ of this checkout"
     assert info["reset_cause"] == wire.RC_HARD, "the fixture's reset is a hard reset (button / machine.reset)"
 
-    boot = stream.expect(event="BOOT", since=stream.start)
+    boot = traffic.expect(event="BOOT", since=traffic.start)
     assert boot.boot_id == hello.boot_id and boot.seq == 0
     assert boot.event().arg == info["reset_cause"]
 
@@ -51,9 +51,9 @@ def test_hello_announces_board_firmware_streams_and_calibration(board, stream, r
 
     # one CALIB per stream of this boot, before its first DATA; BME280's is its 33-byte block
     for s in info["streams"]:
-        cal = stream.expect("CALIB", stream=s["id"], since=stream.start)
+        cal = traffic.expect("CALIB", stream=s["id"], since=traffic.start)
         assert cal.boot_id == hello.boot_id and cal.seq == 0
-        first_data = stream.expect("DATA", stream=s["id"], since=stream.start, timeout=3)
+        first_data = traffic.expect("DATA", stream=s["id"], since=traffic.start, timeout=3)
         assert cal.t0_us <= first_data.t0_us or (first_data.t0_us - cal.t0_us) % (1 << 30) < 1 << 29
         if s["kind"] == "bme280":
             cal_dict = units.parse_bme280_calibration(cal.body)
@@ -62,14 +62,14 @@ def test_hello_announces_board_firmware_streams_and_calibration(board, stream, r
             assert cal.body == b"", f"{s['kind']} has no calibration block"
 
     # the first STATUS: everything online, nothing dropped, the same reset cause
-    st = stream.expect("STATUS", since=stream.start).status()
+    st = traffic.expect("STATUS", since=traffic.start).status()
     assert st.reset_cause == info["reset_cause"]
     assert [x.online for x in st.streams] == [True] * len(info["streams"])
     assert st.frames_dropped == 0
 
 
-def test_ping_and_send_hello_answer_in_the_same_boot(board, stream):
-    assert stream.ping().ok
-    again = stream.request_hello()
-    assert again.boot_id == board.boot_id and again.seq == 1
-    assert again.hello()["streams"] == board.hello["streams"]
+def test_ping_and_send_hello_answer_in_the_same_boot(dut, traffic):
+    assert traffic.ping().ok
+    again = traffic.request_hello()
+    assert again.boot_id == dut.boot_id and again.seq == 1
+    assert again.hello()["streams"] == dut.hello["streams"]

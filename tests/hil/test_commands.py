@@ -20,50 +20,50 @@ def batch_s(info) -> float:
     return info.period_us * info.batch / 1e6
 
 
-def test_stop_then_start_all_streams(board, stream):
-    stream.collect(0.5)
-    stop_at = stream.mark()
-    stream.stop_streams()
-    ack_at = next(i for i, f in enumerate(stream.frames(since=stop_at)) if f.type == wire.T_ACK)
-    slowest = max(batch_s(s) for s in stream.streams.values())
+def test_stop_then_start_all_streams(dut, traffic):
+    traffic.collect(0.5)
+    stop_at = traffic.mark()
+    traffic.stop_streams()
+    ack_at = next(i for i, f in enumerate(traffic.frames(since=stop_at)) if f.type == wire.T_ACK)
+    slowest = max(batch_s(s) for s in traffic.streams.values())
     time.sleep(slowest + 0.2)
-    after = stream.frames(since=stop_at)[ack_at + 1:]
+    after = traffic.frames(since=stop_at)[ack_at + 1:]
     assert [f for f in after if f.type == wire.T_DATA] == [], "DATA after the STOP's ACK"
-    last_seq = {sid: fs[-1].seq for sid, fs in checks.data_by_stream(stream.frames("DATA")).items()}
+    last_seq = {sid: fs[-1].seq for sid, fs in checks.data_by_stream(traffic.frames("DATA")).items()}
 
-    start_at = stream.mark()
+    start_at = traffic.mark()
     t0 = time.monotonic()
-    stream.start_streams()
-    for sid, info in stream.streams.items():
-        f = stream.expect("DATA", stream=sid, since=start_at, timeout=START_BATCHES * batch_s(info) + 0.3)
+    traffic.start_streams()
+    for sid, info in traffic.streams.items():
+        f = traffic.expect("DATA", stream=sid, since=start_at, timeout=START_BATCHES * batch_s(info) + 0.3)
         assert f.seq == (last_seq.get(sid, -1) + 1) & 0xFFFF, f"{info.name}: seq continues without a gap"
         print(f"{info.name}: first frame {time.monotonic() - t0:.3f} s after START")
-    assert stream.stats.missing == 0
+    assert traffic.stats.missing == 0
 
 
-def test_stop_one_stream_leaves_the_others_running(board, stream):
-    imu = stream.stream_id("imu")
-    since = stream.mark()
-    stream.stop_streams(imu)
-    frames = stream.collect(1.3)
-    ack = stream.frames("ACK", since=since)[0]
+def test_stop_one_stream_leaves_the_others_running(dut, traffic):
+    imu = traffic.stream_id("imu")
+    since = traffic.mark()
+    traffic.stop_streams(imu)
+    frames = traffic.collect(1.3)
+    ack = traffic.frames("ACK", since=since)[0]
     by = checks.data_by_stream(frames)
     assert all(f.t_us <= ack.t_us for f in by.get(imu, [])), "imu DATA built after its STOP"
-    assert set(by) - {imu} == set(stream.streams) - {imu}, "the other streams kept streaming"
-    stream.start_streams(imu)
-    stream.expect("DATA", stream=imu, timeout=START_BATCHES * batch_s(stream.streams[imu]) + 0.3)
-    assert stream.stats.missing == 0
+    assert set(by) - {imu} == set(traffic.streams) - {imu}, "the other streams kept streaming"
+    traffic.start_streams(imu)
+    traffic.expect("DATA", stream=imu, timeout=START_BATCHES * batch_s(traffic.streams[imu]) + 0.3)
+    assert traffic.stats.missing == 0
 
 
-def test_set_period_takes_effect_within_two_batches(board, stream):
-    imu = stream.stream_id("imu")
-    old = stream.streams[imu].period_us
+def test_set_period_takes_effect_within_two_batches(dut, traffic):
+    imu = traffic.stream_id("imu")
+    old = traffic.streams[imu].period_us
     new = old // 2
-    since = stream.mark()
-    stream.set_period(imu, new)
-    t_ack = stream.frames("ACK", since=since)[0].t_us
-    frames = [f for f in stream.collect(1.5, stream=imu)]
-    later = [f for f in stream.frames("DATA", stream=imu, since=since) if f.t_us >= t_ack - 1]
+    since = traffic.mark()
+    traffic.set_period(imu, new)
+    t_ack = traffic.frames("ACK", since=since)[0].t_us
+    frames = [f for f in traffic.collect(1.5, stream=imu)]
+    later = [f for f in traffic.frames("DATA", stream=imu, since=since) if f.t_us >= t_ack - 1]
     periods = [f.period_us for f in later]
     assert new in periods, f"period never changed: {periods}"
     first_new = periods.index(new)
@@ -71,9 +71,9 @@ def test_set_period_takes_effect_within_two_batches(board, stream):
     assert all(p == new for p in periods[first_new:]), periods
     fresh = [f for f in later if f.period_us == new]
     assert checks.schedule_breaks(fresh) == []
-    r = checks.rate(stream.streams[imu], [(0.0, f) for f in fresh])
+    r = checks.rate(traffic.streams[imu], [(0.0, f) for f in fresh])
     assert abs(r.device_hz - 1e6 / new) / (1e6 / new) < 0.05, r
-    assert stream.stats.missing == 0 and frames
+    assert traffic.stats.missing == 0 and frames
 
 
 @pytest.mark.parametrize("op, sid, args, reason", [
@@ -82,26 +82,26 @@ def test_set_period_takes_effect_within_two_batches(board, stream):
     (wire.OP_START, 99, b"", wire.R_BAD_STREAM),
     (0x55, 255, b"", wire.R_UNKNOWN_OPCODE),
 ], ids=["period_too_short", "period_truncated", "unknown_stream", "unknown_opcode"])
-def test_bad_commands_are_nacked_with_a_reason_and_counted(board, stream, op, sid, args, reason):
-    before = stream.status().cmd_errors
-    nack = stream.send(op, sid, args, check=False)
+def test_bad_commands_are_nacked_with_a_reason_and_counted(dut, traffic, op, sid, args, reason):
+    before = traffic.status().cmd_errors
+    nack = traffic.send(op, sid, args, check=False)
     assert not nack.ok and nack.reason == reason, nack
-    assert stream.status().cmd_errors == (before + 1) & 0xFFFF
-    assert stream.ping().ok, "the board still takes commands"
-    assert stream.stats.missing == 0
+    assert traffic.status().cmd_errors == (before + 1) & 0xFFFF
+    assert traffic.ping().ok, "the board still takes commands"
+    assert traffic.stats.missing == 0
 
 
-def test_reboot_gives_a_new_boot(board, stream):
-    old = board.boot_id
-    boots = len(board.virtual.boots) if board.virtual is not None else None
-    since = stream.mark()
-    hello = board.reset(how="command")
+def test_reboot_gives_a_new_boot(dut, traffic):
+    old = dut.boot_id
+    boots = len(dut.virtual.boots) if dut.virtual is not None else None
+    since = traffic.mark()
+    hello = dut.reset(how="command")
     assert hello.boot_id != old
     info = hello.hello()
     assert info["reset_cause"] == wire.RC_HARD
     assert hello.seq == 0
-    ack = stream.frames("ACK", boot_id=old, since=since)
+    ack = traffic.frames("ACK", boot_id=old, since=since)
     assert any(a.ack().opcode == wire.OP_REBOOT for a in ack), "REBOOT acknowledged before the reset"
     if boots is not None:
-        assert len(board.virtual.boots) == boots + 1 and board.virtual.boots[-1].cause == wire.RC_HARD
-    stream.expect("DATA", stream=0, timeout=2)
+        assert len(dut.virtual.boots) == boots + 1 and dut.virtual.boots[-1].cause == wire.RC_HARD
+    traffic.expect("DATA", stream=0, timeout=2)

@@ -15,28 +15,28 @@ BIT_ERROR_RATE = 1e-3      # per byte: ~4 flipped bits per second at the default
 ERRORS_S = 3.0
 
 
-def test_bit_errors_are_counted_never_decoded_and_the_stream_continues(board, stream, virtual_board):
-    stream.collect(0.3)
-    board.note(f"fault: bit error rate {BIT_ERROR_RATE} for {ERRORS_S} s")
+def test_bit_errors_are_counted_never_decoded_and_the_stream_continues(dut, traffic, virtual_board):
+    traffic.collect(0.3)
+    dut.note(f"fault: bit error rate {BIT_ERROR_RATE} for {ERRORS_S} s")
     virtual_board.set_bit_error_rate(BIT_ERROR_RATE)
     time.sleep(ERRORS_S)
     virtual_board.set_bit_error_rate(0.0)
-    clean_from = stream.mark()
-    slowest = max(s.period_us * s.batch for s in stream.streams.values()) / 1e6
-    stream.status()
-    for sid in stream.streams:  # a frame per stream after the STATUS: every gap is visible
-        stream.expect("DATA", stream=sid, since=stream.mark(), timeout=slowest + 1)
+    clean_from = traffic.mark()
+    slowest = max(s.period_us * s.batch for s in traffic.streams.values()) / 1e6
+    traffic.status()
+    for sid in traffic.streams:  # a frame per stream after the STATUS: every gap is visible
+        traffic.expect("DATA", stream=sid, since=traffic.mark(), timeout=slowest + 1)
     flipped = virtual_board.link.stats.bits_flipped
-    s = stream.stats
+    s = traffic.stats
     print(f"bits flipped {flipped}: crc {s.crc_errors}, framing {s.framing_errors}, invalid {s.invalid_frames}, "
           f"text {s.text_bytes} B, gaps {s.missing}, frames ok {s.frames_ok}")
     assert flipped > 0
     assert s.crc_errors + s.framing_errors > 0, "corrupted frames were counted"
     assert s.invalid_frames == 0, "a corrupted frame passed the CRC"
     # nothing mis-decoded: every frame that was accepted is a valid frame with values in range
-    for f in stream.frames("DATA"):
-        info = stream.streams[f.stream]
-        assert checks.out_of_range(info, stream.physical(f), f" seq {f.seq}") == []
+    for f in traffic.frames("DATA"):
+        info = traffic.streams[f.stream]
+        assert checks.out_of_range(info, traffic.physical(f), f" seq {f.seq}") == []
     # every lost frame is explained by a corrupt segment; none dropped on the device
     rec = s.reconcile()
     assert all(r.device_dropped == 0 for r in rec)
@@ -44,6 +44,6 @@ def test_bit_errors_are_counted_never_decoded_and_the_stream_continues(board, st
     assert 0 <= lost <= s.corrupt_segments, [r.explanation for r in rec]
     # the stream carries on: clean again after the fault, no new gaps
     gaps_then = s.missing
-    stream.collect(1.0)
-    assert stream.stats.missing == gaps_then and stream.frames("DATA", since=clean_from)
-    assert stream.boot_id == board.boot_id
+    traffic.collect(1.0)
+    assert traffic.stats.missing == gaps_then and traffic.frames("DATA", since=clean_from)
+    assert traffic.boot_id == dut.boot_id

@@ -22,76 +22,76 @@ def offline_within(info) -> float:
     return FAILS_TO_OFFLINE * info.period_us / 1e6 + 1.0
 
 
-def no_reset(board, stream, boots_before):
-    assert len(board.virtual.boots) == boots_before, "the board reset"
-    assert {f.boot_id for f in stream.frames()} == {board.boot_id}, "frames from another boot"
+def no_reset(dut, traffic, boots_before):
+    assert len(dut.virtual.boots) == boots_before, "the board reset"
+    assert {f.boot_id for f in traffic.frames()} == {dut.boot_id}, "frames from another boot"
 
 
-def assert_streams_continuous(stream):
-    for sid, fs in checks.data_by_stream(stream.frames("DATA")).items():
-        assert checks.seq_gaps(fs) == [], f"{stream.streams[sid].name}: sequence gaps"
-    assert stream.stats.missing == 0 and stream.corrupt_segments == 0
+def assert_streams_continuous(traffic):
+    for sid, fs in checks.data_by_stream(traffic.frames("DATA")).items():
+        assert checks.seq_gaps(fs) == [], f"{traffic.streams[sid].name}: sequence gaps"
+    assert traffic.stats.missing == 0 and traffic.corrupt_segments == 0
 
 
-def assert_streams_accounted(stream):
+def assert_streams_accounted(traffic):
     """A loop held up past a whole frame of a stream (each stuck transfer waits the bus timeout)
     skips that frame as a device drop: every host gap is one the device counted."""
-    assert stream.corrupt_segments == 0
-    rec = stream.stats.reconcile()
+    assert traffic.corrupt_segments == 0
+    rec = traffic.stats.reconcile()
     assert rec and all(r.balanced and r.lost_in_transit == 0 for r in rec), rec
 
 
-def values_ok_after(stream, sid, since, frames=2):
-    info = stream.streams[sid]
+def values_ok_after(traffic, sid, since, frames=2):
+    info = traffic.streams[sid]
     got = []
     for _ in range(frames):
-        f = stream.expect("DATA", stream=sid, since=since, timeout=info.period_us * info.batch / 1e6 + 1,
+        f = traffic.expect("DATA", stream=sid, since=since, timeout=info.period_us * info.batch / 1e6 + 1,
                           where=lambda f: f.data().missing_count() == 0)
         got.append(f)
-        since = stream.mark()
+        since = traffic.mark()
     for f in got:
-        assert checks.out_of_range(info, stream.physical(f)) == []
+        assert checks.out_of_range(info, traffic.physical(f)) == []
 
 
-def test_sensor_unplugged_then_replugged(board, stream, virtual_board):
+def test_sensor_unplugged_then_replugged(dut, traffic, virtual_board):
     boots = len(virtual_board.boots)
-    env = stream.stream_id("bme280")
-    info = stream.streams[env]
-    stream.collect(0.3)
-    since = stream.mark()
-    board.note("fault: unplug bme280")
+    env = traffic.stream_id("bme280")
+    info = traffic.streams[env]
+    traffic.collect(0.3)
+    since = traffic.mark()
+    dut.note("fault: unplug bme280")
     virtual_board.unplug("bme280")
-    off = stream.expect(event="SENSOR_OFFLINE", since=since, timeout=offline_within(info)).event()
+    off = traffic.expect(event="SENSOR_OFFLINE", since=since, timeout=offline_within(info)).event()
     assert off.stream == env and off.arg == errno.ENODEV
-    st = stream.status()
+    st = traffic.status()
     assert not st.streams[env].online and st.streams[env].sensor_errors >= FAILS_TO_OFFLINE
     assert all(x.online for x in st.streams if x.stream != env)
 
-    since = stream.mark()
-    board.note("fault: replug bme280")
+    since = traffic.mark()
+    dut.note("fault: replug bme280")
     virtual_board.replug("bme280")
-    on = stream.expect(event="SENSOR_ONLINE", since=since, timeout=RECOVERY_S).event()
+    on = traffic.expect(event="SENSOR_ONLINE", since=since, timeout=RECOVERY_S).event()
     assert on.stream == env
-    stream.expect("CALIB", stream=env, since=since, timeout=1.0)  # calibration re-sent after recovery
-    values_ok_after(stream, env, stream.mark())
-    assert stream.status().streams[env].online
+    traffic.expect("CALIB", stream=env, since=since, timeout=1.0)  # calibration re-sent after recovery
+    values_ok_after(traffic, env, traffic.mark())
+    assert traffic.status().streams[env].online
 
-    no_reset(board, stream, boots)
-    assert_streams_continuous(stream)
-    others = [f for f in stream.frames("DATA") if f.stream != env]
+    no_reset(dut, traffic, boots)
+    assert_streams_continuous(traffic)
+    others = [f for f in traffic.frames("DATA") if f.stream != env]
     assert sum(f.data().missing_count() for f in others) <= 0.01 * sum(f.count for f in others)
 
 
-def test_nack_storm_is_counted_bounded_and_recovered(board, stream, virtual_board):
+def test_nack_storm_is_counted_bounded_and_recovered(dut, traffic, virtual_board):
     boots = len(virtual_board.boots)
-    imu = stream.stream_id("mpu6050")
-    info = stream.streams[imu]
-    st0 = stream.status()
-    board.note("fault: 30 % NACK on mpu6050 for 2 s")
+    imu = traffic.stream_id("mpu6050")
+    info = traffic.streams[imu]
+    st0 = traffic.status()
+    dut.note("fault: 30 % NACK on mpu6050 for 2 s")
     virtual_board.set_nack_rate("mpu6050", 0.3)
     time.sleep(2.0)
     virtual_board.set_nack_rate("mpu6050", 0.0)
-    st1 = stream.status()
+    st1 = traffic.status()
     errs = st1.streams[imu].sensor_errors - st0.streams[imu].sensor_errors
     miss = st1.streams[imu].samples_missing - st0.streams[imu].samples_missing
     samples = (st1.uptime_ms - st0.uptime_ms) * 1000 / info.period_us
@@ -102,54 +102,54 @@ def test_nack_storm_is_counted_bounded_and_recovered(board, stream, virtual_boar
     assert errs <= miss <= samples * 0.6, "missing samples stay bounded"
     # recovered: online (re-probe backoff) and clean samples again
     if not st1.streams[imu].online:
-        stream.expect(event="SENSOR_ONLINE", timeout=RECOVERY_S, where=lambda f: f.event().stream == imu)
-    values_ok_after(stream, imu, stream.mark())
-    st2 = stream.status()
+        traffic.expect(event="SENSOR_ONLINE", timeout=RECOVERY_S, where=lambda f: f.event().stream == imu)
+    values_ok_after(traffic, imu, traffic.mark())
+    st2 = traffic.status()
     time.sleep(0.5)
-    st3 = stream.status()
+    st3 = traffic.status()
     # (sensor errors, not missing samples: a virtual board may still miss a slot to CPU load)
     assert st3.streams[imu].online and st3.streams[imu].sensor_errors == st2.streams[imu].sensor_errors
-    no_reset(board, stream, boots)
-    assert_streams_continuous(stream)
+    no_reset(dut, traffic, boots)
+    assert_streams_continuous(traffic)
 
 
-def test_stuck_bus_is_counted_bounded_and_recovered(board, stream, virtual_board):
+def test_stuck_bus_is_counted_bounded_and_recovered(dut, traffic, virtual_board):
     boots = len(virtual_board.boots)
-    i2c = [sid for sid, s in stream.streams.items() if s.kind != "analog"]
-    a0 = stream.stream_id("analog")
-    st0 = stream.status()
-    since = stream.mark()
-    board.note(f"fault: I2C bus stuck for {STUCK_S} s")
+    i2c = [sid for sid, s in traffic.streams.items() if s.kind != "analog"]
+    a0 = traffic.stream_id("analog")
+    st0 = traffic.status()
+    since = traffic.mark()
+    dut.note(f"fault: I2C bus stuck for {STUCK_S} s")
     t0 = time.monotonic()
     virtual_board.set_bus_stuck(True)
     time.sleep(STUCK_S)
     virtual_board.set_bus_stuck(False)
     stuck_s = time.monotonic() - t0
-    offline = {f.event().stream for f in stream.frames("EVENT", since=since)
+    offline = {f.event().stream for f in traffic.frames("EVENT", since=since)
                if f.event().code == wire.EV_SENSOR_OFFLINE}
     assert offline == set(i2c), f"every I2C sensor went offline ({offline})"
-    for f in stream.frames("EVENT", since=since):
+    for f in traffic.frames("EVENT", since=since):
         if f.event().code == wire.EV_SENSOR_OFFLINE:
             assert f.event().arg == errno.ETIMEDOUT
     back = set()
     deadline = time.monotonic() + RECOVERY_S
     while back != set(i2c) and time.monotonic() < deadline:
-        f = stream.expect(event="SENSOR_ONLINE", timeout=max(0.1, deadline - time.monotonic()))
+        f = traffic.expect(event="SENSOR_ONLINE", timeout=max(0.1, deadline - time.monotonic()))
         back.add(f.event().stream)
     assert back == set(i2c), "every I2C sensor came back"
     for sid in i2c:
-        values_ok_after(stream, sid, stream.mark(), frames=1)
-    st1 = stream.status()
+        values_ok_after(traffic, sid, traffic.mark(), frames=1)
+    st1 = traffic.status()
     window_us = (st1.uptime_ms - st0.uptime_ms) * 1000
     for x, y in zip(st1.streams, st0.streams):
-        info = stream.streams[x.stream]
+        info = traffic.streams[x.stream]
         miss = x.samples_missing - y.samples_missing
         assert miss <= window_us / info.period_us + info.batch, f"{info.name}: {miss} missing"
         if x.stream in i2c:
             assert x.sensor_errors - y.sensor_errors >= FAILS_TO_OFFLINE and x.online
     print(f"stuck {stuck_s:.1f} s: overruns {st1.loop_overruns - st0.loop_overruns}, missing "
-          + ", ".join(f"{stream.streams[x.stream].name}={x.samples_missing - y.samples_missing}"
+          + ", ".join(f"{traffic.streams[x.stream].name}={x.samples_missing - y.samples_missing}"
                       for x, y in zip(st1.streams, st0.streams)))
-    no_reset(board, stream, boots)
-    assert_streams_accounted(stream)
-    assert stream.frames("DATA", stream=a0, since=since), "the ADC stream kept streaming"
+    no_reset(dut, traffic, boots)
+    assert_streams_accounted(traffic)
+    assert traffic.frames("DATA", stream=a0, since=since), "the ADC stream kept streaming"

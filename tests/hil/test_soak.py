@@ -38,22 +38,22 @@ HEAP_DRIFT_MAX = 1024    # bytes: free heap may move by this much over the soak 
 
 @pytest.mark.timeout(0)
 @pytest.mark.parametrize("hil_config", [MAX_RATE], indirect=True, ids=["max-rate"])
-def test_soak_max_rate_with_random_faults(board, stream, virtual_board, soak_minutes, hil_seed, request):
+def test_soak_max_rate_with_random_faults(dut, traffic, virtual_board, soak_minutes, hil_seed, request):
     duration = soak_minutes * 60
     span = max(1.0, duration - QUIET_TAIL_S)
     events = expand({"seed": hil_seed, "random": {"count": max(1, int(span / FAULT_EVERY_S)), "span": span,
                                                  "duration": [0.5, 3.0], "kinds": KINDS}}, "soak")
     boots = len(virtual_board.boots)
-    boot = board.boot_id
+    boot = dut.boot_id
     heap: list[tuple[int, int]] = []     # (uptime ms, free heap)
     crashes: list[str] = []
-    runner = ScenarioRunner(virtual_board, events, log=board.note).start()
-    cursor = stream.mark()
+    runner = ScenarioRunner(virtual_board, events, log=dut.note).start()
+    cursor = traffic.mark()
     t_end = time.monotonic() + duration
     try:
         while time.monotonic() < t_end:
             time.sleep(min(5.0, max(0.0, t_end - time.monotonic())))
-            new, cursor = board.capture.frames_since(cursor)
+            new, cursor = dut.capture.frames_since(cursor)
             for f in new:
                 if f.boot_id != boot:
                     crashes.append(f"frame from boot {f.boot_id:08x}: {f.type_name} seq {f.seq}")
@@ -63,29 +63,29 @@ def test_soak_max_rate_with_random_faults(board, stream, virtual_board, soak_min
                         heap.append((s.uptime_ms, s.free_heap))
                 elif f.type == wire.T_EVENT and f.event().code == wire.EV_UNHANDLED_EXCEPTION:
                     crashes.append("UNHANDLED_EXCEPTION: " + f.event().text)
-            stream.drain()
+            traffic.drain()
             assert not crashes, crashes[:3]
             assert len(virtual_board.boots) == boots, "the board reset during the soak"
     finally:
         runner.stop()
         clear_faults(virtual_board)
-    board.note("soak: faults over, recovering")
+    dut.note("soak: faults over, recovering")
 
     deadline = time.monotonic() + RECOVERY_S
     while True:
-        st = stream.status(timeout=3)
+        st = traffic.status(timeout=3)
         if all(x.online for x in st.streams) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     assert all(x.online for x in st.streams), "every sensor back online after the faults"
-    slowest = max(s.period_us * s.batch for s in stream.streams.values()) / 1e6
-    final = stream.status()
-    mark = stream.mark()
-    for sid in stream.streams:
-        stream.expect("DATA", stream=sid, since=mark, timeout=slowest + 1)
+    slowest = max(s.period_us * s.batch for s in traffic.streams.values()) / 1e6
+    final = traffic.status()
+    mark = traffic.mark()
+    for sid in traffic.streams:
+        traffic.expect("DATA", stream=sid, since=mark, timeout=slowest + 1)
 
     applied = [e for e in runner.applied if e.action != "replug" and e.args[-1:] not in ((0.0,), (False,))]
-    s = stream.stats
+    s = traffic.stats
     rec = s.reconcile()
     lost = sum(r.lost_in_transit for r in rec)
     figures = {
@@ -103,11 +103,11 @@ def test_soak_max_rate_with_random_faults(board, stream, virtual_board, soak_min
     request.node.user_properties.append(("hil_figures", json.dumps(figures)))
     print("soak figures:", json.dumps(figures))
 
-    assert figures["resets"] == 0 and {f.boot_id for f in stream.frames()} == {boot}
+    assert figures["resets"] == 0 and {f.boot_id for f in traffic.frames()} == {boot}
     for r in rec:
         assert r.host_missing == r.device_dropped + r.lost_in_transit
     assert 0 <= lost <= s.corrupt_segments, [r.explanation for r in rec]
     assert s.invalid_frames == 0
     assert figures["heap_max"] - figures["heap_min"] <= HEAP_DRIFT_MAX, heap[:5] + heap[-5:]
-    for sid, fs in checks.data_by_stream(stream.frames("DATA", since=mark)).items():
-        assert checks.out_of_range(stream.streams[sid], stream.physical(fs[-1])) == []
+    for sid, fs in checks.data_by_stream(traffic.frames("DATA", since=mark)).items():
+        assert checks.out_of_range(traffic.streams[sid], traffic.physical(fs[-1])) == []

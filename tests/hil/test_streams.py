@@ -20,12 +20,12 @@ MAX_MISSING_FRACTION = 0.01
 MAX_OVERRUNS = 5
 
 
-def test_every_stream_delivers_its_configured_rate_with_values_in_range(board, stream):
-    since = stream.mark()
+def test_every_stream_delivers_its_configured_rate_with_values_in_range(dut, traffic):
+    since = traffic.mark()
     time.sleep(RATE_WINDOW_S + 0.3)
-    timed = [(t, f) for t, f in board.capture.timed_since(since) if f.type == 1]
+    timed = [(t, f) for t, f in dut.capture.timed_since(since) if f.type == 1]
     problems = []
-    for sid, info in sorted(stream.streams.items()):
+    for sid, info in sorted(traffic.streams.items()):
         mine = [(t, f) for t, f in timed if f.stream == sid]
         assert len(mine) >= 3, f"{info.name}: only {len(mine)} DATA frames in {RATE_WINDOW_S} s"
         r = checks.rate(info, mine)
@@ -35,17 +35,17 @@ def test_every_stream_delivers_its_configured_rate_with_values_in_range(board, s
                 problems.append(f"{r} -> {which} rate off by more than {RATE_TOLERANCE:.0%}")
         for _, f in mine:
             assert f.period_us == info.period_us
-            problems += checks.out_of_range(info, stream.physical(f), f" seq {f.seq}")
+            problems += checks.out_of_range(info, traffic.physical(f), f" seq {f.seq}")
     assert not problems, "\n".join(problems)
 
 
-def test_sequence_and_schedule_unbroken_over_a_sustained_run(board, stream):
-    frames = stream.collect(CONTINUITY_S)
-    st = stream.status()
-    by_stream = checks.data_by_stream(stream.frames("DATA"))
-    assert set(by_stream) == set(stream.streams), "every stream delivered DATA"
+def test_sequence_and_schedule_unbroken_over_a_sustained_run(dut, traffic):
+    frames = traffic.collect(CONTINUITY_S)
+    st = traffic.status()
+    by_stream = checks.data_by_stream(traffic.frames("DATA"))
+    assert set(by_stream) == set(traffic.streams), "every stream delivered DATA"
     for sid, fs in by_stream.items():
-        info = stream.streams[sid]
+        info = traffic.streams[sid]
         assert fs[0].seq == 0, f"{info.name}: the first DATA frame after boot has seq 0"
         assert checks.seq_gaps(fs) == [], f"{info.name}: sequence gaps"
         assert checks.schedule_breaks(fs) == [], f"{info.name}: sampling schedule slipped"
@@ -55,8 +55,8 @@ def test_sequence_and_schedule_unbroken_over_a_sustained_run(board, stream):
         expected = CONTINUITY_S * 1e6 / (info.period_us * info.batch)
         got = len([f for f in frames if f.type == 1 and f.stream == sid])
         assert got >= int(expected * 0.9), f"{info.name}: {got} frames in {CONTINUITY_S} s, expected ~{expected:.0f}"
-    s = stream.stats
+    s = traffic.stats
     assert (s.missing, s.duplicates, s.crc_errors, s.framing_errors, s.invalid_frames) == (0, 0, 0, 0, 0)
     assert st.frames_dropped == 0 and all(x.frames_dropped == 0 and x.sensor_errors == 0 for x in st.streams)
     assert st.loop_overruns <= MAX_OVERRUNS, f"{st.loop_overruns} loop overruns on a healthy board"
-    assert stream.stats.balanced()
+    assert traffic.stats.balanced()

@@ -66,8 +66,8 @@ PARALLEL_TESTS = '''
 import pytest
 
 @pytest.mark.parametrize("n", range(4))
-def test_board_streams(board, stream, n):
-    hello = stream.expect("HELLO")
+def test_dut_streams(dut, traffic, n):
+    hello = traffic.expect("HELLO")
     assert hello.hello()["board"]
 '''
 
@@ -76,7 +76,7 @@ def test_board_streams(board, stream, n):
 @pytest.mark.virtual_board
 def test_xdist_runs_one_virtual_board_per_worker(tmp_path):
     """`pytest -n 2` in any folder (the plugin loads through its pytest11 entry point) gives each worker
-    its own virtual board: both boards appear in the summary."""
+    its own virtual board: both boards appear in the summary, and each test leaves its recording."""
     (tmp_path / "test_parallel.py").write_text(PARALLEL_TESTS)
     env = dict(os.environ, PYTHONPATH=str(ROOT), PAGERLESS_HOME=str(tmp_path / "home"))
     proc = subprocess.run(
@@ -90,3 +90,5 @@ def test_xdist_runs_one_virtual_board_per_worker(tmp_path):
     boards = re.search(r"^boards: (\d+) \((.*)\)$", out, re.M)
     assert boards and boards.group(1) == "2", out[-3000:]
     assert "hil-gw0" in boards.group(2) and "hil-gw1" in boards.group(2)
+    recordings = sorted(p.name for p in (tmp_path / "reports").glob("*.rec"))
+    assert recordings == [f"test_parallel.py__test_dut_streams[{n}].rec" for n in range(4)]

@@ -1,18 +1,21 @@
-"""`Stream`: what a HIL test sees of a board's output — decoded frames, with timeouts.
+"""`Traffic`: what a HIL test sees of a board's frame traffic — decoded frames with timeouts, and
+commands that wait for their ACK.
 
-    hello = stream.expect("HELLO", timeout=5)
-    frames = stream.collect(3.0, type="DATA", stream=0)
-    ack = stream.send("SET_PERIOD", stream=0, args=struct.pack("<I", 2000))
-    st = stream.status()                       # SEND_STATUS, then the STATUS frame it caused
-    values = stream.physical(frames[0])        # {"temperature_c": array, ...} via host/units.py
-    stream.stats.reconcile()                   # host gaps vs device drops (host/decoder.py)
+    hello = traffic.expect("HELLO", timeout=5)
+    frames = traffic.collect(3.0, type="DATA", stream=0)
+    ack = traffic.set_period(0, 2000)            # or traffic.send("SET_PERIOD", 0, struct.pack("<I", 2000))
+    st = traffic.status()                        # SEND_STATUS, then the STATUS frame it caused
+    values = traffic.physical(frames[0])         # {"temperature_c": array, ...} via host.sensors.units
+    traffic.stats.reconcile()                    # host gaps vs device drops (host.protocol)
+
+Commands are encoded by `host.protocol.commands.Commands` (the monitor's too); `Traffic` adds the
+wait for the ACK or NACK that quotes the command's token.
 
 `expect` is consuming, like pexpect: it searches from a cursor and moves the cursor past the
 match. Every frame since the board's reset stays available through `frames()`.
 """
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,14 +23,13 @@ from typing import Any
 import numpy as np
 
 from firmware import wire
-from host.sensors import units
-from host.protocol.encoder import encode_command
+from host.hil.capture import Capture
+from host.protocol.commands import Commands, opcode
 from host.protocol.frames import Ack, Frame, Status, StreamInfo
 from host.protocol.linkstats import LinkStats
-from host.hil.capture import Capture
+from host.sensors import units
 
 _TYPE_BY_NAME = {name: t for t, name in wire.TYPE_NAMES.items()}
-_OP_BY_NAME = {name: op for op, name in wire.OPCODE_NAMES.items()}
 _EVENT_BY_NAME = {name: code for code, name in wire.EVENT_NAMES.items()}
 
 
@@ -42,15 +44,6 @@ def frame_type(t: int | str | None) -> int | None:
         return _TYPE_BY_NAME[t.upper()]
     except KeyError:
         raise ValueError(f"unknown frame type {t!r}; one of {', '.join(_TYPE_BY_NAME)}") from None
-
-
-def opcode(op: int | str) -> int:
-    if isinstance(op, int):
-        return op
-    try:
-        return _OP_BY_NAME[op.upper()]
-    except KeyError:
-        raise ValueError(f"unknown command {op!r}; one of {', '.join(_OP_BY_NAME)}") from None
 
 
 def event_code(ev: int | str) -> int:
@@ -75,17 +68,18 @@ def describe(f: Frame) -> str:
     return f"{f.type_name} seq={f.seq} boot={f.boot_id:08x}{extra}"
 
 
-class Stream:
-    """Frames from one board since its last reset. Made by the `stream` fixture."""
+class Traffic:
+    """Frames from one board since its last reset, and commands to it. Made by the `traffic` fixture."""
 
     def __init__(self, capture: Capture, start: int = 0, default_timeout: float = 5.0) -> None:
         self.capture = capture
         self.start = start          # absolute index of the first frame of this test (the HELLO)
         self.cursor = start
         self.default_timeout = default_timeout
-        self._token = 0
+        self.commands = Commands(self._write, self._stream_name)
+        self._sent = ""  # the last command's description, for messages
         self._stats_base: dict[str, int] = {}
-        self._corrupt_base = 0  # corrupt segments before this test's HELLO (Board.reset sets it)
+        self._corrupt_base = 0  # corrupt segments before this test's HELLO (Dut.reset sets it)
 
     # -- searching ---------------------------------------------------------------------------
     def frames(self, type: int | str | None = None, stream: int | None = None, since: int | None = None,
@@ -164,45 +158,58 @@ class Stream:
     # -- commands ----------------------------------------------------------------------------
     def send(self, op: int | str, stream: int = wire.ALL_STREAMS, args: bytes = b"", *, timeout: float = 2.0,
              check: bool = True) -> Ack:
-        """Send one command; return its ACK (or NACK when `check` is False).
+        """Send one command (opcode or name); return its ACK (or NACK when `check` is False).
 
-        Raises HilError on a NACK (when `check`) or when no answer quotes the token in `timeout`.
+        Raises HilError on a NACK (when `check`), when the port took nothing, or when no answer
+        quotes the token in `timeout`.
         """
-        code = opcode(op)
-        self._token = (self._token + 1) & 0xFFFF or 1
-        token = self._token
+        return self._acked(self.commands.command, opcode(op), stream, args, timeout=timeout, check=check)
+
+    def _acked(self, command: Callable[..., int], *args: Any, timeout: float = 2.0, check: bool = True) -> Ack:
         since = self.capture.end
-        name = wire.OPCODE_NAMES.get(code, str(code))
-        self.capture.write(encode_command(code, token, stream, args),
-                           f"CMD {name} token={token} stream={stream} args={args.hex()}")
+        token = command(*args)
+        sent = self._sent
+        if not token:
+            raise HilError(f"{sent} not sent: the board is not connected")
         f = self.expect(where=lambda f: f.type in (wire.T_ACK, wire.T_NACK) and f.ack().token == token,
-                        since=since, timeout=timeout, what=f"ACK/NACK of {name} token {token}")
+                        since=since, timeout=timeout, what=f"ACK/NACK of {sent}")
         a = f.ack()
         if check and not a.ok:
-            raise HilError(f"{name} (stream {stream}) was refused: NACK {a.reason_name}")
+            raise HilError(f"{sent} was refused: NACK {a.reason_name}")
         return a
 
+    def _write(self, data: bytes, what: str) -> bool:
+        self._sent = what
+        return self.capture.write(data, "CMD " + what)
+
+    def _stream_name(self, sid: int) -> str | None:
+        info = self.streams.get(sid)
+        return info.name if info is not None else None
+
     def start_streams(self, stream: int = wire.ALL_STREAMS) -> Ack:
-        return self.send(wire.OP_START, stream)
+        return self._acked(self.commands.start, stream)
 
     def stop_streams(self, stream: int = wire.ALL_STREAMS) -> Ack:
-        return self.send(wire.OP_STOP, stream)
+        return self._acked(self.commands.stop, stream)
 
     def set_period(self, stream: int, period_us: int) -> Ack:
-        return self.send(wire.OP_SET_PERIOD, stream, struct.pack("<I", period_us))
+        return self._acked(self.commands.set_period, stream, period_us)
 
     def ping(self) -> Ack:
-        return self.send(wire.OP_PING)
+        return self._acked(self.commands.ping)
+
+    def reboot(self, timeout: float = 2.0) -> Ack:
+        return self._acked(self.commands.reboot, timeout=timeout)
 
     def request_hello(self, timeout: float = 2.0) -> Frame:
         since = self.capture.end
-        self.send(wire.OP_SEND_HELLO, timeout=timeout)
+        self._acked(self.commands.request_hello, timeout=timeout)
         return self.expect(wire.T_HELLO, since=since, timeout=timeout)
 
     def status_frame(self, timeout: float = 2.0) -> Frame:
         """Ask for a STATUS (SEND_STATUS) and return the first STATUS frame after the request."""
         since = self.capture.end
-        self.send(wire.OP_SEND_STATUS, timeout=timeout)
+        self._acked(self.commands.request_status, timeout=timeout)
         return self.expect(wire.T_STATUS, since=since, timeout=timeout)
 
     def status(self, timeout: float = 2.0) -> Status:
