@@ -274,7 +274,7 @@ class Traffic:
             out["reconciled"] = None
         elif all(r.balanced for r in rec):
             out["reconciled"] = "exact"  # host gaps == device drops, per stream
-        elif all(r.lost_in_transit >= 0 for r in rec) and lost <= st.corrupt_segments - st._base_corrupt:
+        elif all(r.lost_in_transit >= 0 for r in rec) and lost <= st.corrupt_since_baseline:
             out["reconciled"] = "link"   # the rest is explained by corrupt segments on the link
         else:
             out["reconciled"] = "NO"
