@@ -107,12 +107,10 @@ class Commands:
             p = rx.arg_u32(0)
             if s is None:
                 self.reply(op, tok, wire.R_BAD_STREAM)
-            elif p < 0 or p < s.min_period or rx.n_args() != 4:
+            elif p < 0 or p < s.info.min_period or rx.n_args() != 4:
                 self.reply(op, tok, wire.R_BAD_ARGS)
             else:
-                s.new_period = p
-                if not s.running or s.i == 0:
-                    s.period = p
+                s.set_period(p)
                 self.reply(op, tok, 0)
         elif op == wire.OP_SEND_HELLO:
             self.reply(op, tok, 0)

@@ -1,11 +1,11 @@
 """Status counters, events, and sensors going offline and coming back.
 
 ``Health`` sends EVENT and STATUS frames from preallocated buffers (event texts are bytes
-constants) and owns the recovery of offline sensors: an allocation-free presence probe
-(``Stream.probe``) with exponential backoff (100 ms doubling to 5 s, in ticks_ms), and only when
-the chip answers again the driver is re-initialised (``driver.reset()``, or constructed if it
-was absent at boot) with the heap unlocked for that moment, followed by SENSOR_ONLINE and its
-CALIB frame.  Everything else here allocates nothing after ``__init__``.
+constants) and runs the recovery of offline sensors: each offline ``chip.Chip`` is probed
+(allocation-free) when its back-off has passed, and only when the chip answers again the
+driver is re-initialised (``Stream.open``: ``driver.reset()``, or constructed if it was absent
+at boot) with the heap unlocked for that moment, followed by SENSOR_ONLINE and its CALIB frame.
+Everything else here allocates nothing after ``__init__``.
 """
 
 import gc
@@ -17,8 +17,6 @@ from micropython import const
 import wire
 
 _MASK30 = const(0x3FFFFFFF)
-_BACKOFF_MIN_MS = const(100)
-_BACKOFF_MAX_MS = const(5000)
 _EVENT_TEXT_MAX = const(160)
 
 
@@ -51,7 +49,7 @@ class Health:
         self.st = bytearray(wire.OVERHEAD + wire.STATUS_SIZE + wire.STATUS_STREAM_SIZE * len(self.streams))
         self.n_offline = 0
         for s in self.streams:
-            if not s.online:
+            if not s.chip.online:
                 self.n_offline += 1
 
     # -- frames ---------------------------------------------------------------------------
@@ -72,7 +70,8 @@ class Health:
             b, self.boot_id, self.seq_status, time.ticks_us(), up, gc.mem_free(), self.overruns,
             out.sent, out.dropped, self.reset_cause, cmds.errors, cmds.rx.rx_errors, len(self.streams))
         for s in self.streams:
-            off = wire.pack_status_stream(b, off, s.sid, s.online, s.errors, s.dropped, s.missing)
+            c = s.counts
+            off = wire.pack_status_stream(b, off, s.sid, s.chip.online, c.errors, c.dropped, c.missing)
         self.seq_status = (self.seq_status + 1) & 0xFFFF
         out.send(b, off)
 
@@ -94,33 +93,29 @@ class Health:
             self.send_calib(s)
 
     def send_calib(self, s):
-        c = s.calib_frame
+        info = s.info
+        c = info.calib_frame
         if c is None:
             return
-        wire.pack_header(c, wire.T_CALIB, s.sid, self.boot_id, s.calib_seq, time.ticks_us())
-        s.calib_seq = (s.calib_seq + 1) & 0xFFFF
+        wire.pack_header(c, wire.T_CALIB, s.sid, self.boot_id, info.calib_seq, time.ticks_us())
+        info.calib_seq = (info.calib_seq + 1) & 0xFFFF
         self.out.send(c, len(c) - wire.CRC_SIZE)
 
     # -- sensors --------------------------------------------------------------------------
     def offline(self, s, errno):
-        if not s.online:
+        if not s.chip.offline(time.ticks_ms()):
             return
-        s.online = False
-        s.fails = 0
-        s.backoff_ms = _BACKOFF_MIN_MS
-        s.retry_at = time.ticks_add(time.ticks_ms(), _BACKOFF_MIN_MS)
         self.n_offline += 1
         self.event(wire.EV_SENSOR_OFFLINE, s.sid, errno if 0 <= errno < 65536 else 0)
 
     def reprobe(self, now_ms):
         for s in self.streams:
-            if s.online or time.ticks_diff(now_ms, s.retry_at) < 0:
+            chip = s.chip
+            if not chip.retry_due(now_ms):
                 continue
-            if s.probe() and self.recover(s):
+            if chip.probe() and self.recover(s):
                 continue
-            b = s.backoff_ms * 2
-            s.backoff_ms = b if b < _BACKOFF_MAX_MS else _BACKOFF_MAX_MS
-            s.retry_at = time.ticks_add(time.ticks_ms(), s.backoff_ms)
+            chip.back_off(time.ticks_ms())
 
     def recover(self, s):
         """The chip answers again: re-initialise it (heap unlocked for this moment)."""
@@ -128,26 +123,22 @@ class Health:
         if locked:
             micropython.heap_unlock()
         try:
-            ok = init_driver(s, self.hardware)
+            ok = s.open(self.hardware)
         finally:
             if locked:
                 micropython.heap_lock()
         if not ok:
             return False
         self.recoveries += 1
-        s.online = True
-        s.fails = 0
+        s.chip.back_online()
         self.n_offline -= 1
         self.event(wire.EV_SENSOR_ONLINE, s.sid, 0)
-        if s.hello_stale:  # absent at boot: the HELLO lacked its config
-            s.hello_stale = False
+        if s.info.hello_stale:  # absent at boot: the HELLO lacked its config
+            s.info.hello_stale = False
             self.sampler_hello()
         else:
             self.send_calib(s)
-        try:
-            s.driver.start()
-        except OSError:
-            pass
+        s.chip.start()
         return True
 
     def sampler_hello(self):
@@ -165,24 +156,3 @@ class Health:
         """Set by main: returns the HELLO dict."""
         return {}
 
-
-def init_driver(s, hardware):
-    """(Re)initialise a stream's driver; True on success.  Allocates (boot and recovery only)."""
-    try:
-        if s.driver is None:
-            s.bind(hardware.open(s.sensor, s.settings))
-            s.config = s.driver.config()
-            s.calib = s.driver.calibration()
-            s.min_period = s.driver.MIN_PERIOD_US
-            s.calib_frame = calib_frame(s.calib)
-        else:
-            s.driver.reset()
-        return True
-    except OSError:
-        return False
-
-
-def calib_frame(calib):
-    f = bytearray(wire.OVERHEAD + len(calib))
-    wire.copy_into(f, wire.HEADER_SIZE, calib, len(calib))
-    return f

@@ -67,8 +67,9 @@ def build(board, cfg, problems, out, boot_id, reset_cause, instream):
     import wire
     from commands import Commands
     from hardware import Hardware, HardwareError, driver_class
-    from health import Health, calib_frame, init_driver
-    from sampler import Sampler, Stream
+    from health import Health
+    from sampler import Sampler
+    from stream import Stream
     from version import FIRMWARE_VERSION
 
     hw = Hardware(board)
@@ -80,49 +81,43 @@ def build(board, cfg, problems, out, boot_id, reset_cause, instream):
         except HardwareError as e:
             problems.append("stream %s skipped: %s" % (spec["name"], e))
             continue
-        s = Stream(len(streams), spec["name"], spec["sensor"], cls, spec["period_us"], spec["batch"],
-                   spec["settings"], boot_id)
+        make = Stream
+        if cfg.get("bench_jitter") and not streams:  # bench only: the first stream's jitter
+            from jitter import JitterStream as make
+        s = make(len(streams), spec["name"], spec["sensor"], cls, spec["period_us"], spec["batch"],
+                 spec["settings"], boot_id)
+        meta = s.info
         try:
-            s.bus, s.address = hw.address(spec["sensor"])
-            if s.bus is None:
-                s.address = 0
+            s.chip.set_bus(*hw.address(spec["sensor"]))
         except (HardwareError, OSError, ValueError) as e:
-            problems.append("stream %s: bus: %s" % (s.name, e))
+            problems.append("stream %s: bus: %s" % (meta.name, e))
         try:
-            ok = init_driver(s, hw)
+            ok = s.open(hw)
         except (ValueError, TypeError) as e:  # settings the driver rejects: use its defaults
-            problems.append("stream %s settings rejected (%s): driver defaults" % (s.name, e))
-            s.settings = {}
-            ok = init_driver(s, hw)
-        s.online = ok
+            problems.append("stream %s settings rejected (%s): driver defaults" % (meta.name, e))
+            meta.settings = {}
+            ok = s.open(hw)
+        s.chip.online = ok
         if not ok:
-            s.hello_stale = True
-        if s.period < s.min_period:
+            meta.hello_stale = True
+        if s.period < meta.min_period:
             problems.append("stream %s period_us %d below the sensor minimum: %d"
-                            % (s.name, s.period, s.min_period))
-            s.period = s.new_period = s.min_period
+                            % (meta.name, s.period, meta.min_period))
+            s.period = s.new_period = meta.min_period
         streams.append(s)
 
     def info():
         return {
             "board": board.get("name", "unknown"), "mcu": board.get("mcu", "unknown"),
             "firmware": FIRMWARE_VERSION, "protocol": wire.VERSION, "ticks_period": 1 << 30,
-            "reset_cause": reset_cause,
-            "streams": [{"id": s.sid, "name": s.name, "kind": s.kind, "period_us": s.period,
-                         "batch": s.batch, "sample_format": s.cls.SAMPLE_FORMAT, "sample_size": s.ss,
-                         "channels": [list(c) for c in s.cls.CHANNELS], "config": s.config,
-                         "online": s.online}
-                        for s in streams],
+            "reset_cause": reset_cause, "streams": [s.hello() for s in streams],
         }
 
     health.info = info
     commands = Commands(instream, out, boot_id)
     sampler = Sampler(streams, out, health, commands, cfg)
     for s in streams:
-        s.out = out
-        s.health = health
-        if s.calib_frame is None and s.online:
-            s.calib_frame = calib_frame(s.calib)
+        s.attach(out, health)
     commands.sampler = sampler
     commands.health = health
     health.attach(streams, commands, sampler)
@@ -167,7 +162,7 @@ def main():
         for p in problems:
             health.event(wire.EV_CONFIG_FALLBACK, 255, 0, p.encode())
         for s in sampler.streams:
-            if not s.online:
+            if not s.chip.online:
                 health.event(wire.EV_SENSOR_OFFLINE, s.sid, 19)
         # From the first frame the host sees, a 0x03 inside a command must stay data: a host that
         # answers HELLO at once would otherwise lose its command to a KeyboardInterrupt. A real
@@ -175,11 +170,6 @@ def main():
         micropython.kbd_intr(-1)
         health.send_hello()
         out.flush(500)
-        if cfg.get("bench_jitter") and sampler.streams:
-            from array import array
-
-            gc.collect()
-            sampler.streams[0].hist = array("I", bytes(4 * 1024))  # last bucket: >= 1023 us
         health.status()
         wdt = _watchdog(machine, cfg.get("watchdog"), board.get("wdt_timeout_ms", 0))
         sampler.wdt = wdt
@@ -248,7 +238,7 @@ def _print_summary(sampler, out):
         "sleeps": sampler.sleeps,
         "sleep_margin_us": sampler.margin,
         "busy_us": sampler.busy_us,
-        "samples": sum(s.frames * s.batch + s.i for s in streams) - sum(s.missing for s in streams),
+        "samples": sum(s.counts.frames * s.batch + s.i - s.counts.missing for s in streams),
         "heap_lock": sampler.heap_lock,
         "overruns": sampler.health.overruns,
         "recoveries": sampler.health.recoveries,
@@ -256,22 +246,13 @@ def _print_summary(sampler, out):
         "frames_dropped": out.dropped,
         "free_heap": gc.mem_free(),
         "commands": sampler.commands.handled,
-        "streams": [{"id": s.sid, "frames": s.frames, "dropped": s.dropped, "missing": s.missing,
-                     "errors": s.errors, "online": s.online} for s in streams],
+        "streams": [{"id": s.sid, "frames": s.counts.frames, "dropped": s.counts.dropped,
+                     "missing": s.counts.missing, "errors": s.counts.errors, "online": s.chip.online}
+                    for s in streams],
     }
-    if streams and streams[0].hist is not None:
-        h = streams[0].hist
-        total = sum(h)
-        acc = 0
-        for q, key in ((50, "jitter_p50_us"), (99, "jitter_p99_us")):
-            acc = 0
-            for i in range(len(h)):
-                acc += h[i]
-                if acc * 100 >= q * total:
-                    summary[key] = i
-                    break
-        summary["jitter_samples"] = total
-        summary["jitter_max_us"] = streams[0].jitter_max
+    jitter = getattr(streams[0], "jitter_summary", None) if streams else None
+    if jitter is not None:  # a bench run (config "bench_jitter")
+        summary.update(jitter())
     print("\nPAGERLESS-SUMMARY " + json.dumps(summary))
 
 

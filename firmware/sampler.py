@@ -1,25 +1,12 @@
-"""Streams and the sampling loop.
+"""The sampling loop: sample due streams, write queued frames, housekeeping, wait.
 
-Each ``Stream`` owns one DATA frame buffer laid out as header + ``batch`` sample slots + room
-for the missing bitmap (wire.FLAG_MISSING layout), with one memoryview per slot made at init, so
-``driver.read_into(slot)`` fills the frame in place and a full batch is packed, CRC'd and
-COBS-encoded into the output ring without copying.  The bitmap is cleared and sent only when a
-sample of the batch is missing (the first ``mark`` of a batch clears it); otherwise the frame
-ends after the samples and the CRC goes where the bitmap would be.  Deadlines are kept with ``time.ticks_us``/``ticks_add``/``ticks_diff``
-(``due`` advances by exactly one period per sample: no drift); sample *i* of a frame belongs
-to ``t0_us + i * period_us`` where t0 is the first sample's deadline.
-
-A deadline missed by a full period or more is a loop overrun: counted, and each missed slot
-is sent marked missing, so the time axis stays exact (frame k+1 starts where frame k ends);
-whole frames that would carry only missed slots are skipped as dropped frames (seq consumed,
-counted), so a long stall costs no frame-building.  Sensor errors mark the sample missing;
-``Health`` takes a sensor offline after repeated failures and back online.
-
-``Sampler.run()`` is the steady-state loop: it allocates nothing after its warm-up passes
-(checked by running it under ``micropython.heap_lock()``, config "heap_lock").  Hot code uses
-locals, index stores, ``struct.pack_into`` (via wire.pack_header) and method calls on objects
-(the few bound methods the loop calls are taken once, before it starts); no floats, no strings,
-no new globals; every counter stays below 2**30 (masked or saturated: a small int on a board).
+The per-stream work (schedule, frame, chip) lives in ``stream.Stream``; this module decides
+when each runs.  ``Sampler.run()`` is the steady-state loop: it allocates nothing after its
+warm-up passes (checked by running it under ``micropython.heap_lock()``, config "heap_lock").
+Hot code uses locals, index stores, ``struct.pack_into`` (via wire.pack_header) and method
+calls on objects (the few bound methods the loop calls are taken once, before it starts); no
+floats, no strings, no new globals; every counter stays below 2**30 (masked or saturated: a
+small int on a board).
 """
 
 import time
@@ -27,10 +14,7 @@ import time
 import micropython
 from micropython import const
 
-import wire
-
 _MASK30 = const(0x3FFFFFFF)
-_FAILS_OFFLINE = const(5)  # consecutive failed reads that take a sensor offline
 _WDT_FEED_MS = const(100)
 _SPIN_MAX_US = const(50)  # default cap of the sleep margin (config "spin_us_max")
 _SPIN_UP = const(9)  # sleep margin: +9 us after a late wake-up, -1 us after a timely one,
@@ -48,204 +32,6 @@ _ticks_us = time.ticks_us
 _ticks_ms = time.ticks_ms
 _ticks_add = time.ticks_add
 _ticks_diff = time.ticks_diff
-
-
-class Stream:
-    def __init__(self, sid, name, sensor, cls, period_us, batch, settings, boot_id):
-        self.sid = sid
-        self.name = name
-        self.sensor = sensor
-        self.cls = cls
-        self.kind = cls.KIND
-        self.settings = settings
-        self.ss = cls.SAMPLE_SIZE
-        self.batch = batch
-        self.period = period_us
-        self.new_period = period_us  # SET_PERIOD takes effect at the next frame boundary
-        self.min_period = cls.MIN_PERIOD_US
-        self.boot_id = boot_id
-        self.frame = bytearray(wire.data_frame_size(batch, self.ss))
-        self.bm = wire.bitmap_offset(batch, self.ss)  # bitmap offset (used only with FLAG_MISSING)
-        self.fmiss = 0  # samples missing in the batch being filled
-        first = wire.HEADER_SIZE
-        mv = memoryview(self.frame)
-        ss = self.ss
-        self.slots = tuple(mv[first + i * ss:first + (i + 1) * ss] for i in range(batch))
-        self.scratch = bytearray(ss)
-        self.out = None
-        self.health = None
-        self.driver = None
-        self.read = None  # driver.read_into, bound once (bind)
-        self.restart = None  # driver.start, None for a free-running chip (nothing to call per sample)
-        self.bus = None  # I2C bus and address for the allocation-free presence probe
-        self.address = 0
-        self.calib = b""
-        self.calib_frame = None
-        self.calib_seq = 0
-        self.hello_stale = False
-        self.config = {}
-        self.online = False
-        self.running = False
-        self.i = 0
-        self.seq = 0
-        self.due = 0
-        self.t0 = 0
-        self.fails = 0
-        self.errors = 0  # sensor_errors
-        self.missing = 0  # samples_missing
-        self.dropped = 0  # DATA frames refused by the ring
-        self.frames = 0  # DATA frames built
-        self.backoff_ms = 100
-        self.retry_at = 0
-        self.hist = None  # bench: array of |interval - period| counts (1 us buckets)
-        self.last_late = 0
-        self.jitter_max = 0
-
-    # -- control (commands, boot) ---------------------------------------------------------
-    def bind(self, driver):
-        """Use `driver` (boot, or a sensor absent at boot that came back); allocates.  A driver
-        whose ``FREE_RUNNING`` is true (optional, default False) has a no-op ``start()``, so
-        sample() does not call it."""
-        self.driver = driver
-        self.read = driver.read_into
-        self.restart = None if getattr(driver, "FREE_RUNNING", False) else driver.start
-
-    def begin(self, now):
-        """Start (or restart) sampling: fresh batch, first deadline one period from now."""
-        self.i = 0
-        self.fmiss = 0
-        self.due = _ticks_add(now, self.period)
-        self.running = True
-        if self.online:
-            try:
-                self.driver.start()
-            except OSError:
-                pass
-
-    def stop(self):
-        self.running = False
-        self.i = 0
-        self.fmiss = 0
-
-    # -- hot path -------------------------------------------------------------------------
-    # sample() and run() are native: no bytecode dispatch (with the other changes here ~30%
-    # fewer instructions per sample, counted with callgrind).  Native code allocates where
-    # bytecode would and slice assignment allocates there too: none here (heap_lock tests).
-    @micropython.native
-    def sample(self, now, late):
-        """Take the sample due at self.due, which passed `late` us ago (the Sampler computed it)."""
-        p = self.period
-        if late >= p:
-            self.overrun(late, now)
-            late = _ticks_diff(now, self.due)
-        h = self.hist
-        if h is not None:
-            d = late - self.last_late
-            if d < 0:
-                d = -d
-            if d > self.jitter_max:
-                self.jitter_max = d
-            if d >= len(h):
-                d = len(h) - 1
-            h[d] += 1
-            self.last_late = late
-        i = self.i
-        due = self.due
-        if i == 0:
-            self.t0 = due
-        if self.online:
-            try:
-                self.read(self.slots[i])
-                self.fails = 0
-            except OSError as e:
-                self.failed(i, e.errno)
-            start = self.restart
-            if start is not None and self.online:
-                try:
-                    start()  # next conversion
-                except OSError:
-                    pass
-        else:
-            self.mark(i)
-        self.due = _ticks_add(due, p)
-        i += 1
-        self.i = i
-        if i >= self.batch:
-            self.emit()
-
-    def mark(self, i):
-        """Sample i of the batch is missing: set its bitmap bit (clearing the bitmap first if
-        it is the batch's first missing sample)."""
-        if not self.fmiss:
-            wire.clear_bitmap(self.frame, self.batch, self.bm)
-        wire.mark_missing(self.frame, i, self.bm)
-        self.fmiss += 1
-        self.missing = (self.missing + 1) & _MASK30
-
-    def failed(self, i, errno):
-        self.mark(i)
-        self.errors = (self.errors + 1) & _MASK30
-        self.fails += 1
-        if self.fails >= _FAILS_OFFLINE:
-            self.health.offline(self, errno)
-
-    def overrun(self, late, now):
-        """Deadline missed by >= 1 period: every missed slot stays on the time axis.  Slots of
-        a frame go out marked missing (the frame in progress, and the next ones as they fill).
-        A whole frame that would hold nothing but missed slots is not built: its seq is skipped
-        and counted in this stream's `dropped`, so the host's gap equals the device's drops and
-        the next frame's t0 is exactly where the time axis puts it."""
-        self.health.overruns = (self.health.overruns + 1) & _MASK30
-        p = self.period
-        batch = self.batch
-        k = late // p
-        while k > 0:
-            i = self.i
-            if i == 0:
-                if k >= batch:
-                    n = k // batch
-                    self.due = _ticks_add(self.due, n * batch * p)  # < late: a small int
-                    self.seq = (self.seq + n) & 0xFFFF
-                    self.dropped = (self.dropped + n) & _MASK30
-                    k -= n * batch
-                    continue
-                self.t0 = self.due
-            self.mark(i)
-            self.due = _ticks_add(self.due, p)
-            k -= 1
-            i += 1
-            self.i = i
-            if i >= batch:
-                self.emit()
-
-    def emit(self):
-        """Pack the header of the full batch and queue the frame (dropped whole if no room)."""
-        n = wire.pack_data(self.frame, self.sid, self.boot_id, self.seq, self.t0, self.period, self.batch, self.ss,
-                           self.fmiss)
-        self.fmiss = 0
-        if not self.out.send(self.frame, n):
-            self.dropped = (self.dropped + 1) & _MASK30
-        self.seq = (self.seq + 1) & 0xFFFF  # also for a dropped frame: the host sees the gap
-        self.frames = (self.frames + 1) & _MASK30
-        self.i = 0
-        self.period = self.new_period
-
-    # -- presence (allocation-free) -------------------------------------------------------
-    def probe(self):
-        """True if the chip answers: an address-only write on I2C, a read for an ADC."""
-        try:
-            if self.bus is not None:
-                self.bus.writeto(self.address, _EMPTY)
-            elif self.driver is not None:
-                self.driver.read_into(self.scratch)
-            else:
-                return False
-            return True
-        except OSError:
-            return False
-
-
-_EMPTY = bytearray(0)
 
 
 class Sampler:
@@ -288,7 +74,7 @@ class Sampler:
     def warm(self):
         """True once every running, online stream has sampled (heap_lock may start)."""
         for s in self.streams:
-            if s.running and s.online and not s.frames and not s.i:
+            if s.running and s.chip.online and not s.counts.frames and not s.i:
                 return False
         return True
 

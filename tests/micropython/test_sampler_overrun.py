@@ -21,7 +21,7 @@ BATCH = 5
 MP_CODE = r"""
 import json, struct
 import wire
-from sampler import Stream
+from stream import Stream
 
 PERIOD = @PERIOD@
 BATCH = @BATCH@
@@ -63,21 +63,21 @@ class Health:
 
 
 s = Stream(0, "x", "fake", Chip, PERIOD, BATCH, {}, b"\x01\x02\x03\x04")
-s.out = Out()
-s.health = Health()
+s.attach(Out(), Health())
 s.bind(Chip())
-s.online = True
+s.chip.online = True
 s.begin(0)  # first deadline at PERIOD
 
 # stalls (in periods late when the loop comes back) at given slot numbers of the axis
 STALLS = {3: 2.3, 9: 1.0, 14: 2.5, 21: 13.7, 40: 5.0, 55: 7.2}
 slot = 0
-while len(s.out.frames) < 20:
+out = s.frame.out
+while len(out.frames) < 20:
     late = int(STALLS.get(slot, 0) * PERIOD)
     now = s.due + late
     s.sample(now, late)
     slot += 1
-print(json.dumps({"frames": s.out.frames, "dropped": s.dropped, "missing": s.missing,
+print(json.dumps({"frames": out.frames, "dropped": s.counts.dropped, "missing": s.counts.missing,
                   "overruns": s.health.overruns}))
 
 
@@ -103,7 +103,8 @@ def replay(s, lates, ticks_add):
         s.sample(ticks_add(s.due, late), late)
 
 
-s.out = QuietOut()
+quiet = QuietOut()
+s.attach(quiet, s.health)
 s.sample(s.due, 0)  # warm: first calls may intern or cache
 add = time.ticks_add
 micropython.heap_lock()
@@ -111,7 +112,7 @@ try:
     replay(s, LATES, add)
 finally:
     micropython.heap_unlock()
-print("HEAPLOCK-OK", s.out.n)
+print("HEAPLOCK-OK", quiet.n)
 """
 
 

@@ -1,0 +1,160 @@
+"""One configured stream: a schedule that fills a DATA frame from a chip.
+
+A ``Stream`` is its ``schedule.Schedule`` (it extends it: the loop reads ``due`` and
+``running`` on every pass) plus four parts, one per concern:
+
+- ``frame``: the ``dataframe.DataFrame`` being filled (slots, missing bitmap, seq);
+- ``counts``: the ``dataframe.Counters`` STATUS reports;
+- ``chip``: the ``chip.Chip`` (driver, online, consecutive fails, back-off);
+- ``info``: the ``streaminfo.StreamInfo`` HELLO and CALIB describe.
+
+``sample()`` is the hot path.  It reads the frame's ``slots`` and ``batch`` from this object
+(bound here once: they never change) and the chip's fields through one local, so a sample costs
+no more attribute lookups than when all of this was one 44-field object.
+
+A deadline missed by a full period or more is a loop overrun: counted, and each missed slot
+is sent marked missing, so the time axis stays exact (frame k+1 starts where frame k ends);
+whole frames that would carry only missed slots are skipped as dropped frames (seq consumed,
+counted), so a long stall costs no frame-building.  Sensor errors mark the sample missing;
+after repeated failures the chip goes offline and ``health.Health`` brings it back.
+"""
+
+import time
+
+import micropython
+from micropython import const
+
+from chip import Chip
+from dataframe import Counters, DataFrame
+from schedule import Schedule
+from streaminfo import StreamInfo
+
+_MASK30 = const(0x3FFFFFFF)
+
+_ticks_add = time.ticks_add
+
+
+class Stream(Schedule):
+    def __init__(self, sid, name, sensor, cls, period_us, batch, settings, boot_id):
+        Schedule.__init__(self, period_us)
+        self.sid = sid
+        self.counts = Counters()
+        self.frame = DataFrame(sid, boot_id, batch, cls.SAMPLE_SIZE, self.counts)
+        self.slots = self.frame.slots  # bound for sample(): one lookup fewer per sample
+        self.batch = batch
+        self.chip = Chip(sensor, cls.SAMPLE_SIZE)
+        self.info = StreamInfo(name, cls, settings)
+        self.health = None  # health.Health: overruns, a chip going offline (attach)
+
+    # -- set-up, commands, recovery (may allocate) ------------------------------------------
+    def attach(self, out, health):
+        self.frame.out = out
+        self.health = health
+
+    def bind(self, driver):
+        self.chip.bind(driver)
+
+    def open(self, hardware):
+        """(Re)initialise the driver; True on success.  The first time it is constructed and
+        the stream learns its config and calibration; afterwards it is reset.  Allocates (boot
+        and recovery only)."""
+        chip = self.chip
+        try:
+            if chip.driver is None:
+                self.bind(hardware.open(chip.sensor, self.info.settings))
+                self.info.learn(chip.driver)
+            else:
+                chip.driver.reset()
+            return True
+        except OSError:
+            return False
+
+    def hello(self):
+        """This stream's entry in the HELLO JSON; allocates."""
+        return self.info.hello(self.sid, self.period, self.batch, self.chip.online)
+
+    def begin(self, now):
+        """Start (or restart) sampling: fresh batch, first deadline one period from now."""
+        self.resume(now)
+        self.frame.clear()
+        if self.chip.online:
+            self.chip.start()
+
+    def stop(self):
+        self.pause()
+        self.frame.clear()
+
+    # -- hot path -----------------------------------------------------------------------------
+    # sample() is native (as Sampler.run is): no bytecode dispatch.  Native code allocates
+    # where bytecode would and slice assignment allocates there too: none here (heap_lock tests).
+    @micropython.native
+    def sample(self, now, late):
+        """Take the sample due at self.due, which passed `late` us ago (the Sampler computed it)."""
+        p = self.period
+        if late >= p:
+            self.overrun(late, now)
+        i = self.i
+        due = self.due
+        if i == 0:
+            self.t0 = due
+        chip = self.chip
+        if chip.online:
+            try:
+                chip.read(self.slots[i])
+                chip.fails = 0
+            except OSError as e:
+                self.failed(i, e.errno)
+            start = chip.restart
+            if start is not None and chip.online:
+                try:
+                    start()  # next conversion
+                except OSError:
+                    pass
+        else:
+            self.frame.mark(i)
+        self.due = _ticks_add(due, p)
+        i += 1
+        self.i = i
+        if i >= self.batch:
+            self.emit()
+
+    def failed(self, i, errno):
+        self.frame.mark(i)
+        c = self.counts
+        c.errors = (c.errors + 1) & _MASK30
+        if self.chip.failed():
+            self.health.offline(self, errno)
+
+    def overrun(self, late, now):
+        """Deadline missed by >= 1 period: every missed slot stays on the time axis.  Slots of
+        a frame go out marked missing (the frame in progress, and the next ones as they fill).
+        A whole frame that would hold nothing but missed slots is not built: its seq is skipped
+        and counted in this stream's `dropped`, so the host's gap equals the device's drops and
+        the next frame's t0 is exactly where the time axis puts it."""
+        self.health.overruns = (self.health.overruns + 1) & _MASK30
+        p = self.period
+        batch = self.batch
+        frame = self.frame
+        k = late // p
+        while k > 0:
+            i = self.i
+            if i == 0:
+                if k >= batch:
+                    n = k // batch
+                    self.due = _ticks_add(self.due, n * batch * p)  # < late: a small int
+                    frame.skip(n)
+                    k -= n * batch
+                    continue
+                self.t0 = self.due
+            frame.mark(i)
+            self.due = _ticks_add(self.due, p)
+            k -= 1
+            i += 1
+            self.i = i
+            if i >= batch:
+                self.emit()
+
+    def emit(self):
+        """The batch is full: send the frame, start the next one (with a pending new period)."""
+        self.frame.send(self.t0, self.period)
+        self.next_frame()
