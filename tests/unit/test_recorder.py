@@ -193,3 +193,82 @@ def test_sigkill_at_random_point_keeps_every_committed_record(tmp_path: Path, se
     again, report2 = read_recording(path)
     assert report2.clean
     assert len(again) == len(records) + 1 and again[-1].payload == b"resumed"
+
+
+class _ScriptedLink:
+    """Gives its chunks one per read, then nothing; an event after the first read; writes kept."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = list(chunks)
+        self.reads = 0
+        self.written: list[bytes] = []
+        self.pending: list = []
+        self.closed = False
+
+    def read(self, max_wait: float = 0.05) -> bytes:
+        self.reads += 1
+        if self.reads == 2:
+            from host.device.link import LinkEvent
+            self.pending.append(LinkEvent("disconnected", "gone", 7.0))
+        if self.chunks:
+            return self.chunks.pop(0)
+        time.sleep(0.005)
+        return b""
+
+    def write(self, data: bytes) -> bool:
+        self.written.append(data)
+        return not self.closed
+
+    def events(self) -> list:
+        out, self.pending = self.pending, []
+        return out
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_reader_hands_on_and_records_every_read_write_and_link_event(tmp_path: Path) -> None:
+    from host.device.reader import Reader
+
+    link = _ScriptedLink([b"\x00abc", b"def\x00", b"text\r\n"])
+    reads: list[tuple[float, bytes]] = []
+    events: list[str] = []
+    clock = iter(float(i) for i in range(1, 1000))
+    r = Reader(link, lambda t, d: reads.append((t, d)), lambda ev: events.append(ev.event),
+               recorder=Recorder(tmp_path / "r.rec"), clock=lambda: next(clock))
+    r.meta({"tool": "test"})
+    assert r.write(b"\x01cmd")
+    r.start()
+    deadline = time.monotonic() + 5
+    while (len(reads) < 3 or not events) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert r.pause()  # parked: the link may be swapped
+    n = link.reads
+    time.sleep(0.05)
+    assert link.reads == n, "a paused reader does not read"
+    r.resume()
+    r.close()
+    assert link.closed and r.error is None
+    assert [d for _, d in reads] == [b"\x00abc", b"def\x00", b"text\r\n"] and events == ["disconnected"]
+    records, report = read_recording(tmp_path / "r.rec")
+    assert report.clean
+    assert [(x.kind, x.payload) for x in records if x.kind in (Kind.RX, Kind.TX)] == [
+        (Kind.TX, b"\x01cmd"), (Kind.RX, b"\x00abc"), (Kind.RX, b"def\x00"), (Kind.RX, b"text\r\n")]
+    assert [x.json() for x in records if x.kind == Kind.LINK] == [{"event": "disconnected", "detail": "gone"}]
+    assert [x.t_ns for x in records if x.kind == Kind.RX] == [int(t * 1e9) for t, _ in reads]
+
+
+def test_reader_keeps_the_error_that_ended_it() -> None:
+    from host.device.reader import Reader
+
+    failures: list[BaseException] = []
+
+    def boom(_t: float, _d: bytes) -> None:
+        raise ValueError("consumer bug")
+
+    r = Reader(_ScriptedLink([b"x"]), boom, on_error=failures.append).start()
+    deadline = time.monotonic() + 5
+    while not failures and time.monotonic() < deadline:
+        time.sleep(0.01)
+    r.close()
+    assert isinstance(r.error, ValueError) and failures == [r.error]
