@@ -3,6 +3,8 @@
 A recording keeps the bytes exactly as they came from the port (chunks, including device text and line
 noise), so a replay feeds the very same decoder the live monitor used. Link events (disconnect,
 reconnect) and commands sent to the board are recorded alongside, each in its own checksummed record.
+The monitor (`--record`) and the HIL plugin (one `<test>.rec` per test) both write it through
+`host.device.reader.Reader`; `monitor replay`, `stats`, `export` and `plot` read it.
 
 File layout (all integers little-endian)::
 
