@@ -133,7 +133,7 @@ def clear_faults(vb) -> None:
 class Dut:
     """The device under test of one test (the `dut` fixture): reset, captured, with files you may change.
 
-    Attributes: port, name, definition (board.json), virtual (VirtualBoard or None), log_path,
+    Attributes: port, name, definition (its BoardDefinition), virtual (VirtualBoard or None), log_path,
     traffic (the test's Traffic), hello (the HELLO after the last reset), boot_id.
     """
 
