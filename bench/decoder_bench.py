@@ -46,6 +46,7 @@ import numpy as np
 from pymavlink.dialects.v20 import common as mavlink
 
 from firmware import wire
+from host import sensors
 from host.sensors import units
 from host.protocol.decoder import Decoder
 from host.protocol.encoder import encode_data, encode_event, encode_frame, encode_hello, encode_status
@@ -108,8 +109,8 @@ DRIVER_CONFIG = {
 def _calibration(kind: str) -> bytes:
     if kind != "bme280":
         return b""
-    from host.virtual_board.chips.bme280 import TYPICAL_CALIBRATION as c  # the simulated chip's trimming
-    return c.block_88() + c.block_e1()
+    from host.sensors.bme280 import TYPICAL_CALIBRATION  # the simulated chip's trimming
+    return TYPICAL_CALIBRATION
 
 
 def _raw_samples(kind: str, n: int, period_us: int, rng: np.random.Generator) -> np.ndarray:
@@ -158,7 +159,7 @@ def mix_stream(rate_bps: float, seconds: float, seed: int = 7) -> Mix:
     specs = []
     for sid, s in enumerate(cfg):
         kind = s["sensor"]
-        drv = units.DRIVERS[kind]
+        drv = sensors.kind(kind).driver
         one = encode_data(sid, BOOT_ID, 0, 0, s["period_us"],
                           _raw_samples(kind, s["batch"], s["period_us"], rng).tobytes(), drv.SAMPLE_SIZE)
         specs.append((sid, s["name"], kind, s["period_us"], s["batch"], drv, len(one)))

@@ -24,14 +24,6 @@ Loading allocates (boot time only).
 
 import json
 
-# sensor kind -> (period_us, batch) of the default stream for it
-_DEFAULT_RATES = {
-    "mpu6050": ("imu", 5000, 25),
-    "bme280": ("env", 100000, 10),
-    "sht31": ("rh", 100000, 10),
-    "analog": ("a0", 10000, 50),
-}
-
 _GLOBALS = {
     "status_period_ms": (int, 1000, 100, 60000),
     "ring_bytes": (int, 8192, 1024, 65536),
@@ -45,25 +37,40 @@ MAX_STREAMS = 16
 MAX_BATCH = 512
 
 
-def defaults(board=None):
-    """A config streaming every sensor wired on the board (all four kinds when unknown)."""
-    kinds = []
+def _default_streams(board):
+    """One stream per sensor kind wired on the board (every kind in sensors/ when no board is
+    given), each with its driver's ``DEFAULT_STREAM``."""
+    import sensors
+
+    known = sensors.kinds()
     if board:
+        kinds = []
         for s in board.get("sensors", ()):
             k = s.get("kind")
-            if k in _DEFAULT_RATES and k not in kinds:
+            if k in known and k not in kinds:
                 kinds.append(k)
     else:
-        kinds = ["mpu6050", "bme280", "sht31", "analog"]
+        kinds = known
     streams = []
     for k in kinds:
-        name, period, batch = _DEFAULT_RATES[k]
+        name, period, batch = sensors.driver(k).DEFAULT_STREAM
         streams.append({"name": name, "sensor": k, "period_us": period, "batch": batch, "settings": {}})
-    cfg = {"streams": streams, "watchdog": True}
+    return streams
+
+
+def _base():
+    cfg = {"watchdog": True}
     for key in _GLOBALS:
         cfg[key] = _GLOBALS[key][1]
     for key in _FLAGS:
         cfg[key] = _FLAGS[key]
+    return cfg
+
+
+def defaults(board=None):
+    """A config streaming every sensor wired on the board (every known kind when unknown)."""
+    cfg = _base()
+    cfg["streams"] = _default_streams(board)
     return cfg
 
 
@@ -77,7 +84,7 @@ def validate(raw):
     """A cleaned copy of `raw`; ValueError naming the first problem."""
     if not isinstance(raw, dict):
         raise ValueError("top level is not an object")
-    cfg = defaults()
+    cfg = _base()
     for key in _GLOBALS:
         if key in raw:
             _, _, lo, hi = _GLOBALS[key]
@@ -115,6 +122,8 @@ def validate(raw):
             out.append({"name": name, "sensor": sensor, "period_us": period, "batch": batch,
                         "settings": settings})
         cfg["streams"] = out
+    else:
+        cfg["streams"] = _default_streams(None)
     return cfg
 
 

@@ -2,14 +2,16 @@
 
 ``load_board()`` reads the definition; ``Hardware(board)`` builds each I2C bus once (with its
 ``timeout_us``, so a stuck bus costs at most that per transaction) and each ADC, and
-``open(spec)`` constructs a driver for a config stream's ``sensor``.  A driver class is picked
-by kind; drivers get their bus injected and prove their chip in ``__init__`` (OSError when it
-does not answer).  Everything here runs at boot or on a sensor's recovery (allocation allowed).
+``open(spec)`` constructs a driver for a config stream's ``sensor``.  The driver class is found
+by kind, as the module ``sensors/<kind>.py`` (no table here: see sensors/__init__.py); drivers get
+their bus injected and prove their chip in ``__init__`` (OSError when it does not answer).
+Everything here runs at boot or on a sensor's recovery (allocation allowed).
 """
 
 import json
 
 import machine
+import sensors
 
 
 class HardwareError(Exception):
@@ -26,23 +28,11 @@ def load_board(path="board.json"):
 
 
 def driver_class(kind):
-    if kind == "mpu6050":
-        from sensors.mpu6050 import MPU6050
-
-        return MPU6050
-    if kind == "bme280":
-        from sensors.bme280 import BME280
-
-        return BME280
-    if kind == "sht31":
-        from sensors.sht31 import SHT31
-
-        return SHT31
-    if kind == "analog":
-        from sensors.analog import Analog
-
-        return Analog
-    raise HardwareError("unknown sensor kind %r" % (kind,))
+    """The driver class for a board.json ``kind``: ``sensors/<kind>.py``'s ``DRIVER``."""
+    try:
+        return sensors.driver(kind)
+    except LookupError as e:
+        raise HardwareError(e.args[0])
 
 
 class Hardware:

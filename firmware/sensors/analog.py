@@ -34,6 +34,7 @@ class Analog:
     CHANNELS = (("voltage", "raw"),)
     MIN_PERIOD_US = const(100)
     FREE_RUNNING = True  # start() does nothing: the sampler need not call it
+    DEFAULT_STREAM = ("a0", 10000, 50)  # (name, period_us, batch) without config.json
 
     def __init__(self, adc, vref_mv=3300):
         if not isinstance(vref_mv, int) or not 0 < vref_mv <= 10000:
@@ -66,3 +67,6 @@ class Analog:
         v = self._adc.read_u16()
         if not 0 <= v <= _FULL_SCALE:
             raise OSError(_EIO, "ADC read_u16() returned %r, outside 0..65535" % (v,))
+
+
+DRIVER = Analog

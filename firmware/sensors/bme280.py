@@ -2,7 +2,7 @@
 
 Raw integers on the device, physics on the host: ``read_into()`` copies the three ADC
 values into the caller's buffer and the host applies the datasheet's compensation
-(``host/units.py``) with the calibration block sent once.
+(``host/sensors/bme280.py``) with the calibration block sent once.
 
 Sample layout, ``SAMPLE_FORMAT = ">IIH"`` (10 bytes, big-endian):
 ``adc_P`` (20-bit), ``adc_T`` (20-bit), ``adc_H`` (16-bit) as unsigned integers, i.e. exactly
@@ -113,6 +113,7 @@ class BME280:
     # For the default settings (x1 oversampling, 0.5 ms standby); each instance sets its own.
     MIN_PERIOD_US = const(9800)
     FREE_RUNNING = True  # normal mode: start() does nothing (each instance sets its own)
+    DEFAULT_STREAM = ("env", 100000, 10)  # (name, period_us, batch) without config.json
 
     def __init__(
         self,
@@ -259,3 +260,6 @@ class BME280:
         self._check_id()
         self._wait_nvm()
         self._configure()
+
+
+DRIVER = BME280

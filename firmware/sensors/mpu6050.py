@@ -87,6 +87,7 @@ class MPU6050:
     # The accelerometer output rate is 1 kHz; each instance sets its own from SMPLRT_DIV.
     MIN_PERIOD_US = const(1000)
     FREE_RUNNING = True  # start() does nothing: the sampler need not call it
+    DEFAULT_STREAM = ("imu", 5000, 25)  # (name, period_us, batch) without config.json
 
     def __init__(self, i2c, address=0x68, accel_fs_g=2, gyro_fs_dps=250, dlpf_cfg=1,
                  sample_rate_div=0):
@@ -177,3 +178,6 @@ class MPU6050:
                 raise OSError(_ETIMEDOUT, "MPU6050 at 0x%02x did not come out of reset" % self._address)
         self._check_id()
         self._configure()
+
+
+DRIVER = MPU6050

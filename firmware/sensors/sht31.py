@@ -81,6 +81,7 @@ class SHT31:
     CHANNELS = (("temperature", "raw"), ("humidity", "raw"))
     MIN_PERIOD_US = const(16000)  # high repeatability; instances set their own
     FREE_RUNNING = False  # start() sends the measurement command
+    DEFAULT_STREAM = ("rh", 100000, 10)  # (name, period_us, batch) without config.json
 
     def __init__(self, i2c, address=0x44, repeatability="high"):
         if address not in (0x44, 0x45):
@@ -138,3 +139,6 @@ class SHT31:
         self._i2c.writeto(self._address, _CMD_SOFT_RESET)
         sleep_ms(_SOFT_RESET_MS)
         self._check_status()
+
+
+DRIVER = SHT31

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from host.virtual_board.chips.base import I2CChip, Nack
+from host.sensors.chip import I2CChip, Nack
 from host.virtual_board.ipc import BusError
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from firmware import wire
-from host.sensors import units
+from host import sensors
+from host.sensors import bme280
 
 pytestmark = [pytest.mark.virtual_board]
 
@@ -25,8 +26,8 @@ def test_hello_announces_board_firmware_streams_and_calibration(dut, traffic, re
     hello = traffic.expect("HELLO")
     info = hello.hello()
     assert hello.seq == 0, "the HELLO right after a reset is the boot's first"
-    assert info["board"] == dut.definition.name
-    assert info["mcu"] == dut.definition.mcu
+    assert info["board"] == dut.definition["name"]
+    assert info["mcu"] == dut.definition["mcu"]
     assert info["protocol"] == wire.VERSION
     assert info["ticks_period"] == 1 << 30
     if not request.config.getoption("no_deploy"):
@@ -47,7 +48,7 @@ def test_hello_announces_board_firmware_streams_and_calibration(dut, traffic, re
     for s in info["streams"]:
         assert s["online"], f"stream {s['name']} offline at boot"
         assert s["sample_size"] == struct.calcsize(s["sample_format"])
-        assert [c[0] for c in s["channels"]] == [c for c, _ in units.DRIVERS[s["kind"]].CHANNELS]
+        assert [c[0] for c in s["channels"]] == [c for c, _ in sensors.kind(s["kind"]).driver.CHANNELS]
 
     # one CALIB per stream of this boot, before its first DATA; BME280's is its 33-byte block
     for s in info["streams"]:
@@ -56,7 +57,7 @@ def test_hello_announces_board_firmware_streams_and_calibration(dut, traffic, re
         first_data = traffic.expect("DATA", stream=s["id"], since=traffic.start, timeout=3)
         assert cal.t0_us <= first_data.t0_us or (first_data.t0_us - cal.t0_us) % (1 << 30) < 1 << 29
         if s["kind"] == "bme280":
-            cal_dict = units.parse_bme280_calibration(cal.body)
+            cal_dict = bme280.parse_calibration(cal.body)
             assert cal_dict["dig_T1"] > 0 and cal_dict["dig_P1"] > 0
         else:
             assert cal.body == b"", f"{s['kind']} has no calibration block"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from host.sensors import units
+from host.sensors import bme280, units
 from host.testkit.probes import I2C_READ_LOOP as HEAPLOCK_LOOP
 
 pytestmark = pytest.mark.virtual_board
@@ -50,7 +50,7 @@ def test_datasheet_drivers_read_the_simulated_physics(board_with_drivers, board_
     board_exec(b.port, "import time\n" + READ_ALL % {"fs": accel_fs})  # init, first conversions
     for _ in range(20):  # until the BME280's first normal-mode result is in (0x80000 before it)
         raw = bytes.fromhex(json.loads(board_exec(b.port, "print(read_all())"))["bme280"][0])
-        if struct.unpack(">IIH", raw)[1] != units.BME280_SKIPPED_PT:  # adc_T
+        if struct.unpack(">IIH", raw)[1] != bme280.RAW_SKIPPED_TP:  # adc_T
             break
     for chip in ("bme280", "mpu6050", "analog"):  # hold the physics still while we compare
         b.freeze(chip, True)

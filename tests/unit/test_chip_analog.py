@@ -2,7 +2,8 @@
 
 import pytest
 
-from host.virtual_board.chips import ANALOG_KINDS, AnalogSource
+from host import sensors
+from host.sensors.analog import AnalogSource
 
 
 class FakeClock:
@@ -59,7 +60,7 @@ def test_freeze():
 def test_truth_before_first_read_is_nan_and_registry():
     import math
 
-    assert ANALOG_KINDS["analog"] is AnalogSource
+    assert sensors.kind("analog").chip is AnalogSource
     assert math.isnan(AnalogSource(clock=FakeClock()).truth()["voltage_v"])
     with pytest.raises(ValueError):
         AnalogSource(vref_mv=0)

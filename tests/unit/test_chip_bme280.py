@@ -8,8 +8,17 @@ import math
 
 import pytest
 
-from host.virtual_board.chips import BME280, CHIP_KINDS, DEFAULT_ADDRESSES
-from host.virtual_board.chips.bme280 import TYPICAL_CALIBRATION
+from host import sensors
+from host.sensors.bme280 import BME280, TYPICAL_CALIBRATION
+
+
+# What the model's NVM holds: the BMP280 worked example's T/P trims, typical BME280 H trims.
+TYPICAL_TRIMS = {
+    "dig_T1": 27504, "dig_T2": 26435, "dig_T3": -1000,
+    "dig_P1": 36477, "dig_P2": -10685, "dig_P3": 3024, "dig_P4": 2855, "dig_P5": 140, "dig_P6": -7,
+    "dig_P7": 15500, "dig_P8": -14600, "dig_P9": 6000,
+    "dig_H1": 75, "dig_H2": 362, "dig_H3": 0, "dig_H4": 313, "dig_H5": 50, "dig_H6": 30,
+}
 
 
 class FakeClock:
@@ -164,8 +173,8 @@ def forced(chip, ot, op, oh):
 # --- identity, calibration, registry ----------------------------------------------------------------
 
 def test_registry_and_default_addresses():
-    assert CHIP_KINDS["bme280"] is BME280
-    assert DEFAULT_ADDRESSES["bme280"] == 0x76
+    assert sensors.kind("bme280").chip is BME280
+    assert BME280.DEFAULT_ADDRESS == 0x76
     with pytest.raises(ValueError):
         BME280(0x50)
     assert BME280(0x77).address == 0x77
@@ -180,8 +189,9 @@ def test_chip_id_and_wrong_id_fault(chip):
 
 
 def test_calibration_block_parses_to_model_calibration(chip):
+    assert rd(chip, 0x88, 26) + rd(chip, 0xE1, 7) == TYPICAL_CALIBRATION  # the model's NVM image
     cal = parse_calibration(chip)
-    assert cal == {k: getattr(TYPICAL_CALIBRATION, k) for k in cal}
+    assert cal == TYPICAL_TRIMS
     assert cal["dig_H4"] == 313 and cal["dig_H5"] == 50  # the nibble-shared pair
 
 
@@ -300,7 +310,7 @@ def test_soft_reset_restores_defaults(chip, clock):
     assert rd(chip, 0xF2, 4) == b"\x00\x00\x00\x00"
     assert rd(chip, 0xF7, 8) == bytes([0x80, 0, 0, 0x80, 0, 0, 0x80, 0])
     assert rd(chip, 0xD0, 1) == b"\x60"
-    assert parse_calibration(chip)["dig_T1"] == TYPICAL_CALIBRATION.dig_T1
+    assert parse_calibration(chip)["dig_T1"] == TYPICAL_TRIMS["dig_T1"]
     clock.advance(10.0)
     assert raw_data(chip) == (0x80000, 0x80000, 0x8000), "asleep after reset"
 

@@ -5,7 +5,8 @@ import struct
 
 import pytest
 
-from host.virtual_board.chips import CHIP_KINDS, DEFAULT_ADDRESSES, MPU6050
+from host import sensors
+from host.sensors.mpu6050 import MPU6050
 
 G = 9.80665
 
@@ -45,8 +46,8 @@ def chip(clock):
 
 
 def test_registry_and_addresses():
-    assert CHIP_KINDS["mpu6050"] is MPU6050
-    assert DEFAULT_ADDRESSES["mpu6050"] == 0x68
+    assert sensors.kind("mpu6050").chip is MPU6050
+    assert MPU6050.DEFAULT_ADDRESS == 0x68
     assert MPU6050(0x69).address == 0x69
     with pytest.raises(ValueError):
         MPU6050(0x6A)

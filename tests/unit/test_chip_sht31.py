@@ -2,7 +2,9 @@
 
 import pytest
 
-from host.virtual_board.chips import CHIP_KINDS, DEFAULT_ADDRESSES, SHT31, Nack
+from host import sensors
+from host.sensors.chip import Nack
+from host.sensors.sht31 import SHT31
 
 
 class FakeClock:
@@ -55,15 +57,15 @@ def chip(clock):
 
 
 def test_registry_and_addresses():
-    assert CHIP_KINDS["sht31"] is SHT31
-    assert DEFAULT_ADDRESSES["sht31"] == 0x44
+    assert sensors.kind("sht31").chip is SHT31
+    assert SHT31.DEFAULT_ADDRESS == 0x44
     assert SHT31(0x45).address == 0x45
     with pytest.raises(ValueError):
         SHT31(0x46)
 
 
 def test_crc_example():
-    from host.virtual_board.chips.sht31 import crc8 as model_crc8
+    from host.sensors.sht31 import crc8 as model_crc8
 
     assert crc8(b"\xbe\xef") == 0x92
     assert model_crc8(b"\xbe\xef") == 0x92

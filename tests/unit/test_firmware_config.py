@@ -3,14 +3,23 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
+
+import firmware.sensors
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("pagerless_firmware_config", ROOT / "firmware" / "config.py")
 config = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(config)
+
+
+@pytest.fixture(autouse=True)
+def _device_sensors_package(monkeypatch):
+    """On the board the drivers' package is the top-level ``sensors``; here it is firmware.sensors."""
+    monkeypatch.setitem(sys.modules, "sensors", firmware.sensors)
 
 
 def test_firmware_shipped_config_streams_all_four_sensors():

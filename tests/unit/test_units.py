@@ -1,4 +1,4 @@
-"""host/units.py against the datasheets' formulas and worked examples."""
+"""host/sensors/units.py and each kind's conversion against the datasheets' formulas and worked examples."""
 import struct
 
 import numpy as np
@@ -8,7 +8,7 @@ from firmware.sensors.analog import Analog
 from firmware.sensors.bme280 import BME280
 from firmware.sensors.mpu6050 import MPU6050
 from firmware.sensors.sht31 import SHT31
-from host.sensors import units
+from host.sensors import bme280, units
 
 # BMP280 datasheet 3.12 worked example (the BME280 uses the same T/P trims and formulas)
 T_P_TRIMS = (27504, 26435, -1000, 36477, -10685, 3024, 2855, 140, -7, 15500, -14600, 6000)
@@ -54,7 +54,7 @@ def raw_bme(adc_p, adc_t, adc_h):
 
 
 def test_units_bme280_calibration_parse():
-    cal = units.parse_bme280_calibration(CAL)
+    cal = bme280.parse_calibration(CAL)
     names = ["dig_T1", "dig_T2", "dig_T3"] + ["dig_P%d" % i for i in range(1, 10)]
     assert [cal[n] for n in names] == list(T_P_TRIMS)
     assert {k: cal[k] for k in H_TRIMS} == H_TRIMS
@@ -63,7 +63,7 @@ def test_units_bme280_calibration_parse():
 def test_units_bme280_negative_h4_h5():
     cal = bytearray(CAL)
     cal[26 + 3:26 + 7] = bytes([0xFE, 0x3A, 0xFF, 0x9C])  # 0xE4..0xE7: H4, H5 signed 12-bit
-    c = units.parse_bme280_calibration(bytes(cal))
+    c = bme280.parse_calibration(bytes(cal))
     assert c["dig_H4"] == -2 * 16 | 0xA == -22
     assert c["dig_H5"] == -1 * 16 | 0x3 == -13
     assert c["dig_H6"] == -100
@@ -74,7 +74,7 @@ def test_units_bme280_datasheet_example():
     assert out["temperature_c"][0] == pytest.approx(25.08, abs=0.005)  # datasheet: 25.08 degC
     # datasheet: 100653.27 Pa, computed there with the untruncated t_fine (128422.2869)
     assert out["pressure_pa"][0] == pytest.approx(100653.27, abs=0.05)
-    t, p, h, t_fine = datasheet_int(ADC_T, ADC_P, 30000, units.parse_bme280_calibration(CAL))
+    t, p, h, t_fine = datasheet_int(ADC_T, ADC_P, 30000, bme280.parse_calibration(CAL))
     assert t_fine == 128422 and t == 25.08 and p == pytest.approx(100653.27, abs=0.05)
     assert out["humidity_rh"][0] == pytest.approx(h, abs=0.01)
 
@@ -87,7 +87,7 @@ def test_units_bme280_double_matches_integer_formulas_over_range():
     adc_h = rng.integers(15000, 45000, n)
     data = b"".join(raw_bme(int(p), int(t), int(h)) for p, t, h in zip(adc_p, adc_t, adc_h))
     out = units.to_physical("bme280", data, CAL, {})
-    c = units.parse_bme280_calibration(CAL)
+    c = bme280.parse_calibration(CAL)
     ref = np.array([datasheet_int(int(t), int(p), int(h), c)[:3] for p, t, h in zip(adc_p, adc_t, adc_h)])
     np.testing.assert_allclose(out["temperature_c"], ref[:, 0], atol=0.011)
     np.testing.assert_allclose(out["pressure_pa"], ref[:, 1], atol=0.5)

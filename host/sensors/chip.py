@@ -1,4 +1,5 @@
-"""Common ground for the simulated I2C chips: the NACK signal, the chip interface and seeded randomness.
+"""Common ground for the simulated chips: the NACK signal, the I2C chip and analog source
+interfaces, seeded randomness and slow drift. Each kind's model lives in ``host/sensors/<kind>.py``.
 
 Chips are lazy: nothing runs between transactions. Each transaction reads the injected clock and
 works out what the silicon would have done since the last one, so a fake clock drives them in tests
@@ -58,6 +59,27 @@ class I2CChip:
         conversions were skipped over while nobody was looking (str seeds hash with SHA-512, stable
         across runs and Python versions, unlike ``hash()``)."""
         return random.Random(f"{self.KIND}:{self.seed}:{stream}:{index}")
+
+
+class AnalogChip:
+    """A signal behind a ``machine.ADC``: the virtual board calls ``read_u16`` for each conversion."""
+
+    KIND = ""
+    _rng = I2CChip._rng  # same counter-based noise scheme as the I2C chips
+
+    def __init__(self, seed: int = 0, clock: Clock = time.monotonic) -> None:
+        self.seed = seed
+        self._clock = clock
+        self._frozen = False
+
+    def read_u16(self) -> int:
+        raise NotImplementedError
+
+    def freeze(self, frozen: bool) -> None:
+        self._frozen = bool(frozen)
+
+    def truth(self) -> dict[str, float]:
+        raise NotImplementedError
 
 
 class Drift:

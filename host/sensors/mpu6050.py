@@ -1,6 +1,10 @@
-"""InvenSense MPU-6050 (register map RM-MPU-6000A-00) as seen over I2C.
+"""InvenSense MPU-6050 (firmware/sensors/mpu6050.py): g, degC and deg/s from raw codes, and the chip.
 
-Free-running: the data registers hold the newest sample of a clock-derived sample grid (gyro output
+Conversion: accel = raw / LSB-per-g and gyro = raw / LSB-per-deg/s at the driver's full scales
+(``config()``: accel_fs_g, gyro_fs_dps; product specification tables 6.1/6.2), temperature =
+raw / 340 + 36.53 degC (register map 4.18).
+
+The simulated chip follows the register map RM-MPU-6000A-00 as seen over I2C. Free-running: the data registers hold the newest sample of a clock-derived sample grid (gyro output
 rate / (1 + SMPLRT_DIV)), computed only when read. Not modelled: FIFO, self-test, cycle mode, DMP and
 the auxiliary I2C master (those registers read back what was written, or zero).
 """
@@ -10,7 +14,10 @@ from __future__ import annotations
 import math
 import time
 
-from .base import Clock, Drift, I2CChip
+import numpy as np
+
+from host.sensors.chip import Clock, Drift, I2CChip
+from host.sensors.units import UnitsError, require
 
 WHO_AM_I_VALUE = 0x68  # fixed: the AD0 pin is not reflected (RM 4.32)
 WRONG_WHO_AM_I = 0x70  # an MPU-6500 answering instead
@@ -32,13 +39,42 @@ DEVICE_RESET = 0x80
 SLEEP = 0x40
 TEMP_DIS = 0x08
 
-ACCEL_LSB_PER_G = (16384.0, 8192.0, 4096.0, 2048.0)  # AFS_SEL 0..3: +-2/4/8/16 g
-GYRO_LSB_PER_DPS = (131.0, 65.5, 32.8, 16.4)  # FS_SEL 0..3: +-250/500/1000/2000 deg/s
+ACCEL_FS_G = (2, 4, 8, 16)  # AFS_SEL 0..3
+ACCEL_LSB_PER_G = (16384.0, 8192.0, 4096.0, 2048.0)
+GYRO_FS_DPS = (250, 500, 1000, 2000)  # FS_SEL 0..3
+GYRO_LSB_PER_DPS = (131.0, 65.5, 32.8, 16.4)
 ACCEL_BANDWIDTH_HZ = (260, 184, 94, 44, 21, 10, 5, 260)  # DLPF_CFG -> accel bandwidth (noise)
 STANDARD_GRAVITY = 9.80665
 
 _READ_ONLY = frozenset([REG_INT_STATUS, REG_WHO_AM_I, 0x72, 0x73, *range(0x3B, 0x61)])
 
+
+CHANNEL_UNITS = (
+    ("accel_x_g", "g"), ("accel_y_g", "g"), ("accel_z_g", "g"),
+    ("temperature_c", "degC"),
+    ("gyro_x_dps", "deg/s"), ("gyro_y_dps", "deg/s"), ("gyro_z_dps", "deg/s"),
+)
+
+
+def convert(rec: np.ndarray, calibration: bytes, config: dict) -> dict[str, np.ndarray]:
+    afs = require(config, "accel_fs_g", "mpu6050")
+    gfs = require(config, "gyro_fs_dps", "mpu6050")
+    if afs not in ACCEL_FS_G:
+        raise UnitsError("accel_fs_g must be one of 2, 4, 8, 16, not %r" % (afs,))
+    if gfs not in GYRO_FS_DPS:
+        raise UnitsError("gyro_fs_dps must be one of 250, 500, 1000, 2000, not %r" % (gfs,))
+    a_lsb = ACCEL_LSB_PER_G[ACCEL_FS_G.index(afs)]
+    g_lsb = GYRO_LSB_PER_DPS[GYRO_FS_DPS.index(gfs)]
+    out = {}
+    for axis in "xyz":
+        out["accel_%s_g" % axis] = rec["accel_" + axis].astype(np.float64) / a_lsb
+    out["temperature_c"] = rec["temperature"].astype(np.float64) / 340.0 + 36.53
+    for axis in "xyz":
+        out["gyro_%s_dps" % axis] = rec["gyro_" + axis].astype(np.float64) / g_lsb
+    return out
+
+
+# --- the simulated chip --------------------------------------------------------------------------
 
 def _i16(value: float) -> int:
     """Nearest code, saturated as the output registers do."""
@@ -202,3 +238,6 @@ class MPU6050(I2CChip):
     def truth(self) -> dict[str, float]:
         self._advance(self._clock())
         return dict(self._truth)
+
+
+CHIP = MPU6050

@@ -1,8 +1,12 @@
-"""Sensirion SHT3x-DIS (SHT31) as seen over I2C: 16-bit commands, CRC-8 protected words.
+"""Sensirion SHT3x-DIS (SHT31, firmware/sensors/sht31.py): degC and %RH from raw codes, and the chip.
 
-Measurement durations are the datasheet's maximum values (15.5/6.5/4.5 ms for high/medium/low
-repeatability). Clock stretching is modelled as immediate completion: the bus cannot hold SCL, so a read
-after a stretching command returns the result at once instead of after the measurement time.
+Conversion (datasheet 4.13): T = -45 + 175 * S_T / 65535 degC, RH = 100 * S_RH / 65535 %RH; the
+chip is calibrated on die, so there is no calibration block.
+
+The simulated chip speaks 16-bit commands and answers with CRC-8 protected words. Measurement
+durations are the datasheet's maximum values (15.5/6.5/4.5 ms for high/medium/low repeatability).
+Clock stretching is modelled as immediate completion: the bus cannot hold SCL, so a read after a
+stretching command returns the result at once instead of after the measurement time.
 """
 
 from __future__ import annotations
@@ -10,7 +14,21 @@ from __future__ import annotations
 import math
 import time
 
-from .base import Clock, Drift, I2CChip, Nack
+import numpy as np
+
+from host.sensors.chip import Clock, Drift, I2CChip, Nack
+
+CHANNEL_UNITS = (("temperature_c", "degC"), ("humidity_rh", "%RH"))
+
+
+def convert(rec: np.ndarray, calibration: bytes, config: dict) -> dict[str, np.ndarray]:
+    return {
+        "temperature_c": -45.0 + 175.0 * rec["temperature"].astype(np.float64) / 65535.0,
+        "humidity_rh": 100.0 * rec["humidity"].astype(np.float64) / 65535.0,
+    }
+
+
+# --- the simulated chip --------------------------------------------------------------------------
 
 # command -> (repeatability index 0 high / 1 medium / 2 low, clock stretching)
 SINGLE_SHOT = {
@@ -262,3 +280,6 @@ class SHT31(I2CChip):
 def _saturation(temp_c: float) -> float:
     """Magnus saturation vapour pressure (relative): RH scales inversely with it at fixed moisture."""
     return math.exp(17.62 * temp_c / (243.12 + temp_c))
+
+
+CHIP = SHT31

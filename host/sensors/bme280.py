@@ -1,7 +1,12 @@
-"""Bosch BME280 (datasheet BST-BME280-DS002) as seen over I2C.
+"""Bosch BME280 (firmware/sensors/bme280.py, datasheet BST-BME280-DS002): degC, Pa and %RH from
+raw ADC values and the chip's calibration block, and the chip itself as seen over I2C.
 
-Raw ADC values are found by inverting the datasheet's own integer compensation, so any driver written
-from the datasheet gets back the simulated temperature, pressure and humidity within its resolution.
+Conversion: the datasheet's double-precision compensation (section 8.1), vectorised, with the
+trimming parameters parsed from the 33-byte block the driver sends once (``calibration()``).
+
+The simulated chip holds such a block in its NVM and parses it with the same code. Its raw ADC
+values are found by inverting the datasheet's own *integer* compensation, so any driver written from
+the datasheet gets back the simulated temperature, pressure and humidity within its resolution.
 Measurement time uses the datasheet's *maximum* formula (section 9.1), so a driver that waits the
 maximum time always finds fresh data.
 """
@@ -9,10 +14,100 @@ maximum time always finds fresh data.
 from __future__ import annotations
 
 import math
+import struct
 import time
-from dataclasses import dataclass
+from types import SimpleNamespace
 
-from .base import Clock, Drift, I2CChip
+import numpy as np
+
+from host.sensors.chip import Clock, Drift, I2CChip
+from host.sensors.units import UnitsError
+
+CHANNEL_UNITS = (("temperature_c", "degC"), ("pressure_pa", "Pa"), ("humidity_rh", "%RH"))
+
+RAW_SKIPPED_TP = 0x80000  # adc_P / adc_T when the measurement is skipped
+RAW_SKIPPED_H = 0x8000
+
+def parse_calibration(calibration: bytes) -> dict[str, int]:
+    """dig_T1..dig_H6 from calib00..calib25 (0x88..0xA1) + calib26..calib32 (0xE1..0xE7).
+
+    Datasheet BST-BME280-DS002 table 16: little-endian words; dig_H4 and dig_H5 are signed 12-bit
+    values sharing 0xE5.
+    """
+    cal = bytes(calibration)
+    if len(cal) != 33:
+        raise UnitsError("BME280 calibration must be 33 bytes (0x88..0xA1, 0xE1..0xE7), got %d" % len(cal))
+    a = np.frombuffer(cal[:24], dtype="<u2")
+    s = np.frombuffer(cal[:24], dtype="<i2")
+    e1 = cal[26:]
+
+    def s8(v: int) -> int:
+        return v - 256 if v > 127 else v
+
+    return {
+        "dig_T1": int(a[0]), "dig_T2": int(s[1]), "dig_T3": int(s[2]),
+        "dig_P1": int(a[3]), "dig_P2": int(s[4]), "dig_P3": int(s[5]), "dig_P4": int(s[6]),
+        "dig_P5": int(s[7]), "dig_P6": int(s[8]), "dig_P7": int(s[9]), "dig_P8": int(s[10]),
+        "dig_P9": int(s[11]),
+        "dig_H1": cal[25],
+        "dig_H2": int.from_bytes(e1[0:2], "little", signed=True),
+        "dig_H3": e1[2],
+        "dig_H4": s8(e1[3]) * 16 | (e1[4] & 0x0F),
+        "dig_H5": s8(e1[5]) * 16 | (e1[4] >> 4),
+        "dig_H6": s8(e1[6]),
+    }
+
+
+def compensate(adc_t: np.ndarray, adc_p: np.ndarray, adc_h: np.ndarray,
+                      cal: dict[str, int]) -> dict[str, np.ndarray]:
+    """The datasheet's double-precision compensation (section 8.1), vectorised.
+
+    t_fine is truncated to an integer as in the datasheet (``(BME280_S32_t)(var1 + var2)``).
+    Skipped measurements (0x80000 / 0x8000) and a zero pressure divisor give NaN.
+    """
+    adc_t = np.asarray(adc_t, dtype=np.float64)
+    adc_p = np.asarray(adc_p, dtype=np.float64)
+    adc_h = np.asarray(adc_h, dtype=np.float64)
+    t1, t2, t3 = float(cal["dig_T1"]), float(cal["dig_T2"]), float(cal["dig_T3"])
+    var1 = (adc_t / 16384.0 - t1 / 1024.0) * t2
+    var2 = ((adc_t / 131072.0 - t1 / 8192.0) * (adc_t / 131072.0 - t1 / 8192.0)) * t3
+    t_fine = np.trunc(var1 + var2)
+    temperature = (var1 + var2) / 5120.0
+
+    p = {k: float(cal["dig_P%d" % k]) for k in range(1, 10)}
+    var1 = t_fine / 2.0 - 64000.0
+    var2 = var1 * var1 * p[6] / 32768.0
+    var2 = var2 + var1 * p[5] * 2.0
+    var2 = var2 / 4.0 + p[4] * 65536.0
+    var1 = (p[3] * var1 * var1 / 524288.0 + p[2] * var1) / 524288.0
+    var1 = (1.0 + var1 / 32768.0) * p[1]
+    var1 = np.where(var1 == 0.0, np.nan, var1)  # the datasheet returns 0 here: no valid pressure
+    pressure = 1048576.0 - adc_p
+    pressure = (pressure - var2 / 4096.0) * 6250.0 / var1
+    var1 = p[9] * pressure * pressure / 2147483648.0
+    var2 = pressure * p[8] / 32768.0
+    pressure = pressure + (var1 + var2 + p[7]) / 16.0
+
+    h = {k: float(cal["dig_H%d" % k]) for k in range(1, 7)}
+    var_h = t_fine - 76800.0
+    var_h = (adc_h - (h[4] * 64.0 + h[5] / 16384.0 * var_h)) * (
+        h[2] / 65536.0 * (1.0 + h[6] / 67108864.0 * var_h * (1.0 + h[3] / 67108864.0 * var_h)))
+    var_h = var_h * (1.0 - h[1] * var_h / 524288.0)
+    humidity = np.clip(var_h, 0.0, 100.0)
+
+    t_skipped = adc_t == RAW_SKIPPED_TP
+    temperature = np.where(t_skipped, np.nan, temperature)
+    pressure = np.where(t_skipped | (adc_p == RAW_SKIPPED_TP), np.nan, pressure)
+    humidity = np.where(t_skipped | (adc_h == RAW_SKIPPED_H), np.nan, humidity)
+    return {"temperature_c": temperature, "pressure_pa": pressure, "humidity_rh": humidity}
+
+
+def convert(rec: np.ndarray, calibration: bytes, config: dict) -> dict[str, np.ndarray]:
+    cal = parse_calibration(calibration)
+    return compensate(rec["temperature"], rec["pressure"], rec["humidity"], cal)
+
+
+# --- the simulated chip --------------------------------------------------------------------------
 
 CHIP_ID = 0x60
 WRONG_CHIP_ID = 0x58  # a BMP280 fitted instead: the classic mix-up
@@ -28,72 +123,22 @@ REG_CONFIG = 0xF5
 REG_DATA = 0xF7
 RESET_WORD = 0xB6
 
-RAW_SKIPPED_TP = 0x80000
-RAW_SKIPPED_H = 0x8000
-
 OVERSAMPLING = (0, 1, 2, 4, 8, 16, 16, 16)  # osrs field -> factor; 0 = measurement skipped
 STANDBY_MS = (0.5, 62.5, 125.0, 250.0, 500.0, 1000.0, 10.0, 20.0)  # t_sb field (BME280 values)
 FILTER_COEFF = (1, 2, 4, 8, 16, 16, 16, 16)  # filter field -> IIR coefficient; 1 = off
 STARTUP_S = 0.002  # t_startup: NVM copy after power-on / soft reset (status.im_update)
 
-
-@dataclass(frozen=True)
-class Calibration:
-    """Trimming parameters as the NVM holds them (names as in datasheet table 16)."""
-
-    dig_T1: int
-    dig_T2: int
-    dig_T3: int
-    dig_P1: int
-    dig_P2: int
-    dig_P3: int
-    dig_P4: int
-    dig_P5: int
-    dig_P6: int
-    dig_P7: int
-    dig_P8: int
-    dig_P9: int
-    dig_H1: int
-    dig_H2: int
-    dig_H3: int
-    dig_H4: int
-    dig_H5: int
-    dig_H6: int
-
-    def block_88(self) -> bytes:
-        """0x88..0xA1: T1..P9 little-endian words, a reserved byte, dig_H1."""
-        words = (self.dig_T1, self.dig_T2, self.dig_T3, self.dig_P1, self.dig_P2, self.dig_P3,
-                 self.dig_P4, self.dig_P5, self.dig_P6, self.dig_P7, self.dig_P8, self.dig_P9)
-        out = bytearray()
-        for w in words:
-            out += (w & 0xFFFF).to_bytes(2, "little")
-        out += bytes((0x00, self.dig_H1 & 0xFF))
-        return bytes(out)
-
-    def block_e1(self) -> bytes:
-        """0xE1..0xE7: H2 LE, H3, then H4/H5 as 12-bit values sharing 0xE5, then H6."""
-        h4, h5 = self.dig_H4 & 0xFFF, self.dig_H5 & 0xFFF
-        return bytes((
-            self.dig_H2 & 0xFF, (self.dig_H2 >> 8) & 0xFF,
-            self.dig_H3 & 0xFF,
-            h4 >> 4, ((h5 & 0x0F) << 4) | (h4 & 0x0F), h5 >> 4,
-            self.dig_H6 & 0xFF,
-        ))
-
-
-# Temperature/pressure trimming of the BMP280 datasheet's worked example (same ASIC design) and the
-# humidity trimming commonly read from BME280 parts.
-TYPICAL_CALIBRATION = Calibration(
-    dig_T1=27504, dig_T2=26435, dig_T3=-1000,
-    dig_P1=36477, dig_P2=-10685, dig_P3=3024, dig_P4=2855, dig_P5=140, dig_P6=-7,
-    dig_P7=15500, dig_P8=-14600, dig_P9=6000,
-    dig_H1=75, dig_H2=362, dig_H3=0, dig_H4=313, dig_H5=50, dig_H6=30,
-)
+# NVM image 0x88..0xA1 + 0xE1..0xE7: the temperature/pressure trimming of the BMP280 datasheet's
+# worked example (same ASIC design) and the humidity trimming commonly read from BME280 parts
+# (dig_H1 75, dig_H2 362, dig_H3 0, dig_H4 313 and dig_H5 50 sharing 0xE5, dig_H6 30).
+TYPICAL_CALIBRATION = struct.pack(
+    "<HhhHhhhhhhhhBBhBBBBb", 27504, 26435, -1000, 36477, -10685, 3024, 2855, 140, -7, 15500, -14600,
+    6000, 0x00, 75, 362, 0, 313 >> 4, (50 & 0x0F) << 4 | (313 & 0x0F), 50 >> 4, 30)
 
 
 # --- the datasheet's integer compensation (section 4.2.3 / 8.2), used here only to invert it --------
 
-def t_fine_of(adc_t: int, c: Calibration) -> int:
+def t_fine_of(adc_t: int, c: SimpleNamespace) -> int:
     var1 = (((adc_t >> 3) - (c.dig_T1 << 1)) * c.dig_T2) >> 11
     d = (adc_t >> 4) - c.dig_T1
     var2 = (((d * d) >> 12) * c.dig_T3) >> 14
@@ -106,7 +151,7 @@ def _cdiv(a: int, b: int) -> int:
     return q if (a >= 0) == (b >= 0) else -q
 
 
-def pressure_q24_8(adc_p: int, t_fine: int, c: Calibration) -> int:
+def pressure_q24_8(adc_p: int, t_fine: int, c: SimpleNamespace) -> int:
     """The 64-bit reference: pressure in Pa as unsigned Q24.8."""
     var1 = t_fine - 128000
     var2 = var1 * var1 * c.dig_P6
@@ -123,7 +168,7 @@ def pressure_q24_8(adc_p: int, t_fine: int, c: Calibration) -> int:
     return ((p + var1 + var2) >> 8) + (c.dig_P7 << 4)
 
 
-def humidity_q22_22(adc_h: int, t_fine: int, c: Calibration) -> int:
+def humidity_q22_22(adc_h: int, t_fine: int, c: SimpleNamespace) -> int:
     """The 32-bit reference before its final ``>> 12``: finer steps make a better inversion target."""
     v = t_fine - 76800
     v = (((((adc_h << 14) - (c.dig_H4 << 20) - (c.dig_H5 * v)) + 16384) >> 15)
@@ -154,9 +199,7 @@ def _closest(f, target: float, bits: int, shift: int, increasing: bool) -> int:
 
 def resolution_bits(osrs_factor: int, filtered: bool) -> int:
     """T/P ADC resolution (datasheet 3.4.2/3.4.3): 16 bit at x1 plus one per doubling, 20 with IIR."""
-    if filtered:
-        return 20
-    return 16 + int(math.log2(osrs_factor))
+    return 20 if filtered else 16 + int(math.log2(osrs_factor))
 
 
 def measure_time_ms(osrs_t: int, osrs_p: int, osrs_h: int) -> float:
@@ -185,9 +228,10 @@ class BME280(I2CChip):
     ADDRESSES = (0x76, 0x77)
 
     def __init__(self, address: int = DEFAULT_ADDRESS, seed: int = 0, clock: Clock = time.monotonic,
-                 calibration: Calibration = TYPICAL_CALIBRATION) -> None:
+                 calibration: bytes = TYPICAL_CALIBRATION) -> None:
         super().__init__(address, seed, clock)
-        self.calibration = calibration
+        self.calibration = bytes(calibration)
+        self._trims = SimpleNamespace(**parse_calibration(self.calibration))
         env = self._rng("env", 0)
         self._temp = Drift(env, 19.0, 26.0, ((1.0, 600.0), (0.2, 150.0)))
         self._press = Drift(env, 97000.0, 103000.0, ((150.0, 1800.0), (15.0, 90.0)))
@@ -199,9 +243,8 @@ class BME280(I2CChip):
 
     def _reset(self, now: float) -> None:
         regs = bytearray(256)
-        cal = self.calibration
-        regs[REG_CALIB00:REG_CALIB00 + 26] = cal.block_88()
-        regs[REG_CALIB26:REG_CALIB26 + 7] = cal.block_e1()
+        regs[REG_CALIB00:REG_CALIB00 + 26] = self.calibration[:26]
+        regs[REG_CALIB26:REG_CALIB26 + 7] = self.calibration[26:]
         regs[REG_ID] = CHIP_ID
         regs[REG_DATA:REG_DATA + 8] = bytes((0x80, 0, 0, 0x80, 0, 0, 0x80, 0))
         self._regs = regs
@@ -295,7 +338,7 @@ class BME280(I2CChip):
         if self._last is None:
             return
         temp, press, hum = self._last
-        cal = self.calibration
+        cal = self._trims
         osrs_t, osrs_p, osrs_h = self._settings()
         filtered = self._filter_coeff() > 1
         if osrs_t:
@@ -376,3 +419,6 @@ class BME280(I2CChip):
     def truth(self) -> dict[str, float]:
         self._advance(self._clock())
         return dict(self._truth)
+
+
+CHIP = BME280
