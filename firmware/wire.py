@@ -173,6 +173,14 @@ RC_HARD = const(2)
 RC_WATCHDOG = const(3)
 RC_DEEPSLEEP = const(4)
 RC_SOFT = const(5)
+RESET_CAUSE_NAMES = {
+    0: "unknown",
+    1: "power-on",
+    2: "hard",
+    3: "watchdog",
+    4: "deep-sleep",
+    5: "soft",
+}
 
 # CmdReceiver.feed_byte results
 RX_NONE = const(0)

@@ -12,7 +12,7 @@ import sys
 
 from host import flash, monitor
 from host.device import registry
-from host.virtual_board.board import LINK_RATES, BoardError, VirtualBoard
+from host.virtual_board.board import BoardError, VirtualBoard, link_rates
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="virtual", help="virtual board name (default: %(default)s)")
     p.add_argument("--profile", default="rp2040", choices=["rp2040", "esp32"],
                    help="heap size of which real board to emulate (default: %(default)s)")
-    p.add_argument("--link", default="usb", choices=list(LINK_RATES), help="line rate (default: %(default)s)")
+    p.add_argument("--link", default="usb", choices=list(link_rates()), help="line rate (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="sensor noise seed (default: %(default)s)")
     p.add_argument("--source", action="store_true", help="deploy .py sources instead of .mpy")
     p.add_argument("monitor_args", nargs="*", help="arguments for host/monitor.py live, after --")

@@ -19,7 +19,11 @@ class BoardNotFound(FlashError):
 
 
 class BoardDefinitionError(FlashError, ValueError):
-    """boards/<name>/board.json is missing, unreadable or lacks a field this tool needs."""
+    """boards/<name>/board.json is missing, unreadable or wrong: `problems` holds one line per mistake."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 class ImageError(FlashError, ValueError):

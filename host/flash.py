@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a file: the package must be installed (d
         sys.exit(2)
 
 from host.device import ports  # noqa: E402
-from host.device.boards import board_names, load_board  # noqa: E402
+from host.device.boards import BoardDefinition, board_names, load_board  # noqa: E402
 from host.errors import FlashError, ImageError  # noqa: E402
 from host.flashing.progress import ConsoleReporter, Reporter  # noqa: E402
 from host.flashing.images import read_image  # noqa: E402
@@ -62,7 +62,7 @@ def list_boards() -> list[ports.BoardPort]:
     return ports.list_boards()
 
 
-def flash_firmware(board: dict[str, Any], image: bytes, *, port: str | None = None, baud: int | None = None,
+def flash_firmware(board: BoardDefinition, image: bytes, *, port: str | None = None, baud: int | None = None,
                    erase: bool = False, use_stub: bool = True, drive: Path | None = None,
                    mount_roots: list[Path] | None = None, reporter: Reporter | None = None,
                    verbose: bool = False, wait_timeout: float = 15.0) -> Any:
@@ -70,7 +70,7 @@ def flash_firmware(board: dict[str, Any], image: bytes, *, port: str | None = No
 
     The image is validated against the board first; ImageError means nothing was written.
     """
-    method = board["flash"].get("method")
+    method = board.flash_method
     if method == "esptool":
         from host.flashing.esp import flash_esp
 
@@ -85,11 +85,11 @@ def flash_firmware(board: dict[str, Any], image: bytes, *, port: str | None = No
             raise FlashError("--erase is not supported for UF2 boards (flash a flash_nuke.uf2 instead)")
         return flash_uf2(board, image, port=port, drive=drive, mount_roots=mount_roots, reporter=reporter,
                          drive_timeout=wait_timeout, reboot_timeout=wait_timeout)
-    raise FlashError(f"board {board.get('name')!r} has flash method {method!r}: nothing to flash "
+    raise FlashError(f"board {board.name!r} has flash method {method!r}: nothing to flash "
                      "(the virtual board runs the unix port; use deploy)")
 
 
-def deploy(board: dict[str, Any], *, port: str, source: bool = False, config: Path | None = None,
+def deploy(board: BoardDefinition, *, port: str, source: bool = False, config: Path | None = None,
            reporter: Reporter | None = None, reset: bool = True) -> Any:
     """Compile firmware/ for the board, copy what changed, verify, install atomically, soft-reset."""
     from host.flashing.deploy import deploy_tree
@@ -192,7 +192,7 @@ def _cmd_list(args: argparse.Namespace, rep: ConsoleReporter) -> int:
 def _cmd_firmware(args: argparse.Namespace, rep: ConsoleReporter) -> int:
     board = load_board(args.board)
     image = read_image(args.image)
-    method = board["flash"].get("method")
+    method = board.flash_method
     suffix = args.image.suffix.lower()
     if method == "uf2" and suffix == ".bin" or method == "esptool" and suffix == ".uf2":
         raise ImageError(f"{args.image.name} is a {suffix} file; board {args.board} takes "
@@ -240,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except FlashError as exc:
-        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        for line in getattr(exc, "problems", None) or (_one_line(exc),):
+            print(f"{PROG}: error: {line}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: error: interrupted", file=sys.stderr)

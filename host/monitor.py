@@ -40,7 +40,6 @@ from host.errors import FlashError  # noqa: E402
 from host.device.recording import RecordingError  # noqa: E402
 
 PROG = "monitor"
-ROOT = Path(__file__).resolve().parent.parent
 SUBCOMMANDS = ("live", "replay", "export", "plot", "stats")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -111,12 +110,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 # ---------------------------------------------------------------- commands
 
 def _board_line_rate(board: str) -> float | None:
+    """The default line rate of the board the HELLO names, when its definition has a link section."""
+    from host.device.boards import load_board
+    from host.errors import BoardDefinitionError
+
     try:
-        bd = json.loads((ROOT / "boards" / board / "board.json").read_text())
-        link = bd["link"]
-        return float(link["rates"][link["default_rate"]])
-    except (OSError, ValueError, KeyError, TypeError):
+        link = load_board(board).link
+    except BoardDefinitionError:
         return None
+    return None if link is None else float(link.default_bytes_per_s)
 
 
 def _headless(feed, fmt: str, duration: float | None, frames: int | None, out=None) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from host.device import boards as board_def
-from host.device.boards import load_board
+from host.device.boards import BoardDefinition, load_board
 from host.errors import DeviceError, FlashError
 
 from host.paths import FIRMWARE_DIR  # noqa: E402
@@ -68,20 +68,20 @@ def compile_mpy(source: bytes, name: str, arch: str, cache: Path | None = None) 
     return data
 
 
-def build_tree(board: dict[str, Any], *, source: bool = False, config: Path | None = None,
+def build_tree(board: BoardDefinition, *, source: bool = False, config: Path | None = None,
                firmware_dir: Path | None = None, boards_dir: Path | None = None) -> dict[str, bytes]:
     """Device path (relative to the board's root, '/'-separated) -> file contents.
 
-    Every .py under firmware/ becomes .mpy (for board['mpy_arch']) unless `source`, except the
+    Every .py under firmware/ becomes .mpy (for board.mpy_arch) unless `source`, except the
     top-level main.py and boot.py; other files are copied as they are. /board.json is the board's
     definition file as it is in the repo; /config.json is firmware/config.json (the default app
     config, copied like any other file) unless `config` replaces it.
     """
     firmware_dir = FIRMWARE_DIR if firmware_dir is None else firmware_dir
     boards_dir = board_def.BOARDS_DIR if boards_dir is None else boards_dir
-    arch = board.get("mpy_arch")
+    arch = board.mpy_arch
     if not source and not arch:
-        raise FlashError(f"board {board.get('name')!r} has no mpy_arch; deploy with --source")
+        raise FlashError(f"board {board.name!r} has no mpy_arch; deploy with --source")
     if not firmware_dir.is_dir():
         raise FlashError(f"no firmware directory at {firmware_dir}")
     tree: dict[str, bytes] = {}
@@ -97,8 +97,8 @@ def build_tree(board: dict[str, Any], *, source: bool = False, config: Path | No
                 tree[rel[:-3] + ".mpy"] = compile_mpy(data, rel, str(arch))
             else:
                 tree[rel] = data
-    board_file = boards_dir / str(board["name"]) / "board.json"
-    tree["board.json"] = board_file.read_bytes() if board_file.is_file() else _json_bytes(board)
+    board_file = boards_dir / board.name / "board.json"
+    tree["board.json"] = board_file.read_bytes() if board_file.is_file() else _json_bytes(board.raw)
     if config is not None:
         try:
             tree[CONFIG_NAME] = Path(config).read_bytes()

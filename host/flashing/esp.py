@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from host.device.boards import flash_field
+from host.device.boards import BoardDefinition, EsptoolFlash
 from host.errors import BoardNotFound, DeviceError, FlashError, VerificationError
 from host.flashing.progress import Reporter, Task
 from host.flashing.images import validate_esp_image
@@ -85,13 +85,13 @@ def _esptool_logging(reporter: Reporter, verbose: bool) -> Iterator[_EsptoolLog]
         EspLog.instance = saved
 
 
-def flash_esp(board: dict[str, Any], image: bytes, port: str, *, baud: int | None = None,
+def flash_esp(board: BoardDefinition, image: bytes, port: str, *, baud: int | None = None,
               erase: bool = False, use_stub: bool = True, connect_attempts: int = 3,
               reporter: Reporter | None = None, verbose: bool = False) -> EspFlashResult:
     """Write `image` at the board's flash offset and verify it by MD5.
 
     Args:
-        board: parsed board.json (needs flash.chip_id, flash.offset, flash.flash_size).
+        board: the board's definition (flashed with esptool: flash.chip_id, offset, flash_size, baud).
         image: the MicroPython .bin (as written at the offset; starts with the 0xE9 header).
         port: serial device (or pyserial URL) of the board in download mode.
         baud: transfer baud rate (None: the board's flash.baud); the ROM is reached at 115200 first.
@@ -109,11 +109,11 @@ def flash_esp(board: dict[str, Any], image: bytes, port: str, *, baud: int | Non
     from esptool.util import FatalError, NotImplementedInROMError
 
     reporter = reporter or Reporter()
-    chip_id = int(flash_field(board, "chip_id"))
-    offset = int(flash_field(board, "offset"))
-    flash_size = int(flash_field(board, "flash_size"))
+    spec = board.flash_as(EsptoolFlash)
+    chip_id, offset, flash_size = spec.chip_id, spec.offset, spec.flash_size
     info = validate_esp_image(image, chip_id, offset, flash_size)
-    baud = int(board["flash"].get("baud", ROM_BAUD)) if baud is None else baud
+    if baud is None:
+        baud = ROM_BAUD if spec.baud is None else spec.baud
 
     with _esptool_logging(reporter, verbose) as log:
         try:
@@ -126,7 +126,7 @@ def flash_esp(board: dict[str, Any], image: bytes, port: str, *, baud: int | Non
                               "(hold BOOT and tap EN to enter download mode)") from None
         try:
             if esp.IMAGE_CHIP_ID != chip_id:
-                raise DeviceError(f"{port} has an {esp.CHIP_NAME}, board {board['name']!r} is chip id {chip_id}; "
+                raise DeviceError(f"{port} has an {esp.CHIP_NAME}, board {board.name!r} is chip id {chip_id}; "
                                   "refusing to write")
             reporter.info(f"Connected to {esp.CHIP_NAME} on {port}")
             if use_stub:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from host.device.boards import flash_field
+from host.device.boards import BoardDefinition, Uf2Flash
 from host.errors import BoardNotFound, DeviceError
 from host.flashing.progress import Reporter
 from host.flashing.images import validate_uf2
@@ -100,7 +100,7 @@ class Uf2FlashResult:
     port_after: str | None
 
 
-def flash_uf2(board: dict[str, Any], image: bytes, *, port: str | None = None, drive: Path | None = None,
+def flash_uf2(board: BoardDefinition, image: bytes, *, port: str | None = None, drive: Path | None = None,
               mount_roots: list[Path] | None = None, reporter: Reporter | None = None,
               enter_bootloader: Callable[[str], None] = enter_bootloader_via_mpremote,
               find_port_after: Callable[[], str | None] | None = None,
@@ -109,7 +109,7 @@ def flash_uf2(board: dict[str, Any], image: bytes, *, port: str | None = None, d
     """Copy a validated UF2 image to the board's bootloader drive.
 
     Args:
-        board: parsed board.json (flash.family_id, flash.flash_base, flash.flash_size, flash.drive_label).
+        board: the board's definition (flashed by UF2: family_id, flash_base, flash_size, drive_label).
         image: the .uf2 file's bytes.
         port: serial port of the board running MicroPython, used to enter the bootloader. None when
             the board already shows its drive.
@@ -123,9 +123,9 @@ def flash_uf2(board: dict[str, Any], image: bytes, *, port: str | None = None, d
         ImageError (nothing written), BoardNotFound (no drive / board did not come back), DeviceError.
     """
     reporter = reporter or Reporter()
-    info = validate_uf2(image, int(flash_field(board, "family_id")), int(flash_field(board, "flash_base")),
-                        int(flash_field(board, "flash_size")))
-    label = str(board["flash"].get("drive_label", "RPI-RP2"))
+    spec = board.flash_as(Uf2Flash)
+    info = validate_uf2(image, spec.family_id, spec.flash_base, spec.flash_size)
+    label = spec.drive_label
     roots = [drive] if drive is not None else (mount_roots or default_mount_roots())
 
     target = find_rp2_drive(roots, label)

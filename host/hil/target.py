@@ -13,12 +13,11 @@ import hashlib
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from firmware import wire
 from host import flash
 from host.device import ports
-from host.device.boards import load_board
+from host.device.boards import BoardDefinition, load_board
 from host.paths import FIRMWARE_DIR
 from host.protocol.frames import Frame
 from host.device.raw_repl import RawRepl
@@ -57,7 +56,7 @@ class Target:
         self.workdir, self.name, self.link_rate = workdir, name, link_rate
         self.virtual = None  # VirtualBoard when port == "virtual"
         self.port: str | None = None
-        self.definition: dict[str, Any] = {}
+        self.definition: BoardDefinition | None = None
         self.deploy_result = None
         self.deploy_seconds = 0.0
         self.last_boot_id: int | None = None
@@ -126,7 +125,7 @@ def clear_faults(vb) -> None:
     vb.set_backpressure(False)
     vb.set_bit_error_rate(0.0)
     vb.set_drop_rate(0.0)
-    vb.set_link_rate(vb.definition.get("link", {}).get("default_rate", "usb"))
+    vb.set_link_rate(vb.definition.link.default_rate)
     if vb.port is None:
         vb.reconnect()
 
@@ -134,7 +133,7 @@ def clear_faults(vb) -> None:
 class Dut:
     """The device under test of one test (the `dut` fixture): reset, captured, with files you may change.
 
-    Attributes: port, name, definition (board.json), virtual (VirtualBoard or None), log_path,
+    Attributes: port, name, definition (its BoardDefinition), virtual (VirtualBoard or None), log_path,
     traffic (the test's Traffic), hello (the HELLO after the last reset), boot_id.
     """
 
@@ -159,7 +158,7 @@ class Dut:
         return self.capture.path
 
     @property
-    def definition(self) -> dict[str, Any]:
+    def definition(self) -> BoardDefinition:
         return self.target.definition
 
     @property

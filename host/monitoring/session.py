@@ -21,8 +21,6 @@ from host.protocol.decoder import Decoder
 from host.protocol.frames import DeviceText, Frame, StreamInfo
 from host.protocol.linkstats import LinkStats
 
-RESET_CAUSES = {wire.RC_UNKNOWN: "unknown", wire.RC_POWER_ON: "power-on", wire.RC_HARD: "hard",
-                wire.RC_WATCHDOG: "watchdog", wire.RC_DEEPSLEEP: "deep-sleep", wire.RC_SOFT: "soft"}
 
 RATE_WINDOW_S = 2.0   # sliding window for Hz, bytes/s and frames/s
 MIN_RATE_FRAMES = 4   # a stream's Hz is judged over at least this many frames (slow batches)
@@ -338,7 +336,7 @@ class Session:
         d = self.device
         d.uptime_ms, d.free_heap, d.loop_overruns = s.uptime_ms, s.free_heap, s.loop_overruns
         d.frames_sent, d.frames_dropped = s.frames_sent, s.frames_dropped
-        d.reset_cause = RESET_CAUSES.get(s.reset_cause, f"cause {s.reset_cause}")
+        d.reset_cause = wire.RESET_CAUSE_NAMES.get(s.reset_cause, f"cause {s.reset_cause}")
         for x in s.streams:
             st = self.streams.get(x.stream)
             if st is not None:

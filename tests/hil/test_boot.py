@@ -26,8 +26,8 @@ def test_hello_announces_board_firmware_streams_and_calibration(dut, traffic, re
     hello = traffic.expect("HELLO")
     info = hello.hello()
     assert hello.seq == 0, "the HELLO right after a reset is the boot's first"
-    assert info["board"] == dut.definition["name"]
-    assert info["mcu"] == dut.definition["mcu"]
+    assert info["board"] == dut.definition.name
+    assert info["mcu"] == dut.definition.mcu
     assert info["protocol"] == wire.VERSION
     assert info["ticks_period"] == 1 << 30
     if not request.config.getoption("no_deploy"):

@@ -26,7 +26,7 @@ WATCHDOG_ON = {"watchdog": "always"}
 
 def expect_watchdog_boot(dut, traffic, virtual_board, since, first):
     """The next boot after a watchdog reset, and what it must say about it."""
-    timeout_s = dut.definition["wdt_timeout_ms"] / 1000
+    timeout_s = dut.definition.wdt_timeout_ms / 1000
     hello = traffic.expect("HELLO", since=since, timeout=timeout_s + WDT_MARGIN_S,
                           where=lambda f: f.boot_id != first)
     info = hello.hello()
@@ -79,7 +79,7 @@ def test_corrupt_config_gives_safe_defaults_and_a_config_fallback_event(dut, tra
     hello = dut.reset()
     ev = traffic.expect(event="CONFIG_FALLBACK", since=traffic.start, timeout=2).event()
     assert why in ev.text and "defaults" in ev.text, ev.text
-    defaults = fw_config.defaults(dut.definition)
+    defaults = fw_config.defaults(dut.definition.raw)
     got = [(s["name"], s["kind"], s["period_us"], s["batch"]) for s in hello.hello()["streams"]]
     assert got == [(s["name"], s["sensor"], s["period_us"], s["batch"]) for s in defaults["streams"]]
     for sid in traffic.streams:

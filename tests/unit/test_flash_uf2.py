@@ -28,11 +28,11 @@ def rp2_board_json(tmp_path, monkeypatch):
     board["flash"]["family_id"] = RP2040_FAMILY_ID
     path.write_text(json.dumps(board))
     monkeypatch.setattr(board_def, "BOARDS_DIR", boards)
-    return board
+    return board_def.load_board("rp2040_pico")
 
 
 def test_rp2040_board_json_has_the_rp2040_family():
-    assert board_def.load_board("rp2040_pico")["flash"]["family_id"] == RP2040_FAMILY_ID
+    assert board_def.load_board("rp2040_pico").flash.family_id == RP2040_FAMILY_ID
 
 
 @pytest.fixture

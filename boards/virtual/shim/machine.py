@@ -9,7 +9,7 @@ made once, at import, so a bus transaction allocates nothing in the firmware's h
 Message to the runner: op u8, bus u8, addr u8, addrsize u8 (bits of memaddr, 0 = none),
 memaddr u16 LE, length u16 LE, then `length` bytes for writes.
 Reply: status u8 (0 or an errno), 0 u8, length u16 LE, then `length` bytes.
-Keep in step with host/vboard/ipc.py.
+Keep in step with host/virtual_board/ipc.py; tests/unit/test_shim_constants.py compares the numbers.
 """
 import os
 import time
