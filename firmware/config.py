@@ -40,8 +40,9 @@ MAX_BATCH = 512
 def _default_streams(board):
     """One stream per sensor kind wired on the board (every kind in sensors/ when no board is
     given), each with its driver's ``DEFAULT_STREAM``."""
-    import sensors
-
+    # the sibling package: "sensors" on the board, "firmware.sensors" when the host imports
+    # this file as firmware.config
+    sensors = __import__(__name__[:__name__.rfind(".") + 1] + "sensors", None, None, ("kinds",))
     known = sensors.kinds()
     if board:
         kinds = []
