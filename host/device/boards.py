@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from host.device.json_fields import FieldReader, describe
+from host.device.mcu import ESP_CHIP_NAMES, UF2_FAMILY_BY_MCU
 from host.errors import BoardDefinitionError
 from host.paths import BOARDS_DIR, ROOT
 
@@ -253,7 +254,6 @@ def _flash(r: FieldReader, data: dict, mcu: str | None) -> FlashSpec | None:
 
 
 def _esptool(r: FieldReader, spec: dict) -> EsptoolFlash:
-    from host.flashing.images import ESP_CHIP_NAMES
 
     flash = EsptoolFlash(chip=r.text(spec, "flash", "chip"), chip_id=r.integer(spec, "flash", "chip_id", lo=0),
                          offset=r.integer(spec, "flash", "offset", lo=0),
@@ -273,7 +273,6 @@ def _esptool(r: FieldReader, spec: dict) -> EsptoolFlash:
 
 def _check_uf2_family(r: FieldReader, family: int | None, mcu: str | None) -> None:
     """A wrong family id makes the bootloader ignore every block: catch a typo'd board.json early."""
-    from host.flashing.images import UF2_FAMILY_BY_MCU
 
     known = UF2_FAMILY_BY_MCU.get(str(mcu))
     if family is not None and known is not None and family != known:

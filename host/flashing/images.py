@@ -9,6 +9,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from host.device.mcu import ESP_CHIP_NAMES, RP2040_FAMILY_ID
 from host.errors import ImageError
 
 # ESP application/bootloader image (esptool's bin_image.py, ESP-IDF esp_app_format.h)
@@ -17,8 +18,6 @@ ESP_HEADER_LEN = 8
 ESP_EXT_HEADER_LEN = 16
 ESP_CHIP_ID_OFFSET = 12  # u16 LE inside the extended header
 ESP_MAX_SEGMENTS = 16
-ESP_CHIP_NAMES = {0: "ESP32", 2: "ESP32-S2", 5: "ESP32-C3", 9: "ESP32-S3", 12: "ESP32-C2",
-                  13: "ESP32-C6", 16: "ESP32-H2", 18: "ESP32-P4", 23: "ESP32-C5", 0xFFFF: "unset"}
 
 # UF2 (https://github.com/microsoft/uf2)
 UF2_BLOCK_SIZE = 512
@@ -29,9 +28,6 @@ UF2_FLAG_NOT_MAIN_FLASH = 0x00000001
 UF2_FLAG_FAMILY_ID_PRESENT = 0x00002000
 UF2_MAX_PAYLOAD = 476
 UF2_HEADER = struct.Struct("<8I")  # magic0, magic1, flags, addr, size, block_no, num_blocks, family
-RP2040_FAMILY_ID = 0xE48BFF56
-# well-known UF2 family ids by board.json "mcu" (uf2 repo utils/uf2families.json)
-UF2_FAMILY_BY_MCU = {"rp2040": RP2040_FAMILY_ID, "rp2350": 0xE48BFF59, "esp32s2": 0xBFDD4EEE, "esp32s3": 0xC47E5767}
 
 
 @dataclass(frozen=True)

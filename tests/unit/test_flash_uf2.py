@@ -10,7 +10,7 @@ import pytest
 from host.device import boards as board_def
 from host.flash import main
 from host.errors import BoardNotFound, ImageError
-from host.flashing.images import RP2040_FAMILY_ID
+from host.device.mcu import RP2040_FAMILY_ID
 from host.flashing.uf2 import enter_bootloader_via_mpremote, flash_uf2
 from tests.fakes.images import uf2_image
 from tests.fakes.rp2_drive import FakeMicroPythonBoard, FakeRp2Drive
