@@ -36,6 +36,9 @@ class UsbId:
     def __str__(self) -> str:
         return f"{self.vid:04X}:{self.pid:04X}"
 
+    def matches(self, vid: int | None, pid: int | None) -> bool:
+        return vid == self.vid and pid == self.pid
+
 
 @dataclass(frozen=True)
 class EsptoolFlash:
@@ -121,6 +124,7 @@ class BoardDefinition:
     mpy_arch: str | None = None
     heap_profiles: dict[str, str] = field(default_factory=dict)
     bootloader_usb: UsbId | None = None
+    usb_alternates: tuple[UsbId, ...] = ()  # other ids the same board enumerates as (USB-UART bridge variants)
     i2c: tuple[I2CBus, ...] = ()
     adc: tuple[AdcInput, ...] = ()
     sensors: tuple[SensorWiring, ...] = ()
@@ -203,6 +207,8 @@ def parse_board(data: Any, where: str, *, path: Path | None = None,
     board = BoardDefinition(
         name=name, title=r.text(data, "", "title"), mcu=mcu, heap=heap, mpy_arch=mpy_arch,
         usb=_usb(r, data, "usb", required=True), bootloader_usb=_usb(r, data, "bootloader_usb", required=False),
+        usb_alternates=tuple(u for at, entry in r.items(data, "usb_alternates")
+                             if (u := _usb_entry(r, entry, at)) is not None),
         flash=flash, wdt_timeout_ms=r.integer(data, "", "wdt_timeout_ms", lo=1),
         heap_profiles={k: _heap(r, profiles, "heap_profiles", k) for k in (profiles or {})},
         i2c=i2c, adc=adc, sensors=_sensors(r, data, i2c, adc),
@@ -214,7 +220,8 @@ def parse_board(data: Any, where: str, *, path: Path | None = None,
     return board
 
 
-_TOP_LEVEL = ("name", "title", "mcu", "mpy_arch", "heap", "heap_profiles", "usb", "bootloader_usb", "flash",
+_TOP_LEVEL = ("name", "title", "mcu", "mpy_arch", "heap", "heap_profiles", "usb", "bootloader_usb", "usb_alternates",
+              "flash",
               "i2c", "adc", "sensors", "output", "led", "wdt_timeout_ms", "link")
 _FLASH_FIELDS = {"esptool": ("method", "chip", "chip_id", "offset", "flash_size", "baud"),
                  "uf2": ("method", "family_id", "flash_base", "flash_size", "drive_label"),
@@ -225,6 +232,10 @@ def _usb(r: FieldReader, data: dict, key: str, *, required: bool) -> UsbId | Non
     usb = r.obj(data, "", key, required=required)
     if usb is None:
         return None
+    return _usb_entry(r, usb, key)
+
+
+def _usb_entry(r: FieldReader, usb: dict, key: str) -> UsbId:
     r.known(usb, key, ("vid", "pid", "vendor"))
     return UsbId(r.integer(usb, key, "vid", lo=0, hi=0xFFFF), r.integer(usb, key, "pid", lo=0, hi=0xFFFF),
                  r.text(usb, key, "vendor", required=False, default=""))

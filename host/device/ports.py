@@ -26,15 +26,16 @@ VID_SILABS, PID_CP210X = 0x10C4, 0xEA60
 VID_WCH, PID_CH340 = 0x1A86, 0x7523
 VID_FTDI = 0x0403
 
-# (vid, pid or None for any pid, what it usually is, boards it may be)
-_USB_GUESSES: list[tuple[int, int | None, str, tuple[str, ...]]] = [
-    (VID_RASPBERRY_PI, PID_RP2_MICROPYTHON, "Raspberry Pi RP2 running MicroPython", ("rp2040_pico",)),
-    (VID_RASPBERRY_PI, PID_RP2_BOOTLOADER, "Raspberry Pi RP2 in BOOTSEL (RPI-RP2) bootloader", ("rp2040_pico",)),
-    (VID_RASPBERRY_PI, None, "Raspberry Pi device", ()),
-    (VID_ESPRESSIF, None, "Espressif native USB (ESP32-S2/S3/C3 family)", ()),
-    (VID_SILABS, PID_CP210X, "CP210x USB-UART bridge (ESP32 DevKitC?)", ("esp32_devkit",)),
-    (VID_WCH, PID_CH340, "CH340 USB-UART bridge (ESP32 board?)", ("esp32_devkit",)),
-    (VID_FTDI, None, "FTDI USB-UART bridge (ESP32 board?)", ("esp32_devkit",)),
+# (vid, pid or None for any pid, what it usually is): general USB knowledge, not ours. Which of
+# our boards a port may be comes from the board definitions' usb ids (boards/*/board.json).
+_USB_LABELS: list[tuple[int, int | None, str]] = [
+    (VID_RASPBERRY_PI, PID_RP2_MICROPYTHON, "Raspberry Pi RP2 running MicroPython"),
+    (VID_RASPBERRY_PI, PID_RP2_BOOTLOADER, "Raspberry Pi RP2 in BOOTSEL (RPI-RP2) bootloader"),
+    (VID_RASPBERRY_PI, None, "Raspberry Pi device"),
+    (VID_ESPRESSIF, None, "Espressif native USB (ESP32-S2/S3/C3 family)"),
+    (VID_SILABS, PID_CP210X, "CP210x USB-UART bridge"),
+    (VID_WCH, PID_CH340, "CH340 USB-UART bridge"),
+    (VID_FTDI, None, "FTDI USB-UART bridge"),
 ]
 
 VIRTUAL_BOARD = "virtual"
@@ -88,13 +89,30 @@ def read_virtual_board(name: str = "virtual") -> VirtualBoardInfo | None:
 
 
 def guess_usb(vid: int | None, pid: int | None) -> tuple[str, tuple[str, ...]]:
-    """What a USB VID:PID usually is, and which of our boards it may be."""
+    """What a USB VID:PID usually is, and which of our boards (by their board.json usb ids) it may be."""
     if vid is None:
         return "not a USB device", ()
-    for g_vid, g_pid, label, boards in _USB_GUESSES:
+    boards = _boards_with_usb_id(vid, pid)
+    for g_vid, g_pid, label in _USB_LABELS:
         if vid == g_vid and (g_pid is None or pid == g_pid):
-            return label, boards
-    return "unknown USB serial device", ()
+            return (f"{label} ({', '.join(boards)}?)" if boards else label), boards
+    return "unknown USB serial device", boards
+
+
+def _boards_with_usb_id(vid: int, pid: int | None) -> tuple[str, ...]:
+    from host.device.boards import board_names, load_board
+    from host.errors import BoardDefinitionError
+
+    names = []
+    for name in board_names():
+        try:
+            b = load_board(name)
+        except BoardDefinitionError:
+            continue  # a broken definition is reported where it is used, not while listing ports
+        ids = (b.usb, b.bootloader_usb, *b.usb_alternates)
+        if any(u is not None and u.matches(vid, pid) for u in ids):
+            names.append(name)
+    return tuple(names)
 
 
 def _comports() -> list[Any]:

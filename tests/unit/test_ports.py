@@ -127,3 +127,19 @@ def test_pagerless_home_env(monkeypatch, tmp_path):
     assert ports.pagerless_home() == tmp_path
     monkeypatch.delenv("PAGERLESS_HOME")
     assert ports.pagerless_home().name == ".pagerless"
+
+
+def test_which_board_a_port_may_be_comes_from_board_definitions(fake_comports, ports_home, monkeypatch, tmp_path):
+    """A board.json's usb ids are the one source: a new board is recognised with no table edited."""
+    import json
+
+    from host.device import boards
+
+    src = json.loads((boards.BOARDS_DIR / "rp2040_pico" / "board.json").read_text())
+    src.update(name="my_node", usb={"vid": 0x1209, "pid": 0x4242, "vendor": "pid.codes test"})
+    (tmp_path / "boards" / "my_node").mkdir(parents=True)
+    (tmp_path / "boards" / "my_node" / "board.json").write_text(json.dumps(src))
+    monkeypatch.setattr(boards, "BOARDS_DIR", tmp_path / "boards")
+    fake_comports.append(_port("/dev/ttyX0", 0x1209, 0x4242, serial="N1"))
+    (found,) = ports.list_boards()
+    assert found.boards == ("my_node",) and found.guess == "unknown USB serial device"
