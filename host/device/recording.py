@@ -26,10 +26,15 @@ Durability: `Recorder` writes through a buffered file, and flushes + fsyncs at l
 `sync_interval` seconds (0.5 s by default) and on close. A `kill -9` therefore loses at most the
 records written since the last sync; earlier records are never rewritten (the file is only ever
 appended to), so they stay intact. The tail a crash leaves behind (a half-written record) is "torn":
-`read_recording` stops at the last intact record and reports the torn byte count; `Recorder` cuts it
+the reader stops at the last intact record and reports the torn byte count; `Recorder` cuts it
 off before appending a new session to an existing file. Damage *before* the tail (a flipped bit on
 disk) is reported as a corrupt region; the reader resynchronises on the next record whose magic and
 CRC check out, so one bad record does not cost the rest of the file.
+
+Reading: `open_recording` streams a file of any size in chunks (memory: one chunk plus the largest
+record), yielding each `Record` and, at the very place bytes were skipped, a `Damage` marker, so a
+consumer can tell what the damage cost (the monitor counts frames lost there as lost to the recording,
+not to the link). `read_recording` is the same reader collected into a list, for small files.
 """
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 FILE_MAGIC = b"PGLSREC\x00"
 FORMAT_VERSION = 1
@@ -132,91 +138,191 @@ def _check_file_header(data: bytes | memoryview, path: object) -> None:
                              f"(this tool reads version {FORMAT_VERSION})")
 
 
-def _record_at(buf: memoryview, pos: int) -> tuple[Record | None, str]:
-    """Parse the record at `pos`: (record, "") or (None, why): "short" when the buffer ends inside it."""
-    end = len(buf)
-    if pos + REC_HEADER_SIZE > end:
-        return None, "short"
-    magic, kind, flags, n, t_ns, crc = _REC_HEADER.unpack_from(buf, pos)
-    if magic != RECORD_MAGIC:
-        return None, "magic"
-    if n > MAX_PAYLOAD or kind not in _KINDS:
-        return None, "header"
-    start = pos + REC_HEADER_SIZE
-    if start + n > end:
-        return None, "short"
-    payload = bytes(buf[start:start + n])
-    if zlib.crc32(payload, zlib.crc32(_CRC_PART.pack(kind, flags, n, t_ns))) != crc:
-        return None, "crc"
-    return Record(Kind(kind), t_ns, payload, pos), ""
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """Bytes of the file skipped where it is damaged: mid-file (`torn` False; the reader carried on at
+    the next intact record) or at the end (`torn` True: what a crash left). Yielded in record order, so
+    whatever the skipped bytes held was received after the record before and before the record after.
+
+    t_before_ns: host time of the last intact record before (0 if none); t_after_ns: of the next one
+    (None for a torn tail). `t` is the time to file the damage under: the next record's, else the
+    previous one's.
+    """
+    offset: int
+    nbytes: int
+    t_before_ns: int
+    t_after_ns: int | None
+
+    @property
+    def torn(self) -> bool:
+        return self.t_after_ns is None
+
+    @property
+    def t(self) -> float:
+        return (self.t_before_ns if self.t_after_ns is None else self.t_after_ns) / 1e9
 
 
 _KINDS = frozenset(int(k) for k in Kind)
+CHUNK_SIZE = 1 << 20
 
 
-def iter_records(data: bytes | memoryview, report: ReadReport | None = None,
-                 path: object = "<bytes>") -> Iterator[Record]:
-    """Records of an in-memory recording, up to the last intact one.
+class RecordingReader:
+    """Iterates the records of an open recording, reading it `chunk_size` bytes at a time.
 
-    Fills `report` (if given) as it goes: torn tail and corrupt regions. Raises RecordingError only
-    when the file header itself is wrong.
+    Yields `Record`s and `Damage` markers in file order and fills `report` as it goes (complete once
+    the iteration has ended). Memory stays at one chunk plus the largest record (<= MAX_PAYLOAD), also
+    while resynchronising over a damaged region of any length. Raises RecordingError when the file
+    header is wrong (on the first `next`).
+
+    Args:
+        f: a binary file positioned at the start of the recording.
+        path: for messages.
+        end: read no further than this offset (a file still being appended to reads as it was).
     """
-    rep = report if report is not None else ReadReport()
-    buf = memoryview(data)
-    _check_file_header(buf, path)
-    pos = FILE_HEADER_SIZE
-    end = len(buf)
-    rep.intact_end = pos
-    while pos < end:
-        rec, _why = _record_at(buf, pos)
-        if rec is not None:
+
+    def __init__(self, f: BinaryIO, path: object = "<file>", chunk_size: int = CHUNK_SIZE,
+                 end: int | None = None) -> None:
+        self.report = ReadReport()
+        self.size = 0  # bytes of the file read so far (the whole file, once iterated)
+        self._f = f
+        self._path = path
+        self._chunk = max(chunk_size, REC_HEADER_SIZE)
+        self._end = end
+        self._buf = bytearray()
+        self._base = 0     # file offset of _buf[0]
+        self._keep = 0     # bytes before this offset are no longer needed
+        self._eof = False
+
+    # -- buffer
+    def _more(self) -> bool:
+        if self._eof:
+            return False
+        cut = self._keep - self._base
+        if cut > 0:
+            del self._buf[:cut]
+            self._base += cut
+        n = self._chunk
+        if self._end is not None:
+            n = min(n, self._end - self._base - len(self._buf))
+        data = self._f.read(n) if n > 0 else b""
+        if not data:
+            self._eof = True
+            return False
+        self._buf += data
+        self.size = self._base + len(self._buf)
+        return True
+
+    def _fill(self, upto: int) -> bool:
+        """Make the bytes before file offset `upto` available; False if the file ends first."""
+        while self._base + len(self._buf) < upto:
+            if not self._more():
+                return False
+        return True
+
+    # -- records
+    def _record_at(self, pos: int) -> Record | None:
+        if not self._fill(pos + REC_HEADER_SIZE):
+            return None
+        i = pos - self._base
+        magic, kind, flags, n, t_ns, crc = _REC_HEADER.unpack_from(self._buf, i)
+        if magic != RECORD_MAGIC or n > MAX_PAYLOAD or kind not in _KINDS:
+            return None
+        if not self._fill(pos + REC_HEADER_SIZE + n):
+            return None
+        i = pos - self._base + REC_HEADER_SIZE
+        payload = bytes(self._buf[i:i + n])
+        if zlib.crc32(payload, zlib.crc32(_CRC_PART.pack(kind, flags, n, t_ns))) != crc:
+            return None
+        return Record(Kind(kind), t_ns, payload, pos)
+
+    def _resync(self, start: int) -> tuple[int, Record] | None:
+        """The next intact record at or after `start`, found by its magic."""
+        pos = start
+        while True:
+            self._keep = pos
+            i = self._buf.find(_MAGIC_BYTES, max(pos - self._base, 0))
+            if i < 0:
+                pos = max(pos, self._base + len(self._buf) - 1)  # a magic may straddle the chunk end
+                self._keep = pos
+                if not self._more():
+                    return None
+                continue
+            pos = self._base + i
+            rec = self._record_at(pos)
+            if rec is not None:
+                return pos, rec
+            pos += 1
+
+    def __iter__(self) -> Iterator[Record | Damage]:
+        rep = self.report
+        self._fill(FILE_HEADER_SIZE)
+        _check_file_header(bytes(self._buf[:FILE_HEADER_SIZE]), self._path)
+        pos = rep.intact_end = FILE_HEADER_SIZE
+        t_last = 0
+        while True:
+            self._keep = pos
+            if not self._fill(pos + 1):
+                rep.torn_bytes = 0
+                return
+            rec = self._record_at(pos)
+            if rec is None:
+                found = self._resync(pos + 1)
+                if found is None:
+                    self._fill(1 << 62)  # to the end: the torn tail's length
+                    rep.torn_bytes = self.size - pos
+                    yield Damage(pos, rep.torn_bytes, t_last, None)
+                    return
+                nxt, rec = found
+                rep.corrupt.append((pos, nxt - pos))
+                yield Damage(pos, nxt - pos, t_last, rec.t_ns)
+                pos = nxt
             rep.records += 1
             pos += REC_HEADER_SIZE + len(rec.payload)
             rep.intact_end = pos
+            t_last = rec.t_ns
             yield rec
-            continue
-        # Damaged or incomplete here: look for the next record that checks out.
-        nxt = _resync(buf, pos + 1)
-        if nxt is None:
-            rep.torn_bytes = end - pos
-            return
-        rep.corrupt.append((pos, nxt - pos))
-        pos = nxt
-    rep.torn_bytes = 0
 
 
-def _resync(buf: memoryview, start: int) -> int | None:
-    raw = buf.obj if isinstance(buf.obj, bytes | bytearray) else bytes(buf)
-    pos = start
-    while True:
-        pos = raw.find(_MAGIC_BYTES, pos)
-        if pos < 0:
-            return None
-        rec, _ = _record_at(buf, pos)
-        if rec is not None:
-            return pos
-        pos += 1
+class open_recording:  # noqa: N801 (used like open())
+    """`with open_recording(path) as rd: for item in rd: ...`: a `RecordingReader` over the file at
+    `path` that closes it on exit. Raises RecordingError when the file cannot be opened."""
+
+    def __init__(self, path: str | os.PathLike, chunk_size: int = CHUNK_SIZE, end: int | None = None) -> None:
+        try:
+            self._f = open(path, "rb")
+        except FileNotFoundError:
+            raise RecordingError(f"{path}: no such recording") from None
+        except IsADirectoryError:
+            raise RecordingError(f"{path}: is a directory, not a recording") from None
+        except OSError as e:
+            raise RecordingError(f"{path}: cannot read recording ({e.strerror or e})") from None
+        self.reader = RecordingReader(self._f, path, chunk_size, end)
+
+    def __enter__(self) -> RecordingReader:
+        return self.reader
+
+    def __exit__(self, *exc) -> None:
+        self._f.close()
 
 
 def read_recording(path: str | os.PathLike) -> tuple[list[Record], ReadReport]:
-    """All intact records of the file at `path`, and what was skipped. Never modifies the file."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise RecordingError(f"{path}: no such recording") from None
-    except IsADirectoryError:
-        raise RecordingError(f"{path}: is a directory, not a recording") from None
-    except OSError as e:
-        raise RecordingError(f"{path}: cannot read recording ({e.strerror or e})") from None
-    report = ReadReport()
-    records = list(iter_records(data, report, path))
-    return records, report
+    """All intact records of the file at `path`, and what was skipped (small files: it keeps every
+    record in memory; stream large ones with `open_recording`). Never modifies the file."""
+    with open_recording(path) as rd:
+        try:
+            records = [x for x in rd if isinstance(x, Record)]
+        except OSError as e:
+            raise RecordingError(f"{path}: cannot read recording ({e.strerror or e})") from None
+    return records, rd.report
 
 
 def repair(path: str | os.PathLike) -> ReadReport:
     """Cut a torn tail off the file (what a crash left behind) so appending can continue. Returns
     the report; corrupt regions mid-file are left in place (the reader skips them)."""
-    _, report = read_recording(path)
+    with open_recording(path) as rd:
+        for _ in rd:
+            pass
+    report = rd.report
     if report.torn_bytes:
         with open(path, "r+b") as f:
             f.truncate(report.intact_end)
