@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from firmware import wire
+from host.device.recording import Damage
 from host.sensors import units
 from host.protocol.decoder import Decoder
 from host.protocol.frames import DeviceText, Frame, StreamInfo
@@ -112,8 +113,7 @@ def _arrival_rate(arrivals: deque, now: float) -> float:
     A stream sends a batch per frame, often seconds apart (env: 30 samples every 3 s), so a fixed
     window would show 0 between frames and a burst when one lands. The window therefore keeps at
     least MIN_RATE_FRAMES frames, however old, beside everything of the last RATE_WINDOW_S."""
-    while len(arrivals) > MIN_RATE_FRAMES and arrivals[0][0] < now - RATE_WINDOW_S:
-        arrivals.popleft()
+    _prune_arrivals(arrivals, now)
     if len(arrivals) < 2:
         return math.nan
     span = arrivals[-1][0] - arrivals[0][0]
@@ -124,9 +124,18 @@ def _arrival_rate(arrivals: deque, now: float) -> float:
     return sum(n for _, n in list(arrivals)[1:]) / span
 
 
-def _window_rate(arrivals: deque, now: float) -> float:
+def _prune_arrivals(arrivals: deque, now: float) -> None:
+    while len(arrivals) > MIN_RATE_FRAMES and arrivals[0][0] < now - RATE_WINDOW_S:
+        arrivals.popleft()
+
+
+def _prune_window(arrivals: deque, now: float) -> None:
     while arrivals and arrivals[0][0] < now - RATE_WINDOW_S:
         arrivals.popleft()
+
+
+def _window_rate(arrivals: deque, now: float) -> float:
+    _prune_window(arrivals, now)
     if not arrivals:
         return 0.0
     span = max(now - arrivals[0][0], RATE_WINDOW_S / 4) if len(arrivals) > 1 else RATE_WINDOW_S
@@ -199,7 +208,16 @@ class Session:
                 self._frames_win.append((t, nframes))
         if run:
             self._data_run(run, out)
+        self._prune_rates()
         return out
+
+    def _prune_rates(self) -> None:
+        """Drop what no rate looks at any more, on every feed: a view that never asks for a rate
+        (headless, replay, export) must not keep an entry per read and per frame forever."""
+        _prune_window(self._bytes_win, self.now)
+        _prune_window(self._frames_win, self.now)
+        for st in self.streams.values():
+            _prune_arrivals(st._arrivals, self.now)
 
     def finish(self, t: float) -> list[Batch]:
         """End of input (end of a recording): decode what is left in the decoder's tail."""
@@ -223,6 +241,13 @@ class Session:
 
     def note(self, text: str, t: float, source: str = "host") -> None:
         self._log(t, source, text)
+
+    def recording_damage(self, damage: Damage) -> None:
+        """A recording skipped `damage.nbytes` damaged bytes here, between the records fed before and
+        the records fed after: frames they held are lost to the recording, not to the link."""
+        where = "torn tail" if damage.torn else "damaged region"
+        self._log(damage.t, "host", f"recording: {where} of {damage.nbytes} bytes at offset {damage.offset} "
+                                    "skipped")
 
     # -- derived figures
     def bytes_per_s(self, now: float | None = None) -> float:
