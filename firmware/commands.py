@@ -103,6 +103,8 @@ class Commands:
         elif op == wire.OP_STOP:
             self.reply(op, tok, 0)
             smp.stop(sid)
+            if not smp.streaming():  # the last stream stopped: its final counters, now
+                self.health.status()
         elif op == wire.OP_SET_PERIOD:
             p = rx.arg_u32(0)
             if s is None:

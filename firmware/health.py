@@ -71,7 +71,8 @@ class Health:
             out.sent, out.dropped, self.reset_cause, cmds.errors, cmds.rx.rx_errors, len(self.streams))
         for s in self.streams:
             c = s.counts
-            off = wire.pack_status_stream(b, off, s.sid, s.chip.online, c.errors, c.dropped, c.missing)
+            off = wire.pack_status_stream(b, off, s.sid, s.chip.online, c.errors, c.frames, c.dropped, c.skipped,
+                                          c.miss_overrun, c.miss_sensor)
         self.seq_status = (self.seq_status + 1) & 0xFFFF
         out.send(b, off)
 

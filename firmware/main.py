@@ -188,7 +188,9 @@ def main():
         return
     finally:
         micropython.kbd_intr(3)
-    # left the loop: REPL, Ctrl-C, reboot or the end of a test/bench run
+    # left the loop: REPL, Ctrl-C, reboot or the end of a test/bench run; the last STATUS goes
+    # after what is queued, so a full ring cannot refuse the counters the host balances with
+    out.flush(500)
     if health is not None:
         health.status()
     out.flush(500)
@@ -238,7 +240,8 @@ def _print_summary(sampler, out):
         "sleeps": sampler.sleeps,
         "sleep_margin_us": sampler.margin,
         "busy_us": sampler.busy_us,
-        "samples": sum(s.counts.frames * s.batch + s.i - s.counts.missing for s in streams),
+        "samples": sum(s.counts.frames * s.batch + s.i - s.counts.miss_overrun - s.counts.miss_sensor
+                       - s.frame.f_over - s.frame.f_sens for s in streams),
         "heap_lock": sampler.heap_lock,
         "overruns": sampler.health.overruns,
         "recoveries": sampler.health.recoveries,
@@ -246,8 +249,10 @@ def _print_summary(sampler, out):
         "frames_dropped": out.dropped,
         "free_heap": gc.mem_free(),
         "commands": sampler.commands.handled,
+        "yielded": out.yielded,
         "streams": [{"id": s.sid, "frames": s.counts.frames, "dropped": s.counts.dropped,
-                     "missing": s.counts.missing, "errors": s.counts.errors, "online": s.chip.online}
+                     "skipped": s.counts.skipped, "missing_overrun": s.counts.miss_overrun,
+                     "missing_sensor": s.counts.miss_sensor, "errors": s.counts.errors, "online": s.chip.online}
                     for s in streams],
     }
     jitter = getattr(streams[0], "jitter_summary", None) if streams else None

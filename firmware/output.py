@@ -2,7 +2,27 @@
 
 ``Output.send(frame, n)`` CRCs and COBS-encodes frame[0:n] straight into the ring (no copy);
 when the ring has no room the frame is dropped whole and counted (``dropped``), and the caller
-keeps counting its seq, so the host sees the gap.  ``pump()`` writes at most ``chunk`` bytes per
+keeps counting its seq, so the host sees the gap.  DATA frames go through
+``send_data(frame, n, sid)``, which applies the fair-share policy below first.
+
+Fair share (when the link is saturated).  Every stream registered with ``add_stream`` holds a
+byte credit.  The link's drain refills it: each byte ``pump()`` writes is split equally among
+the streams whose credit is below their cap (water-filling: what a capped stream cannot take
+is carried to the others on the next refill), so credit flows at the link's rate, max-min fair
+in bytes.  Admitting a DATA frame costs its wire bytes.  A DATA frame is admitted when
+
+1. the ring is empty (the link would otherwise idle), or
+2. its stream's credit covers the frame (it has earned those bytes), or
+3. the ring stays below its high-water mark (half the ring) with the frame in it, and the
+   stream's debt after it stays within its cap (borrowing while the link keeps up);
+
+otherwise the stream yields: the frame is dropped whole, counted in the stream's
+``frames_dropped`` (and in the global ``dropped``, with ``yielded`` saying how many of those
+the policy chose).  The cap is two of the stream's largest frames, so a stream's admitted
+bytes never exceed its refills by more than four frames: at saturation each stream gets its
+max-min fair share of the link, a stream that offers less than its share loses nothing to the
+policy, and a heavy one cannot starve a light one by arriving first.  Other frame types (HELLO,
+STATUS, EVENT, ACK) are admitted whenever the ring has room.  ``pump()`` writes at most ``chunk`` bytes per
 write and only after ``select.poll`` reported POLLOUT, resuming partial writes, so the sampler
 never waits on the host.  After ``__init__`` nothing here allocates (the poll object is made
 once and ``ipoll`` is warmed up; ``stream.write(buf, off, n)`` takes no slice).
@@ -51,22 +71,83 @@ class Output:
         self.sent = 0  # frames completely written out
         self.dropped = 0  # frames refused by the ring (all types)
         self.bytes = 0
+        self.yielded = 0  # DATA frames refused by the fair-share policy (also in dropped)
+        self.queued = 0  # wire bytes in the ring, not yet written
+        self.high = ring_bytes // 2  # the ring's high-water mark (fair share)
+        self.credit = []  # per stream id: bytes it may send (negative: borrowed)
+        self.cap = []  # per stream id: most credit it banks (and most it may borrow)
+        self.carry = 0  # refill bytes no stream could take yet
         self._poll = select.poll()
         self._poll.register(stream, select.POLLOUT)
         self._ipoll = self._poll.ipoll
         for _ in self._ipoll(0):  # warm-up: the first call sets up the result tuple
             pass
 
+    def add_stream(self, sid, frame_bytes):
+        """Register stream `sid` (0, 1, ...) for the fair share; frame_bytes: its largest DATA
+        frame before the CRC.  Set-up only (allocates)."""
+        while len(self.credit) <= sid:
+            self.credit.append(0)
+            self.cap.append(0)
+        cap = 2 * (frame_bytes + 4 + (frame_bytes + 4) // 254 + 3)
+        self.cap[sid] = cap
+        self.credit[sid] = cap
+
     def send(self, frame, n):
         """Queue frame[0:n] (header + body; 4 spare bytes after it for the CRC).
-        Returns False when the ring had no room (counted in ``dropped``)."""
+        Returns the wire bytes queued, or 0 when the ring had no room (counted in ``dropped``)."""
         ring = self.ring
         off = ring.reserve(n + 4 + (n + 4) // 254 + 3)
         if off < 0:
             self.dropped = (self.dropped + 1) & _MASK30
+            return 0
+        k = self._finish(frame, n, ring.buf, off)
+        ring.commit(k)
+        self.queued += k
+        return k
+
+    def send_data(self, frame, n, sid):
+        """Queue stream `sid`'s DATA frame[0:n] under the fair-share policy (module docstring).
+        Returns False when it was refused (counted in ``dropped``)."""
+        cr = self.credit[sid]
+        need = n + 4 + (n + 4) // 254 + 3
+        q = self.queued
+        if q and cr < need and (q + need > self.high or cr - need < -self.cap[sid]):
+            self.dropped = (self.dropped + 1) & _MASK30
+            self.yielded = (self.yielded + 1) & _MASK30
             return False
-        ring.commit(self._finish(frame, n, ring.buf, off))
+        k = self.send(frame, n)
+        if not k:
+            return False
+        cr -= k
+        lo = -self.cap[sid]
+        self.credit[sid] = cr if cr > lo else lo
         return True
+
+    def refill(self, k):
+        """The link took k bytes: split them equally among the streams below their cap."""
+        cr = self.credit
+        caps = self.cap
+        n = len(cr)
+        k += self.carry
+        m = 0
+        for i in range(n):
+            if cr[i] < caps[i]:
+                m += 1
+        if m == 0:
+            self.carry = 0
+            return
+        each = k // m
+        left = k - each * m
+        for i in range(n):
+            c = cr[i]
+            if c < caps[i]:
+                c += each
+                if c > caps[i]:
+                    left += c - caps[i]
+                    c = caps[i]
+                cr[i] = c
+        self.carry = left if left < self.ring.size else self.ring.size
 
     def writable(self):
         for _ in self._ipoll(0):
@@ -95,7 +176,11 @@ class Output:
                 self.sent = (self.sent + 1) & _MASK30
             total += k
             budget -= 1
-        self.bytes = (self.bytes + total) & _MASK30
+        if total:
+            self.bytes = (self.bytes + total) & _MASK30
+            self.queued -= total
+            if self.credit:
+                self.refill(total)
         return total
 
     def flush(self, timeout_ms=500):

@@ -65,6 +65,13 @@ class Sampler:
             if sid == 255 or s.sid == sid:
                 s.stop()
 
+    def streaming(self):
+        """True while any stream is running."""
+        for s in self.streams:
+            if s.running:
+                return True
+        return False
+
     def stream(self, sid):
         for s in self.streams:
             if s.sid == sid:

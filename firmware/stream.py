@@ -13,10 +13,11 @@ A ``Stream`` is its ``schedule.Schedule`` (it extends it: the loop reads ``due``
 no more attribute lookups than when all of this was one 44-field object.
 
 A deadline missed by a full period or more is a loop overrun: counted, and each missed slot
-is sent marked missing, so the time axis stays exact (frame k+1 starts where frame k ends);
-whole frames that would carry only missed slots are skipped as dropped frames (seq consumed,
-counted), so a long stall costs no frame-building.  Sensor errors mark the sample missing;
-after repeated failures the chip goes offline and ``health.Health`` brings it back.
+is sent marked missing (cause OVERRUN), so the time axis stays exact (frame k+1 starts where
+frame k ends); whole frames that would carry only missed slots are skipped (seq consumed,
+counted in ``frames_skipped``), so a long stall costs no frame-building.  Sensor errors and an
+offline chip mark the sample missing (cause SENSOR); after repeated failures the chip goes
+offline and ``health.Health`` brings it back.
 """
 
 import time
@@ -28,8 +29,11 @@ from chip import Chip
 from dataframe import Counters, DataFrame
 from schedule import Schedule
 from streaminfo import StreamInfo
+import wire
 
 _MASK30 = const(0x3FFFFFFF)
+_OVERRUN = const(0)  # = dataframe.OVERRUN (a const is inlined only in its own module)
+_SENSOR = const(1)  # = dataframe.SENSOR
 
 _ticks_add = time.ticks_add
 
@@ -48,7 +52,9 @@ class Stream(Schedule):
 
     # -- set-up, commands, recovery (may allocate) ------------------------------------------
     def attach(self, out, health):
+        """Wire the stream to the output (registered there for the fair share) and health."""
         self.frame.out = out
+        out.add_stream(self.sid, len(self.frame.buf) - wire.CRC_SIZE)
         self.health = health
 
     def bind(self, driver):
@@ -111,7 +117,7 @@ class Stream(Schedule):
                 except OSError:
                     pass
         else:
-            self.frame.mark(i)
+            self.frame.mark(i, _SENSOR)
         self.due = _ticks_add(due, p)
         i += 1
         self.i = i
@@ -119,7 +125,7 @@ class Stream(Schedule):
             self.emit()
 
     def failed(self, i, errno):
-        self.frame.mark(i)
+        self.frame.mark(i, _SENSOR)
         c = self.counts
         c.errors = (c.errors + 1) & _MASK30
         if self.chip.failed():
@@ -129,8 +135,8 @@ class Stream(Schedule):
         """Deadline missed by >= 1 period: every missed slot stays on the time axis.  Slots of
         a frame go out marked missing (the frame in progress, and the next ones as they fill).
         A whole frame that would hold nothing but missed slots is not built: its seq is skipped
-        and counted in this stream's `dropped`, so the host's gap equals the device's drops and
-        the next frame's t0 is exactly where the time axis puts it."""
+        and counted in this stream's `skipped`, so the host's gap equals the device's
+        dropped + skipped frames and the next frame's t0 is exactly where the time axis puts it."""
         self.health.overruns = (self.health.overruns + 1) & _MASK30
         p = self.period
         batch = self.batch
@@ -146,7 +152,7 @@ class Stream(Schedule):
                     k -= n * batch
                     continue
                 self.t0 = self.due
-            frame.mark(i)
+            frame.mark(i, _OVERRUN)
             self.due = _ticks_add(self.due, p)
             k -= 1
             i += 1

@@ -17,13 +17,16 @@ A frame (before COBS) is::
     off  1 u8  type (T_*)                off 14 u32 period_us
     off  2 u8  stream id (255 = none)    off 18 u16 count
     off  3 u8  flags (FLAG_*; 0 except   off 20 ..  body
-               FLAG_MISSING in DATA)
+               in DATA)
     off  4 4s  boot id                   last 4     CRC-32 (zlib.crc32) LE
     off  8 u16 seq
 
 A DATA body is ``count * sample_size`` sample bytes, then, only when the header flags have
 FLAG_MISSING, a ``bitmap_size(count)``-byte missing-sample bitmap (bit i set = sample i
-missing).  Samples sit at a fixed offset (HEADER_SIZE) whatever the flags, so a board fills
+missing).  FLAG_MISSING comes with at least one cause flag, FLAG_MISS_OVERRUN (a sample of the
+frame was marked missing because the loop overran its slot) and/or FLAG_MISS_SENSOR (because
+its read failed or the sensor was offline); a cause flag never comes without FLAG_MISSING, so a
+frame with one cause flag has all its marks from that cause.  Samples sit at a fixed offset (HEADER_SIZE) whatever the flags, so a board fills
 them in place and a frame with no missing sample is simply ``bitmap_size(count)`` bytes shorter.
 
 On the wire: 0x00, COBS(frame), 0x00.
@@ -41,7 +44,7 @@ except ImportError:  # CPython
 
 # ---- protocol constants -------------------------------------------------
 
-VERSION = const(1)
+VERSION = const(2)
 
 # frame types (device -> host unless noted)
 T_DATA = const(1)
@@ -84,7 +87,10 @@ OFF_PERIOD = const(14)
 OFF_COUNT = const(18)
 OFF_BODY = const(20)
 FLAG_MISSING = const(1)  # DATA flags bit 0: a missing-sample bitmap follows the samples
-FLAGS_DATA = const(1)  # flag bits a DATA frame may carry (any other bit, or any flag elsewhere: invalid)
+FLAG_MISS_OVERRUN = const(2)  # DATA: at least one sample marked missing because the loop overran its slot
+FLAG_MISS_SENSOR = const(4)  # DATA: at least one sample marked missing because its read failed / sensor offline
+FLAGS_CAUSE = const(6)  # the cause bits: present exactly when FLAG_MISSING is
+FLAGS_DATA = const(7)  # flag bits a DATA frame may carry (any other bit, or any flag elsewhere: invalid)
 _HDR_PACK = "<BBBBBBBBHIIH"  # boot id as 4 separate bytes: no slicing on the board
 
 SEQ_MOD = const(65536)
@@ -162,9 +168,13 @@ REASON_NAMES = {
 # STATUS body
 STATUS_FMT = "<IIIIIBHHB"  # uptime_ms, free_heap, loop_overruns, frames_sent, frames_dropped,
 #                            reset_cause, cmd_errors, rx_errors, n_streams
+# (frames_sent: frames of any type completely written to the link; frames_dropped: frames of
+# ANY type refused by the output (ring full, or a DATA frame yielded under the fair-share
+# policy); frames an overrun skipped are in the per-stream frames_skipped only)
 STATUS_SIZE = const(26)
-STATUS_STREAM_FMT = "<BBIII"  # stream id, online, sensor_errors, frames_dropped, samples_missing
-STATUS_STREAM_SIZE = const(14)
+STATUS_STREAM_FMT = "<BBIIIIII"  # stream id, online, sensor_errors, frames_built, frames_dropped,
+#                                  frames_skipped, missing_overrun, missing_sensor (pack_status_stream)
+STATUS_STREAM_SIZE = const(26)
 
 # reset causes (values of machine.reset_cause() vary per port; these are the wire values)
 RC_UNKNOWN = const(0)
@@ -258,14 +268,14 @@ def pack_header(buf, ftype, stream, boot_id, seq, t0_us, period_us=0, count=0, f
     return HEADER_SIZE
 
 
-def pack_data(buf, stream, boot_id, seq, t0_us, period_us, count, sample_size, missing):
+def pack_data(buf, stream, boot_id, seq, t0_us, period_us, count, sample_size, flags):
     """Header of a DATA frame whose count samples are already at buf[HEADER_SIZE:] and, if
-    missing is true, whose bitmap is at bitmap_offset(count, sample_size) (sets FLAG_MISSING).
+    flags has FLAG_MISSING, whose bitmap is at bitmap_offset(count, sample_size).  flags is 0,
+    or FLAG_MISSING plus the cause bits of its marks (FLAG_MISS_OVERRUN, FLAG_MISS_SENSOR).
     Returns the frame length before the CRC (pass it to finish_frame)."""
-    if missing:
-        pack_header(buf, T_DATA, stream, boot_id, seq, t0_us, period_us, count, FLAG_MISSING)
+    pack_header(buf, T_DATA, stream, boot_id, seq, t0_us, period_us, count, flags)
+    if flags & FLAG_MISSING:
         return HEADER_SIZE + count * sample_size + ((count + 7) >> 3)
-    pack_header(buf, T_DATA, stream, boot_id, seq, t0_us, period_us, count, 0)
     return HEADER_SIZE + count * sample_size
 
 
@@ -344,10 +354,23 @@ def pack_status(
     return HEADER_SIZE + STATUS_SIZE
 
 
-def pack_status_stream(buf, off, stream, online, sensor_errors, frames_dropped, samples_missing):
-    """One per-stream STATUS record at buf[off]; returns the next offset."""
+def pack_status_stream(buf, off, stream, online, sensor_errors, frames_built, frames_dropped, frames_skipped,
+                       missing_overrun, missing_sensor):
+    """One per-stream STATUS record at buf[off]; returns the next offset.  Every counter is
+    cumulative since boot, modulo 2**30 on a board (docs/protocol.md section 6):
+
+    - sensor_errors: failed sensor reads (a read that raised OSError);
+    - frames_built: DATA frames completed (full batch), whether the output took them or not;
+    - frames_dropped: built DATA frames the output refused (ring full, or yielded under the
+      fair-share policy), and only those;
+    - frames_skipped: DATA frames never built because an overrun left them nothing but missed
+      slots (their seq is consumed), so frames_built + frames_skipped is the stream's next seq;
+    - missing_overrun / missing_sensor: samples marked missing in BUILT frames because the loop
+      overran their slot / because the read failed or the sensor was offline.
+    """
     struct.pack_into(
-        STATUS_STREAM_FMT, buf, off, stream, 1 if online else 0, sensor_errors, frames_dropped, samples_missing
+        STATUS_STREAM_FMT, buf, off, stream, 1 if online else 0, sensor_errors, frames_built, frames_dropped,
+        frames_skipped, missing_overrun, missing_sensor,
     )
     return off + STATUS_STREAM_SIZE
 

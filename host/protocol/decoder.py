@@ -234,6 +234,8 @@ class Decoder:
             return None
         if flags and (ftype != wire.T_DATA or flags & ~wire.FLAGS_DATA):
             return None
+        if not (flags & wire.FLAG_MISSING) != (not flags & wire.FLAGS_CAUSE):
+            return None  # a bitmap comes with the cause(s) of its marks, a cause with a bitmap
         body = frame[wire.HEADER_SIZE : -wire.CRC_SIZE]
         bl = len(body)
         cur = self._boot
@@ -356,8 +358,9 @@ class Decoder:
         if ftype == wire.T_STATUS:
             s = parse_status(f.body)
             st.device_frames_dropped = s.frames_dropped
+            # the stream's seq gaps: frames refused by the output plus frames skipped by overruns
             if not st.has_baseline:
-                st.set_baseline({x.stream: x.frames_dropped for x in s.streams})
+                st.set_baseline({x.stream: x.frames_lost for x in s.streams})
             for x in s.streams:
-                st.device_dropped[x.stream] = x.frames_dropped
+                st.device_dropped[x.stream] = x.frames_lost
         return True

@@ -69,9 +69,13 @@ def encode_data(
     samples: bytes,
     sample_size: int,
     missing: tuple[int, ...] | list[int] = (),
+    *,
+    cause: int = wire.FLAG_MISS_SENSOR,
 ) -> bytes:
     """A DATA frame from raw sample bytes (len a multiple of sample_size) and missing indices:
-    samples first, then the bitmap with FLAG_MISSING only if some sample is missing."""
+    samples first, then the bitmap with FLAG_MISSING only if some sample is missing.  ``cause``
+    is the cause flags of the marks (wire.FLAG_MISS_OVERRUN, FLAG_MISS_SENSOR or both), set
+    only when a sample is missing."""
     if sample_size < 1 or len(samples) % sample_size:
         raise ValueError("samples length %d is not a multiple of %d" % (len(samples), sample_size))
     count = len(samples) // sample_size
@@ -79,13 +83,15 @@ def encode_data(
         if not 0 <= i < count:
             raise ValueError("missing index %d out of range" % i)
     flagged = bool(missing)
+    if flagged and (not cause or cause & ~wire.FLAGS_CAUSE):
+        raise ValueError("cause must be FLAG_MISS_OVERRUN and/or FLAG_MISS_SENSOR, not %r" % cause)
     buf = bytearray(wire.data_frame_size(count, sample_size, flagged))
     buf[wire.HEADER_SIZE : wire.HEADER_SIZE + len(samples)] = samples
     off = wire.bitmap_offset(count, sample_size)
     for i in missing:
         wire.mark_missing(buf, i, off)
     n = wire.pack_data(buf, stream, _boot_bytes(boot_id), seq, t0_us & 0xFFFFFFFF, period_us, count, sample_size,
-                       flagged)
+                       wire.FLAG_MISSING | cause if flagged else 0)
     return _finish(buf, n)
 
 
@@ -107,8 +113,8 @@ def encode_status(boot_id: int | bytes, seq: int, status: Status, t0_us: int = 0
         status.rx_errors, len(streams),
     )
     for s in streams:
-        n = wire.pack_status_stream(buf, n, s.stream, s.online, s.sensor_errors, s.frames_dropped,
-                                    s.samples_missing)
+        n = wire.pack_status_stream(buf, n, s.stream, s.online, s.sensor_errors, s.frames_built, s.frames_dropped,
+                                    s.frames_skipped, s.missing_overrun, s.missing_sensor)
     return _finish(buf, n)
 
 

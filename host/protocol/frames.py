@@ -61,11 +61,28 @@ class DataBlock:
 
 @dataclass(slots=True)
 class StreamStatus:
+    """One stream's STATUS record: counters since boot, modulo 2**30 (``wire.pack_status_stream``
+    and docs/protocol.md section 6 say what each counts)."""
+
     stream: int
     online: bool
     sensor_errors: int
+    frames_built: int
     frames_dropped: int
-    samples_missing: int
+    frames_skipped: int
+    missing_overrun: int
+    missing_sensor: int
+
+    @property
+    def samples_missing(self) -> int:
+        """Samples marked missing in built frames, both causes (mod 2**30)."""
+        return (self.missing_overrun + self.missing_sensor) % (1 << 30)
+
+    @property
+    def frames_lost(self) -> int:
+        """Frames of this stream the host can never receive: refused by the output or skipped
+        by an overrun (both consume a seq, so they are the host's seq gaps) (mod 2**30)."""
+        return (self.frames_dropped + self.frames_skipped) % (1 << 30)
 
 
 @dataclass(slots=True)
@@ -146,7 +163,8 @@ class Frame:
     t_us: int = 0
     session: int = 0
     sample_size: int = 0  # DATA: bytes per sample (from HELLO, or inferred from the length)
-    flags: int = 0  # header flags (wire.FLAG_MISSING: a DATA body ends with the missing bitmap)
+    flags: int = 0  # header flags (wire.FLAG_MISSING: a DATA body ends with the missing bitmap;
+    #                  wire.FLAG_MISS_OVERRUN / FLAG_MISS_SENSOR: the causes of its marks)
 
     @property
     def type_name(self) -> str:
@@ -208,8 +226,8 @@ def parse_status(body: bytes) -> Status:
     streams = []
     off = wire.STATUS_SIZE
     for _ in range(n):
-        sid, online, se, fd, sm = _STATUS_STREAM.unpack_from(body, off)
-        streams.append(StreamStatus(sid, bool(online), se, fd, sm))
+        sid, online, *counters = _STATUS_STREAM.unpack_from(body, off)
+        streams.append(StreamStatus(sid, bool(online), *counters))
         off += wire.STATUS_STREAM_SIZE
     return Status(*f[:8], streams)
 

@@ -70,9 +70,12 @@ def analog_batches(n_frames: int, batch: int = 5, period_us: int = 10000, boot_i
 
 
 def status(boot_id: int = BOOT_ID, seq: int = 1, uptime_ms: int = 5000, free_heap: int = 123456,
-           loop_overruns: int = 2, imu_dropped: int = 0) -> bytes:
+           loop_overruns: int = 2, imu_dropped: int = 0, imu_built: int = 0, analog_built: int = 0) -> bytes:
+    """A STATUS: the imu (stream 0) built ``imu_built`` frames and the ring refused
+    ``imu_dropped`` of them; the analog stream (1) built ``analog_built``."""
     st = Status(uptime_ms, free_heap, loop_overruns, 100, imu_dropped, wire.RC_POWER_ON, 0, 0,
-                [StreamStatus(0, True, 0, imu_dropped, 0), StreamStatus(1, True, 0, 0, 0)])
+                [StreamStatus(0, True, 0, imu_built, imu_dropped, 0, 0, 0),
+                 StreamStatus(1, True, 0, analog_built, 0, 0, 0, 0)])
     return encode_status(boot_id, seq, st)
 
 
@@ -84,5 +87,5 @@ def boot_stream(n_imu: int = 20, skip_seqs: tuple[int, ...] = (), boot_id: int =
     imu = imu_batches(n_imu, boot_id=boot_id, skip_seqs=skip_seqs, seq0=0)
     ana = analog_batches(4, boot_id=boot_id, seq0=0)
     parts += imu[: len(imu) // 2] + ana + imu[len(imu) // 2:]
-    parts.append(status(boot_id, 0, imu_dropped=len(skip_seqs)))
+    parts.append(status(boot_id, 0, imu_dropped=len(skip_seqs), imu_built=n_imu, analog_built=4))
     return b"".join(parts)

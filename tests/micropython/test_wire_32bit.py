@@ -80,7 +80,7 @@ def frames():
         if i & 1:
             wire.clear_bitmap(frame, 1, wire.bitmap_offset(1, n))
             wire.mark_missing(frame, 0, wire.bitmap_offset(1, n))
-        m = wire.pack_data(frame, 3, BOOT, 65530 + i, 0x3FFFFFFF - i, 1000, 1, n, i & 1)
+        m = wire.pack_data(frame, 3, BOOT, 65530 + i, 0x3FFFFFFF - i, 1000, 1, n, 3 if i & 1 else 0)
         m = wire.finish_frame(frame, m, out, 0)
         if not ring.push(out, m):
             raise AssertionError("ring")
@@ -150,7 +150,7 @@ def test_wire_32bit_frame_decodes_on_host(wasm_output):
     assert f.data().samples == _PAYLOADS[i]
     # the last frame has FLAG_MISSING and no zero in its first 9 bytes: its first COBS code
     # byte is >= 0x08, so the decoder recognises it by the version byte after it
-    assert f.flags == wire.FLAG_MISSING and raw[1] >= 0x08 and raw[2] == wire.VERSION
+    assert f.flags == wire.FLAG_MISSING | wire.FLAG_MISS_OVERRUN and raw[1] >= 0x08 and raw[2] == wire.VERSION
     assert f.data().missing_indices() == [0]
 
 

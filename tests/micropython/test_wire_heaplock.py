@@ -71,7 +71,7 @@ def run(fw, start, n, frame, out, ring, write):
         if miss:
             wire.clear_bitmap(frame, COUNT, BM)
             wire.mark_missing(frame, i % COUNT, BM)
-        m = wire.pack_data(frame, 0, BOOT, i, (i * 10000) & 0x3FFFFFFF, 1000, COUNT, SS, miss)
+        m = wire.pack_data(frame, 0, BOOT, i, (i * 10000) & 0x3FFFFFFF, 1000, COUNT, SS, 5 if miss else 0)
         m = finish(frame, m, out, 0)
         if not ring.push(out, m):
             raise RuntimeError("ring full")

@@ -37,7 +37,7 @@ def data(stream, seq, boot=BOOT, count=4, t0=None, missing=()):
 
 def status(seq, dropped, boot=BOOT):
     st = Status(1000, 50000, 0, 100, sum(dropped.values()), 1, 0, 0,
-                   [StreamStatus(s, True, 0, d, 0) for s, d in sorted(dropped.items())])
+                   [StreamStatus(s, True, 0, 0, d, 0, 0, 0) for s, d in sorted(dropped.items())])
     return encode_status(boot, seq, st)
 
 
@@ -168,7 +168,10 @@ def test_decoder_length_validated_against_hello():
     (1, bytes(14), "FLAG_MISSING without the bitmap"),
     (1, bytes(14) + b"\x02", "non-zero bitmap padding"),
     (1, bytes(14) + b"\x00", "FLAG_MISSING with an empty bitmap"),
-    (3, bytes(14) + b"\x01", "unknown DATA flag"),
+    (9, bytes(14) + b"\x01", "unknown DATA flag"),
+    (1, bytes(14) + b"\x01", "FLAG_MISSING without a cause flag"),
+    (2, bytes(14), "a cause flag without FLAG_MISSING"),
+    (6, bytes(14), "cause flags without FLAG_MISSING"),
 ])
 def test_decoder_data_flag_and_length_must_agree(flags, body, why):
     dec = Decoder()
@@ -194,7 +197,7 @@ def test_decoder_data_layout_and_first_code_byte():
     for b in b"log>" + plain + flagged + b"> ok":
         items += dec.feed(bytes([b]))
     fr = frames_of(items)
-    assert [f.flags for f in fr] == [0, wire.FLAG_MISSING]
+    assert [f.flags for f in fr] == [0, wire.FLAG_MISSING | wire.FLAG_MISS_SENSOR]
     assert fr[0].data().missing_count() == 0 and fr[1].data().missing_indices() == [0, 3]
     assert fr[0].data().samples == fr[1].data().samples == bytes(range(1, 33))
     assert "".join(t.text for t in items if isinstance(t, DeviceText)) == "log>> ok"

@@ -28,7 +28,7 @@ def _valid_frames():
     for i in range(6):
         out.append(encode_data(0, BOOT, i, i * 500, 100, bytes(range(i, i + 10)), 2, missing=(i % 5,)))
     out.append(encode_event(BOOT, 0, wire.EV_OVERRUN_BURST, 0, 3, "late"))
-    out.append(encode_status(BOOT, 0, Status(1, 2, 3, 4, 5, 1, 0, 0, [StreamStatus(0, True, 0, 0, 0)])))
+    out.append(encode_status(BOOT, 0, Status(1, 2, 3, 4, 5, 1, 0, 0, [StreamStatus(0, True, 0, 6, 0, 0, 0, 6)])))
     return out
 
 

@@ -44,9 +44,9 @@ def test_encoder_round_trips_every_frame_type():
         blk = f.data()
         assert (f.type, f.seq, f.t0_us, f.period_us, f.count) == (wire.T_DATA, seq, 1000 * seq, 500, 3)
         assert blk.samples == b"\x01\x00\x02\x00\x03\x00" and blk.missing_indices() == list(missing)
-        assert f.flags == (wire.FLAG_MISSING if missing else 0)
+        assert f.flags == (wire.FLAG_MISSING | wire.FLAG_MISS_SENSOR if missing else 0)
 
-    st = Status(1234, 50000, 2, 10, 1, wire.RC_POWER_ON, 3, 4, [StreamStatus(0, True, 6, 1, 7)])
+    st = Status(1234, 50000, 2, 10, 1, wire.RC_POWER_ON, 3, 4, [StreamStatus(0, True, 6, 9, 1, 2, 3, 7)])
     f = _one(encode_status(BOOT, 0, st, t0_us=99), dec)
     assert f.type == wire.T_STATUS and f.status() == st
 
@@ -79,15 +79,16 @@ def test_encoder_data_matches_the_board_path(missing):
     wire.clear_bitmap(buf, count, off)
     for i in missing:
         wire.mark_missing(buf, i, off)
-    n = wire.pack_data(buf, 3, BOOT_BYTES, 9, 123456, 500, count, size, bool(missing))
-    assert encode_data(3, BOOT, 9, 123456, 500, samples, size, missing) == _device(n, buf)
+    flags = wire.FLAG_MISSING | wire.FLAG_MISS_OVERRUN if missing else 0
+    n = wire.pack_data(buf, 3, BOOT_BYTES, 9, 123456, 500, count, size, flags)
+    assert encode_data(3, BOOT, 9, 123456, 500, samples, size, missing, cause=wire.FLAG_MISS_OVERRUN) == _device(n, buf)
 
 
 def test_encoder_status_event_ack_match_the_board_path():
     buf = bytearray(80)
     n = wire.pack_status(buf, BOOT_BYTES, 4, 99, 1234, 50000, 2, 10, 1, wire.RC_POWER_ON, 3, 4, 1)
-    n = wire.pack_status_stream(buf, n, 0, True, 6, 1, 7)
-    st = Status(1234, 50000, 2, 10, 1, wire.RC_POWER_ON, 3, 4, [StreamStatus(0, True, 6, 1, 7)])
+    n = wire.pack_status_stream(buf, n, 0, True, 6, 9, 1, 2, 3, 7)
+    st = Status(1234, 50000, 2, 10, 1, wire.RC_POWER_ON, 3, 4, [StreamStatus(0, True, 6, 9, 1, 2, 3, 7)])
     assert encode_status(BOOT, 4, st, t0_us=99) == _device(n, buf)
     n = wire.pack_event(buf, BOOT_BYTES, 5, 77, wire.EV_SENSOR_OFFLINE, 0, 5, b"bus error")
     assert encode_event(BOOT, 5, wire.EV_SENSOR_OFFLINE, 0, 5, "bus error", t0_us=77) == _device(n, buf)

@@ -37,7 +37,8 @@ def _data_frame(stream, seq, t0, period, count, ss, samples, missing):
         if k == 0:
             wire.clear_bitmap(frame, count, bm)
         wire.mark_missing(frame, i, bm)
-    n = wire.pack_data(frame, stream, BOOT, seq, t0, period, count, ss, len(missing))
+    flags = wire.FLAG_MISSING | wire.FLAG_MISS_SENSOR if missing else 0
+    n = wire.pack_data(frame, stream, BOOT, seq, t0, period, count, ss, flags)
     assert n == wire.data_length(count, ss, bool(missing))
     out = bytearray(wire.wire_max(n + 4))
     return bytes(out[: wire.finish_frame(frame, n, out)])
@@ -52,8 +53,8 @@ def test_wire_data_layout_samples_first_bitmap_only_when_missing():
     wire.mark_missing(buf, 0, 38)
     wire.mark_missing(buf, 8, 38)
     assert buf[38:40] == b"\x01\x01"
-    n = wire.pack_data(buf, 5, BOOT, 7, 100, 10, 9, 2, 1)
-    assert n == 40 and buf[wire.OFF_FLAGS] == wire.FLAG_MISSING and buf[wire.OFF_TYPE] == wire.T_DATA
+    n = wire.pack_data(buf, 5, BOOT, 7, 100, 10, 9, 2, wire.FLAG_MISSING | wire.FLAG_MISS_OVERRUN)
+    assert n == 40 and buf[wire.OFF_FLAGS] == 3 and buf[wire.OFF_TYPE] == wire.T_DATA
     n = wire.pack_data(buf, 5, BOOT, 7, 100, 10, 9, 2, 0)
     assert n == 38 and buf[wire.OFF_FLAGS] == 0
     f = Decoder().feed(_data_frame(5, 7, 100, 10, 9, 2, bytes(range(1, 19)), (8,)))[0]
@@ -63,8 +64,8 @@ def test_wire_data_layout_samples_first_bitmap_only_when_missing():
 def test_wire_header_layout_matches_spec():
     buf = bytearray(24)
     assert wire.pack_header(buf, wire.T_DATA, 7, BOOT, 0x1_2345, 0x3FFF_FFFF, 1000, 50) == 20
-    assert struct.unpack_from(wire.HEADER_FMT, buf) == (1, 1, 7, 0, BOOT, 0x2345, 0x3FFF_FFFF, 1000, 50)
-    assert buf[0] == 1 and buf[1] == 1 and buf[2] == 7 and buf[3] == 0
+    assert struct.unpack_from(wire.HEADER_FMT, buf) == (wire.VERSION, 1, 7, 0, BOOT, 0x2345, 0x3FFF_FFFF, 1000, 50)
+    assert wire.VERSION == 2 and buf[0] == 2 and buf[1] == 1 and buf[2] == 7 and buf[3] == 0
     assert buf[4:8] == BOOT and buf[8:10] == b"\x45\x23"
     assert buf[10:14] == (0x3FFF_FFFF).to_bytes(4, "little") and buf[14:18] == (1000).to_bytes(4, "little")
     assert buf[18:20] == (50).to_bytes(2, "little")
@@ -150,7 +151,7 @@ def test_wire_device_frames_round_trip_through_host_decoder():
     stream += bytes(out[: wire.finish_frame(ev, n, out)])
     st = bytearray(80)
     n = wire.pack_status(st, BOOT, 0, 99, 1234, 50000, 2, 10, 1, wire.RC_POWER_ON, 3, 4, 1)
-    n = wire.pack_status_stream(st, n, 0, True, 6, 1, 7)
+    n = wire.pack_status_stream(st, n, 0, True, 6, 11, 1, 2, 3, 7)
     stream += bytes(out[: wire.finish_frame(st, n, out)])
     ak = bytearray(40)
     n = wire.pack_ack(ak, BOOT, 0, 1, wire.OP_SET_PERIOD, 0xBEEF, wire.R_BAD_ARGS)
@@ -163,7 +164,7 @@ def test_wire_device_frames_round_trip_through_host_decoder():
     assert h.hello()["streams"][0]["sample_size"] == 2 and h.boot_id == 0x44332211
     blk = d.data()
     assert blk.count == 3 and blk.missing_indices() == [1] and blk.samples == b"\x00\x00\x01\x00\xff\xff"
-    assert d.flags == wire.FLAG_MISSING and d.body == b"\x00\x00\x01\x00\xff\xff\x02"
+    assert d.flags == wire.FLAG_MISSING | wire.FLAG_MISS_SENSOR and d.body == b"\x00\x00\x01\x00\xff\xff\x02"
     blk = d2.data()
     assert d2.flags == 0 and d2.body == blk.samples == b"\x02\x00\x03\x00\x04\x00"
     assert blk.missing_count() == 0 and blk.missing == b"\x00"
@@ -172,7 +173,8 @@ def test_wire_device_frames_round_trip_through_host_decoder():
     assert (ev.code, ev.stream, ev.arg, ev.text, ev.name) == (2, 0, 5, "bus error", "SENSOR_OFFLINE")
     status = s.status()
     assert (status.uptime_ms, status.frames_dropped, status.cmd_errors, status.rx_errors) == (1234, 1, 3, 4)
-    assert status.streams[0] == StreamStatus(0, True, 6, 1, 7)
+    assert status.streams[0] == StreamStatus(0, True, 6, 11, 1, 2, 3, 7)
+    assert (status.streams[0].samples_missing, status.streams[0].frames_lost) == (10, 3)
     ack = a.ack()
     assert (ack.ok, ack.opcode, ack.token, ack.reason_name) == (False, 3, 0xBEEF, "BAD_ARGS")
     # host encoders produce the same bytes as the device helpers
