@@ -51,13 +51,19 @@ def _watchdog(machine, mode, timeout_ms):
     return machine.WDT(timeout=timeout_ms)
 
 
+_feeder = None  # the REPL's WDT-feeding Timer: a virtual Timer nobody references is collected
+# and its finaliser stops it (rp2, esp32), so the board would reset at the REPL after a GC
+
+
 def _keep_fed(machine, wdt):
     """Back at the REPL the WDT cannot be stopped: feed it from a timer (where there is one)."""
+    global _feeder
     if wdt is None or not hasattr(machine, "Timer"):
         return
     try:
         t = machine.Timer(-1) if hasattr(machine.Timer, "PERIODIC") else machine.Timer()
         t.init(period=500, mode=machine.Timer.PERIODIC, callback=lambda _t: wdt.feed())
+        _feeder = t
     except (ValueError, OSError, TypeError):
         pass
 

@@ -237,6 +237,7 @@ class VirtualBoard(Handler):
             "PAGERLESS_VB_UID": format(zlib.crc32(self.serial.encode()), "08x") + "2d2f4c56",
             "PAGERLESS_VB_FREQ": str(_MCU_FREQ.get(self.profile, 125_000_000)),
             "PAGERLESS_VB_BUS": self.bus_mode,
+            "PAGERLESS_VB_PROFILE": self.profile,
         })
         if cause != SOFT_RESET:
             # a hard reset re-enumerates USB and loses unread input; a soft reset does not

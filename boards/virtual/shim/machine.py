@@ -9,12 +9,20 @@ made once, at import, so a bus transaction allocates nothing in the firmware's h
 Message to the runner: op u8, bus u8, addr u8, addrsize u8 (bits of memaddr, 0 = none),
 memaddr u16 LE, length u16 LE, then `length` bytes for writes.
 Reply: status u8 (0 or an errno), 0 u8, length u16 LE, then `length` bytes.
+A transaction is marked in `_vtimer.state` from its first byte in `_out` to its last read from
+`_in`, so a Timer callback never runs in the middle of one (see _vtimer.py).
 Keep in step with host/virtual_board/ipc.py; tests/unit/test_shim_constants.py compares the numbers.
 """
 import os
 import time
 
 from micropython import const
+
+try:
+    import _vtimer
+    from _vtimer import Timer  # noqa: F401  (machine.Timer)
+except ImportError:  # a unix build without _thread: no Timer, as on a port without one
+    _vtimer = None
 
 _OP_I2C_INIT = const(1)
 _OP_SCAN = const(2)
@@ -42,6 +50,8 @@ _req = open(_ipc + "/bus.req", "wb")
 _rsp = open(_ipc + "/bus.rsp", "rb")
 _out = bytearray(_HDR + _MAXDATA)
 _in = bytearray(4 + _MAXDATA)
+_busy = _vtimer.state if _vtimer is not None else bytearray(2)
+_resume = _vtimer.resume if _vtimer is not None else None
 _reset_cause = int(os.getenv("PAGERLESS_VB_RESET_CAUSE") or "1")
 _uid = bytes.fromhex(os.getenv("PAGERLESS_VB_UID") or "e6614103e7452d2f")
 _freq = int(os.getenv("PAGERLESS_VB_FREQ") or "125000000")
@@ -68,6 +78,7 @@ try:
         _f.write("1000")
 except OSError:
     pass
+_FEED = bytes((_OP_WDT_FEED, 0, 0, 0, 0, 0, 0, 0))
 # Preallocated so raising them on a NACK does not allocate either.
 _ERR = {}
 for _e in (5, 19, 110, 22):
@@ -79,6 +90,7 @@ def _send(op, bus, addr, addrsize, memaddr, length, body):
 
     `length` is the byte count of the transfer: the body's for writes, the wanted count for reads.
     """
+    _busy[0] = 1
     o = _out
     o[0] = op
     o[1] = bus
@@ -92,6 +104,7 @@ def _send(op, bus, addr, addrsize, memaddr, length, body):
 
 
 def _put_u32(off, v):
+    _busy[0] = 1
     o = _out
     o[off] = v & 0xFF
     o[off + 1] = (v >> 8) & 0xFF
@@ -113,8 +126,10 @@ def _recv_exact(buf, n):
         got += r
 
 
-def _reply(into, n):
-    """Read the status word; copy up to n data bytes into `into`; raise the bus error if any."""
+def _reply(into, n, keep=False):
+    """Read the status word; copy up to n data bytes into `into`; raise the bus error if any.
+
+    The transaction ends here unless `keep` (the caller still reads `_in`; it calls _done())."""
     h = _in
     _recv_exact(h, 4)
     status = h[0]
@@ -124,9 +139,18 @@ def _reply(into, n):
             _recv_exact(h, ln)
         else:
             _recv_exact(into, ln)
+    if status or not keep:
+        _done()
     if status:
         raise _ERR.get(status) or OSError(status)
     return ln
+
+
+def _done():
+    """The transaction is over: Timer callbacks that came due during it may run now."""
+    _busy[0] = 0
+    if _busy[1]:
+        _resume()
 
 
 def _remember(cache, key, addr, buf):
@@ -154,6 +178,7 @@ def _wkey(buf):
 
 
 def _copy_out(buf, off):
+    _busy[0] = 1
     o = _out
     n = len(buf)
     for i in range(n):
@@ -220,8 +245,10 @@ class I2C:
 
     def scan(self):
         _send(_OP_SCAN, self._id, 0, 0, 0, 0, 0)
-        n = _reply(None, 0)
-        return [_in[i] for i in range(n)]
+        n = _reply(None, 0, True)
+        found = [_in[i] for i in range(n)]
+        _done()
+        return found
 
     def writeto(self, addr, buf, stop=True):
         if _INSTANT:
@@ -305,8 +332,9 @@ class ADC:
         if v >= 0:
             return v
         _send(_OP_ADC, 0, self._ch & 0xFF, 0, 0, 2, 0)
-        _reply(None, 0)
+        _reply(None, 0, True)
         v = _in[0] | (_in[1] << 8)
+        _done()
         if _INSTANT:
             self._v = v
         return v
@@ -325,8 +353,9 @@ class WDT:
         self._timeout = timeout
 
     def feed(self):
-        # one-way message: no reply, so feeding costs one write syscall
-        _send(_OP_WDT_FEED, 0, 0, 0, 0, 0, 0)
+        # one-way message from its own buffer, one write (atomic on a FIFO): no reply and no
+        # shared buffer, so it is safe from a Timer callback whatever the main code was doing
+        _req.write(_FEED)
 
 
 def _restart(cause):
