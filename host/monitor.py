@@ -203,10 +203,10 @@ def cmd_live(args) -> int:
             print(f"{PROG}: recorded {recorder.records_written} records to {args.record}", file=sys.stderr)
 
 
-def _load(path: str):
+def _load(path: str, on_batch=None):
     from host.monitoring.export import load
 
-    loaded = load(path)
+    loaded = load(path, on_batch=on_batch)
     _warn_damage(path, loaded.report)
     return loaded
 
@@ -222,21 +222,23 @@ def _warn_damage(path: str, report) -> None:
 
 def cmd_replay(args) -> int:
     from host.monitoring.feeds import ReplayFeed
-    from host.device.recording import read_recording
+    from host.device.recording import open_recording
     from host.monitoring.session import Session
 
-    records, report = read_recording(args.file)
-    _warn_damage(args.file, report)
     session = Session()
-    if _use_tui(args):
-        from host.monitoring.screen import MonitorApp
+    with open_recording(args.file) as records:  # streamed: damage is known once it has been read
+        try:
+            if _use_tui(args):
+                from host.monitoring.screen import MonitorApp
 
-        feed = ReplayFeed(records, session, speed=args.speed)
-        app = MonitorApp(feed, f"replay {args.file}", duration=args.duration)
-        app.run()
-        return app.return_code or EXIT_OK
-    feed = ReplayFeed(records, session, speed=0)
-    return _headless(feed, args.format or "jsonl", args.duration, args.frames)
+                feed = ReplayFeed(records, session, speed=args.speed)
+                app = MonitorApp(feed, f"replay {args.file}", duration=args.duration)
+                app.run()
+                return app.return_code or EXIT_OK
+            feed = ReplayFeed(records, session, speed=0)
+            return _headless(feed, args.format or "jsonl", args.duration, args.frames)
+        finally:
+            _warn_damage(args.file, records.report)
 
 
 def cmd_export(args) -> int:
@@ -259,10 +261,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from host.monitoring.plot import plot
+    from host.monitoring.plot import Series, plot
 
-    loaded = _load(args.file)
-    n = plot(loaded, args.output, title=str(args.file), dpi=args.dpi)
+    series = Series()
+    loaded = _load(args.file, on_batch=series.add)
+    n = plot(series, loaded.session, args.output, title=str(args.file), dpi=args.dpi)
     print(f"{PROG}: wrote {n} panels to {args.output}", file=sys.stderr)
     return EXIT_OK
 

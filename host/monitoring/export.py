@@ -21,10 +21,11 @@ import io
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
-from host.device.recording import Kind, ReadReport, Record, read_recording
+from host.device.recording import Damage, Kind, ReadReport, Record, open_recording
 from host.monitoring.session import Batch, LogLine, Session
 
 FIXED_COLUMNS = ["t_host", "session", "boot_id", "stream", "seq", "index", "t_device_s", "gap_before",
@@ -33,16 +34,30 @@ FIXED_COLUMNS = ["t_host", "session", "boot_id", "stream", "seq", "index", "t_de
 
 @dataclass
 class Loaded:
-    """A recording decoded end to end."""
+    """A recording decoded end to end in one pass: the session as it stands at the end, what the reader
+    found, and what stats needs of the records. Records and batches are kept only by `load(keep=True)`
+    (small files: tests, the HIL evidence check), so memory does not grow with the file."""
     session: Session
-    batches: list[Batch]
     report: ReadReport
-    records: list[Record] = field(default_factory=list)
+    path: str = ""
+    size: int = 0                    # bytes read: a second pass reads no further (the file may grow)
     meta: list[dict] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=dict)   # records per Kind name
+    t_first: float = 0.0
+    t_last: float = 0.0
+    records: list[Record] = field(default_factory=list)
+    batches: list[Batch] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return self.t_last - self.t_first
 
 
-def apply_record(session: Session, rec: Record) -> list[Batch]:
-    """Feed one recording record into a session (the same path the live monitor takes)."""
+def apply_record(session: Session, rec: Record | Damage) -> list[Batch]:
+    """Feed one item of a recording into a session (the same path the live monitor takes)."""
+    if isinstance(rec, Damage):
+        session.recording_damage(rec)
+        return []
     if rec.kind == Kind.RX:
         return session.feed(rec.payload, rec.t)
     if rec.kind == Kind.LINK:
@@ -61,22 +76,56 @@ def apply_record(session: Session, rec: Record) -> list[Batch]:
     return []
 
 
-def load(path: str | os.PathLike, line_rate: float | None = None) -> Loaded:
-    """Read and decode a whole recording (raises recorder.RecordingError for a bad file)."""
-    records, report = read_recording(path)
+READS_PER_FEED = 64  # consecutive RX records decoded together (Session.feed_reads: units once per run)
+
+
+def load(path: str | os.PathLike, line_rate: float | None = None,
+         on_batch: Callable[[Batch, Session], None] | None = None, keep: bool = False,
+         end: int | None = None) -> Loaded:
+    """Decode a recording in one streaming pass, handing each batch to `on_batch` as it is decoded.
+    Memory is independent of the file's size unless `keep` (every record and batch kept on the result).
+    Raises RecordingError for a file that is not a recording."""
     session = Session(line_rate=line_rate)
-    batches: list[Batch] = []
-    meta = []
-    for rec in records:
-        if rec.kind == Kind.META:
-            try:
-                meta.append(rec.json())
-            except ValueError:
-                pass
-        batches += apply_record(session, rec)
-    end = records[-1].t if records else 0.0
-    batches += session.finish(end)
-    return Loaded(session, batches, report, records, meta)
+    out = Loaded(session, ReadReport(), str(path))
+    kinds = dict.fromkeys((k.name for k in Kind), 0)
+
+    def emit(batches: list[Batch]) -> None:
+        if keep:
+            out.batches.extend(batches)
+        if on_batch is not None:
+            for b in batches:
+                on_batch(b, session)
+
+    reads: list[tuple[float, bytes]] = []
+    with open_recording(path, end=end) as rd:
+        for rec in rd:
+            if isinstance(rec, Record):
+                if keep:
+                    out.records.append(rec)
+                kinds[rec.kind.name] += 1
+                if rd.report.records == 1:
+                    out.t_first = rec.t
+                out.t_last = rec.t
+                if rec.kind == Kind.RX:
+                    reads.append((rec.t, rec.payload))
+                    if len(reads) >= READS_PER_FEED:
+                        emit(session.feed_reads(reads))
+                        reads = []
+                    continue
+                if rec.kind == Kind.META:
+                    try:
+                        out.meta.append(rec.json())
+                    except ValueError:
+                        pass
+            if reads:
+                emit(session.feed_reads(reads))
+                reads = []
+            emit(apply_record(session, rec))
+    if reads:
+        emit(session.feed_reads(reads))
+    emit(session.finish(out.t_last))
+    out.report, out.size, out.kinds = rd.report, rd.size, kinds
+    return out
 
 
 def channel_columns(session: Session) -> list[str]:
@@ -186,14 +235,24 @@ def make_sink(fmt: str, out: IO[str]):
 
 
 def export_csv(loaded: Loaded, out: IO[str], stream: str | None = None) -> int:
-    """Write every sample of a loaded recording as wide CSV; returns the number of rows."""
+    """Write every sample of a loaded recording as wide CSV; returns the number of rows.
+
+    The columns are every channel of every stream the whole recording names, which `loaded` (the
+    first pass) knows; the rows come from a second streaming pass over the same bytes."""
     cols = channel_columns(loaded.session)
     if stream is not None:
         cols = [c for c in cols if c.split(".", 1)[0] == stream]
     sink = CsvSink(out, cols)
-    for b in loaded.batches:
+
+    def row(b: Batch, session: Session) -> None:
         if stream is None or b.name == stream:
-            sink.batch(b, loaded.session)
+            sink.batch(b, session)
+
+    if loaded.batches:
+        for b in loaded.batches:
+            row(b, loaded.session)
+    else:
+        load(loaded.path, loaded.session.line_rate, on_batch=row, end=loaded.size)
     if not sink._header_done:
         sink._w.writerow(FIXED_COLUMNS + cols)
     return sink.rows
@@ -206,9 +265,8 @@ def stats_text(loaded: Loaded, path: str) -> str:
     rep = loaded.report
     buf = io.StringIO()
     p = buf.write
-    recs = loaded.records
-    dur = (recs[-1].t - recs[0].t) if len(recs) > 1 else 0.0
-    kinds = {k.name: sum(1 for r in recs if r.kind == k) for k in Kind}
+    dur = loaded.duration
+    kinds = loaded.kinds
     p(f"recording {path}: {rep.records} records ({', '.join(f'{k} {n}' for k, n in kinds.items() if n)}), "
       f"{dur:.1f} s\n")
     if rep.torn_bytes:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from host.device.reader import LinkLike, Reader
-from host.device.recording import Kind, Record, Recorder
+from host.device.recording import Damage, Kind, Record, Recorder
 from host.monitoring.export import apply_record
 from host.monitoring.session import Batch, Session
 from host.protocol.commands import Commands
@@ -128,22 +128,24 @@ class ReplayFeed(Commands):
     """A recording played back through the same session (and so the same decoder and views).
 
     Args:
-        records: the recording's records.
+        records: the recording's records (and Damage markers) in order: a list, or a streaming
+            `host.device.recording.RecordingReader`, consumed as the replay goes.
         speed: 1.0 = real time, 10 = ten times faster, 0 = as fast as possible.
     """
 
     live = False
 
-    def __init__(self, records: list[Record], session: Session, speed: float = 1.0,
+    def __init__(self, records: Iterable[Record | Damage], session: Session, speed: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.records = records
+        self._records = iter(records)
+        self._next = next(self._records, None)
         self.session = session
         self.speed = speed
         self._clock = clock
-        self._i = 0
         self._t0_wall: float | None = None
-        self._t0_rec = records[0].t if records else 0.0
-        self.finished = not records
+        self._t0_rec = self._next.t if self._next is not None else 0.0
+        self._t_last = self._t0_rec
+        self.finished = self._next is None
         super().__init__(self.send, _stream_names(session))
         self.batch_records = 64  # per poll at speed 0, so log lines and samples interleave
 
@@ -154,19 +156,20 @@ class ReplayFeed(Commands):
             self._t0_wall = self._clock()
         out: list[Batch] = []
         limit = None if self.speed <= 0 else self._t0_rec + (self._clock() - self._t0_wall) * self.speed
-        recs = self.records
-        stop = len(recs) if limit is not None else min(len(recs), self._i + self.batch_records)
-        while self._i < stop and (limit is None or recs[self._i].t <= limit):
-            rec = recs[self._i]
-            self._i += 1
-            if rec.kind == Kind.TX:
+        n = 0
+        while self._next is not None and (limit is None and n < self.batch_records
+                                          or limit is not None and self._next.t <= limit):
+            rec, self._next = self._next, next(self._records, None)
+            n += 1
+            self._t_last = rec.t
+            if isinstance(rec, Record) and rec.kind == Kind.TX:
                 self.session.note(f"sent {len(rec.payload)} command bytes", rec.t)
                 continue
             out += apply_record(self.session, rec)
-        if self._i >= len(recs):
-            out += self.session.finish(recs[-1].t)
+        if self._next is None:
+            out += self.session.finish(self._t_last)
             self.finished = True
-            self.session.note("end of recording", recs[-1].t)
+            self.session.note("end of recording", self._t_last)
         return out
 
     def send(self, data: bytes, what: str) -> bool:

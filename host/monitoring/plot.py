@@ -3,57 +3,141 @@
 x is seconds since the start of the recording: each boot session is anchored at the host time of its
 first frame and advances with the device's own sample clock. A session is drawn as its own line (a
 reboot never joins two runs), frames lost on the link break the line (a NaN is inserted), and missing
-samples are NaN already.
+samples are NaN already. Only what is drawn is kept: each channel is reduced to about BUCKETS buckets
+(minimum and maximum of each, so a one-sample spike still shows), whatever the recording's length.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 import numpy as np
 
-from host.monitoring.export import Loaded
+from host.monitoring.session import Batch, Session
 
 
 class PlotError(Exception):
     pass
 
 
-def _series(loaded: Loaded) -> dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]]:
-    """(stream, channel) -> list of (x, y) segments, one per boot session, NaN at gaps."""
-    t_start = loaded.batches[0].t_host if loaded.batches else 0.0
-    anchors: dict[int, tuple[float, int]] = {}
-    parts: dict[tuple[str, str, int], list[tuple[np.ndarray, np.ndarray]]] = {}
-    for b in loaded.batches:
-        if b.session not in anchors:
-            anchors[b.session] = (b.t_host - t_start, int(b.t_us[0]))
-        x0, us0 = anchors[b.session]
+BUCKETS = 2000          # per channel: a 10-inch figure at 100 dpi is 1,000 pixels wide
+_KEEP = 4 * BUCKETS     # points kept per channel before the buckets widen
+_PENDING = 1 << 15      # samples per channel gathered before they are reduced
+
+
+def _reduce(x: np.ndarray, y: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """The points of (x, y) a plot needs at bucket `width`: per run of samples in one bucket its
+    minimum, its maximum and its first NaN (a gap stays a gap), in their original order."""
+    b = np.floor(x / width)
+    run = np.concatenate(([0], np.cumsum(b[1:] != b[:-1])))
+    starts = np.flatnonzero(np.concatenate(([True], run[1:] != run[:-1])))
+    nan = np.isnan(y)
+    lo = np.lexsort((np.where(nan, np.inf, y), run))[starts]
+    hi = np.lexsort((np.where(nan, np.inf, -y), run))[starts]
+    first_nan = np.lexsort((~nan, run))[starts]
+    keep = np.concatenate((lo[~nan[lo]], hi[~nan[hi]], first_nan[nan[first_nan]]))
+    keep = np.unique(keep)
+    return x[keep], y[keep]
+
+
+class _Channel:
+    """One channel's segments (one per boot session), reduced as they grow so that at most about
+    _KEEP points are kept however long the recording: min/max per bucket, so spikes stay visible."""
+
+    def __init__(self) -> None:
+        self.width = 0.0  # 0: every sample kept so far
+        self.done: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.pending: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.n_pending = 0
+
+    def add(self, session: int, x: np.ndarray, y: np.ndarray) -> None:
+        self.pending.setdefault(session, []).append((x, y))
+        self.n_pending += len(x)
+        if self.n_pending >= _PENDING:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Reduce what is pending at the current bucket width onto what is kept; widen the buckets
+        (doubling, so they nest) while more than _KEEP points remain."""
+        segs = dict(self.done)
+        for k, parts in self.pending.items():
+            x = np.concatenate([p[0] for p in parts])
+            y = np.concatenate([p[1] for p in parts])
+            if self.width:
+                x, y = _reduce(x, y, self.width)
+            old = segs.get(k)
+            segs[k] = (x, y) if old is None else (np.concatenate((old[0], x)), np.concatenate((old[1], y)))
+        self.pending, self.n_pending = {}, 0
+        n = sum(len(x) for x, _ in segs.values())
+        while n > _KEEP:
+            xs = np.concatenate([x for x, _ in segs.values()])
+            span = float(np.nanmax(xs) - np.nanmin(xs))
+            self.width = max(self.width * 2, span / BUCKETS, 1e-9)
+            segs = {k: _reduce(x, y, self.width) for k, (x, y) in segs.items()}
+            n, before = sum(len(x) for x, _ in segs.values()), n
+            if n == before and self.width > span:  # one bucket per boot already: nothing left to merge
+                break
+        self.done = segs
+
+    def segments(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        self._settle()
+        return [self.done[k] for k in sorted(self.done)]
+
+
+class Series:
+    """What a plot draws, gathered batch by batch (`add` fits `export.load(on_batch=...)`).
+
+    x is seconds since the first batch: each boot session is anchored at the host time of its first
+    frame and advances with the device's sample clock. A session is its own segment, and a frame lost on
+    the link inserts a NaN (a break in the line)."""
+
+    def __init__(self) -> None:
+        self._t_start: float | None = None
+        self._anchors: dict[int, tuple[float, int]] = {}
+        self._channels: dict[tuple[str, str], _Channel] = {}
+        self._seen: set[tuple[str, str, int]] = set()
+
+    def add(self, b: Batch, _session: object = None) -> None:
+        if self._t_start is None:
+            self._t_start = b.t_host
+        if b.session not in self._anchors:
+            self._anchors[b.session] = (b.t_host - self._t_start, int(b.t_us[0]))
+        x0, us0 = self._anchors[b.session]
         x = x0 + (b.t_us - us0) / 1e6
         for name, y in b.values.items():
+            ch = self._channels.get((b.name, name))
+            if ch is None:
+                ch = self._channels[(b.name, name)] = _Channel()
             key = (b.name, name, b.session)
-            lst = parts.setdefault(key, [])
-            if b.gap_before and lst:
-                lst.append((np.array([np.nan]), np.array([np.nan])))
-            lst.append((x, y))
-    out: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
-    for (stream, ch, _session), segs in parts.items():
-        xs = np.concatenate([s[0] for s in segs])
-        ys = np.concatenate([s[1] for s in segs])
-        out.setdefault((stream, ch), []).append((xs, ys))
-    return out
+            if b.gap_before and key in self._seen:
+                ch.add(b.session, np.array([x[0]]), np.array([np.nan]))
+            self._seen.add(key)
+            ch.add(b.session, x, np.asarray(y, dtype=float))
+
+    def segments(self) -> dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]]:
+        """(stream, channel) -> [(x, y) per boot session]."""
+        return {k: ch.segments() for k, ch in self._channels.items()}
 
 
-def plot(loaded: Loaded, out: str | os.PathLike, title: str = "", dpi: int = 100) -> int:
-    """Write a PNG (or any matplotlib format by extension) with one panel per channel.
-    Returns the number of panels."""
+def _series(batches: Iterable[Batch]) -> dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]]:
+    s = Series()
+    for b in batches:
+        s.add(b)
+    return s.segments()
+
+
+def plot(series: Series, session: Session, out: str | os.PathLike, title: str = "", dpi: int = 100) -> int:
+    """Write a PNG (or any matplotlib format by extension) with one panel per channel of `series`;
+    units from `session`. Returns the number of panels."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = _series(loaded)
+    series = series.segments()
     if not series:
         raise PlotError("no samples to plot (no DATA frames after a HELLO in the recording)")
     units = {}
-    for st in loaded.session.streams.values():
+    for st in session.streams.values():
         for c in st.channels:
             units[(st.name, c.name)] = c.unit
     n = len(series)

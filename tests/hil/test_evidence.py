@@ -26,7 +26,7 @@ def test_the_capture_is_a_recording_the_monitor_replays_frame_for_frame(dut, tra
     try:
         dut.capture.sync()
         seen, _ = dut.capture.frames_since(0)
-        loaded = load(dut.capture.recording_path)
+        loaded = load(dut.capture.recording_path, keep=True)
     finally:
         dut.capture.resume()
 

@@ -163,7 +163,7 @@ def test_cli_plot_writes_png_with_gap(rec_with_gap: Path, tmp_path: Path) -> Non
     assert data.startswith(b"\x89PNG") and len(data) > 10_000
     from host.monitoring.export import load
     from host.monitoring.plot import _series
-    segs = _series(load(rec_with_gap))[("imu", "accel_x_g")]
+    segs = _series(load(rec_with_gap, keep=True).batches)[("imu", "accel_x_g")]
     assert len(segs) == 1
     x, y = segs[0]
     assert int(sum(math.isnan(v) for v in y)) == 1  # exactly one break: the lost frame
@@ -174,7 +174,7 @@ def test_cli_plot_two_boots_are_separate_segments(tmp_path: Path) -> None:
     rec = _record(tmp_path / "two.pglrec", data)
     from host.monitoring.export import load
     from host.monitoring.plot import _series
-    segs = _series(load(rec))[("imu", "accel_x_g")]
+    segs = _series(load(rec, keep=True).batches)[("imu", "accel_x_g")]
     assert len(segs) == 2 and all(len(x) == 60 for x, _ in segs)
     assert monitor.main(["plot", str(rec), "-o", str(tmp_path / "two.png")]) == 0
 
