@@ -1,0 +1,264 @@
+"""EmulatedBoard: the MicroPython UF2 on rp2040py's RP2040, reachable like any board on USB.
+
+The same shape as host/virtual_board/board.py's VirtualBoard, so tools and tests treat the two
+alike: a pty (its `port`, announced in the registry under `name`, found by `--port NAME`), the
+fault API (unplug, set_nack_rate, set_bus_stuck, freeze, set_wrong_id, link faults, reset,
+power_cycle) and `chip(kind).truth()`. What differs is underneath: the firmware is the user's
+own UF2 on an emulated Cortex-M0+, `machine` is the real rp2 port's, and the board's time is the
+emulator's clock (the chips live on it too, so their timing is what the firmware sees).
+
+Hooks for the rest of issue 13: `flash_store.write_uf2()` programs a UF2 into a stopped board's
+flash (the BOOTSEL side), `emulated_seconds()` is the board's own clock for timing tests and the
+cycle bench, `device`/`mcu` expose rp2040py itself.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from pathlib import Path
+
+from host import sensors
+from host.device import registry
+from host.device.boards import BoardDefinition, Uf2Flash, load_board
+from host.emulated_rp2040.flash_store import FlashStore
+from host.emulated_rp2040.i2c_bridge import I2CBridge
+from host.emulated_rp2040.image import require_image
+from host.emulated_rp2040.pin_probe import PinProbeResponder
+from host.emulated_rp2040.serial_link import CdcLink
+from host.sensors.chip import AnalogChip
+from host.virtual_board.bus import Buses
+from host.virtual_board.pty_bridge import PtyBridge
+
+BOARD = "emulated_rp2040"
+ADC_FIRST_PIN = 26  # GPIO26..29 are ADC channels 0..3
+SAVE_EVERY_S = 2.0
+
+
+class EmulatedBoardError(Exception):
+    """The emulated board could not start or do what was asked."""
+
+
+class EmulatedBoard:
+    """One emulated Pico. `start()` boots it (returns once its USB enumerated); `stop()` saves the
+    flash and leaves no thread behind."""
+
+    def __init__(self, directory: str | Path, *, image: str | Path | None = None, name: str = BOARD,
+                 seed: int = 0, link_rate: float | None = None, register: bool = True,
+                 definition: BoardDefinition | None = None):
+        self.dir = Path(directory).resolve()
+        self.run_dir = self.dir / "run"
+        self.name = name
+        self.seed = seed
+        self.register = register
+        self.image = require_image(image)
+        self.definition = definition or load_board(BOARD)
+        flash = self.definition.flash_as(Uf2Flash)
+        self.flash = FlashStore(self.dir / "flash.bin", flash.flash_size)
+        self.serial = "ERP-" + format(zlib.crc32(str(self.dir).encode()), "08X")
+        self.buses = Buses(seed)
+        self.chips: dict[str, object] = {}
+        self.adcs: dict[int, AnalogChip] = {}
+        self.device = None
+        self.link = PtyBridge(link_rate, seed, on_port_change=self._port_changed)
+        self._cdc: CdcLink | None = None
+        self._probes: dict[int, PinProbeResponder] = {}
+        self._stopping = threading.Event()
+        self._saver: threading.Thread | None = None
+        self.boot_seconds: float | None = None
+
+    # -- hardware ----------------------------------------------------------------------------
+    def emulated_seconds(self) -> float:
+        """The board's own clock (emulated time since power-on of this runner)."""
+        return self.device.simulator.clock.nanos * 1e-9 if self.device else 0.0
+
+    def _build(self) -> None:
+        from rp2040py.boards import BoardSpec
+        from rp2040py.device.base_device import BaseDevice
+
+        self.device = BaseDevice(board=BoardSpec(image=str(self.image)))
+        mcu = self.mcu
+        self.flash.load(mcu.flash, self.image.read_bytes())
+        clock = self.emulated_seconds
+        for bus in self.definition.i2c:
+            self.buses.bus(bus.id).timeout_us = bus.timeout_us
+            I2CBridge(mcu.i2c[bus.id], self.buses, bus.id, self._schedule)
+            if bus.sda is not None:
+                self._probes[bus.id] = PinProbeResponder(mcu, self.buses, bus.id, bus.sda, bus.scl)
+        for i, s in enumerate(self.definition.sensors):
+            kind = sensors.kind(s.kind)
+            if s.adc is not None:
+                adc = self.definition.adc_input(s.adc)
+                chip = kind.chip(seed=self.seed + i, vref_mv=adc.vref_mv, clock=clock)
+                self.adcs[adc.pin - ADC_FIRST_PIN] = chip
+            else:
+                chip = kind.chip(s.address, seed=self.seed + i, clock=clock)
+                self.buses.bus(s.bus).attach(chip)
+            self.chips[s.kind] = chip
+        mcu.adc.on_adc_read = self._adc_read
+
+    @property
+    def mcu(self):
+        return self.device.mcu
+
+    def _schedule(self, delay_ns: float, fn) -> None:
+        self.device.simulator.clock.create_alarm(fn).schedule(delay_ns)
+
+    def _adc_read(self, channel: int) -> None:
+        adc = self.mcu.adc
+        adc.current_channel = channel
+        chip = self.adcs.get(channel)
+        if chip is not None:
+            adc.channel_values[channel] = chip.read_u16() >> 4  # the RP2040's converter is 12-bit
+        adc.sample_alarm.schedule(adc.sample_time * 1000)
+
+    def chip(self, which: str | int):
+        """A chip by kind ("bme280") or I2C address."""
+        if isinstance(which, int):
+            return self.buses.slot(which).chip
+        if which not in self.chips:
+            raise KeyError(f"no chip {which!r}; this board has {', '.join(self.chips)}")
+        return self.chips[which]
+
+    def _slot(self, which: str | int):
+        return self.buses.slot(self.chip(which).address)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def port(self) -> str | None:
+        return self.link.port
+
+    def start(self, timeout: float = 120.0) -> "EmulatedBoard":
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        self._build()
+        self.link.start()
+        self._cdc = CdcLink(self.device, self.link)
+        self._cdc.start()
+        future = self.device.start_async(timeout)
+        try:
+            future.result(timeout + 5)
+        except Exception as exc:
+            self.stop()
+            raise EmulatedBoardError(f"the emulated RP2040 did not enumerate over USB: {exc}") from None
+        self.boot_seconds = time.monotonic() - t0
+        self._saver = threading.Thread(target=self._save_loop, name="erp2040-flash", daemon=True)
+        self._saver.start()
+        if self.register:
+            registry.publish(self.name, self._registry_entry())
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.register:
+            registry.withdraw(self.name, _pid())
+        if self.device is not None:
+            sim = self.device.simulator
+            self.device.stop()
+            end = time.monotonic() + 5
+            while sim.executing and time.monotonic() < end:
+                time.sleep(0.01)
+            self.flash.save(self.mcu.flash)
+            loop, thread = sim._loop, sim._loop_thread  # rp2040py's own loop thread, started for us
+            if loop is not None and thread is not None:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(timeout=5)
+        if self._cdc is not None:
+            self._cdc.close()
+        self.link.close()
+
+    def __enter__(self) -> "EmulatedBoard":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _save_loop(self) -> None:
+        while not self._stopping.wait(SAVE_EVERY_S):
+            self.flash.save(self.mcu.flash)
+
+    def _registry_entry(self) -> dict:
+        return {"port": self.port, "pid": _pid(), "board": BOARD, "board_dir": str(self.dir),
+                "serial": self.serial, "control": str(self.run_dir / "control.sock"),
+                "image": str(self.image)}
+
+    def _port_changed(self, port: str | None) -> None:
+        if self.register and not self._stopping.is_set():
+            registry.publish(self.name, self._registry_entry() | {"port": port})
+
+    # -- board faults --------------------------------------------------------------------------
+    def reset(self, cause: int | None = None) -> None:
+        """The RESET button (RUN pin): the firmware reports a hard/pin reset."""
+        self._hard_reset("RUN_PIN")
+
+    def power_cycle(self) -> None:
+        self._hard_reset("POWER_ON")
+
+    def _hard_reset(self, cause: str) -> None:
+        from rp2040py.device.base_device import ResetCause
+
+        self.flash.save(self.mcu.flash)
+        self.device.simulator.schedule_threadsafe(
+            lambda: self.device.hard_reset(cause=ResetCause[cause]))
+
+    def hang(self) -> None:
+        raise EmulatedBoardError("hang() is not modelled on the emulated RP2040: its I2C and ADC are the "
+                                 "real peripherals, whose SDK calls time out instead of hanging")
+
+    # -- chip faults (the virtual board's bus model) -----------------------------------------
+    def unplug(self, which: str | int) -> None:
+        self._slot(which).plugged = False
+
+    def replug(self, which: str | int) -> None:
+        self._slot(which).plugged = True
+
+    def set_nack_rate(self, which: str | int, rate: float) -> None:
+        if not 0 <= rate <= 1:
+            raise ValueError("NACK rate must be between 0 and 1")
+        self._slot(which).nack_rate = rate
+
+    def set_bus_stuck(self, stuck: bool, bus: int = 0) -> None:
+        self.buses.bus(bus).stuck = bool(stuck)
+        probe = self._probes.get(bus)
+        if probe is not None:
+            self.device.simulator.schedule_threadsafe(lambda: probe.set_stuck(bool(stuck)))
+
+    def freeze(self, which: str | int, frozen: bool = True) -> None:
+        self.chip(which).freeze(frozen)
+
+    def set_wrong_id(self, which: str | int, wrong: bool = True) -> None:
+        self.chip(which).set_wrong_id(wrong)
+
+    # -- link faults (the virtual board's pty bridge) ----------------------------------------
+    def set_backpressure(self, paused: bool) -> None:
+        self.link.faults.paused = paused
+
+    def set_bit_error_rate(self, rate: float) -> None:
+        self.link.faults.bit_error_rate = rate
+
+    def set_drop_rate(self, rate: float) -> None:
+        self.link.faults.drop_rate = rate
+
+    def set_link_rate(self, rate: float | None) -> None:
+        self.link.rate = rate
+
+    def disconnect(self, duration: float | None = None) -> None:
+        self.link.disconnect()
+        if duration is not None:
+            threading.Timer(duration, self.link.reconnect).start()
+
+    def reconnect(self) -> str:
+        return self.link.reconnect()
+
+    def status(self) -> dict:
+        return {"port": self.port, "serial": self.serial, "board": BOARD, "image": str(self.image),
+                "emulated_s": round(self.emulated_seconds(), 6), "boot_wall_s": self.boot_seconds,
+                "link_rate": self.link.rate, "link": vars(self.link.stats) | {"faults": vars(self.link.faults)},
+                "bus": dict(self.buses.counters),
+                "scan_probes": {b: p.probes for b, p in self._probes.items()}}
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()

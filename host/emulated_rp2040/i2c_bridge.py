@@ -1,0 +1,121 @@
+"""The RP2040's I2C peripheral, byte by byte, onto the virtual board's bus model.
+
+rp2040py calls a hook for each bus event of its I2C block (START, address, data byte, STOP) and
+waits for the answer; the chips (host/sensors) and the faults (host/virtual_board/bus.py) think in
+transfers: "write these bytes", "read n bytes". This module turns one into the other:
+
+- a write's bytes are collected and handed to the bus as one transfer when it ends: at its last
+  byte when that byte carries STOP (a NACK then lands on that byte: EIO, as on silicon), or at the
+  repeated START of a register read (`more=True`, so the NACK rate applies once to the pair; a
+  failure then NACKs the read's address, also EIO);
+- a read asks the bus for READ_AHEAD bytes at its address phase (where a busy SHT31 NACKs) and
+  serves them one by one; the peripheral never says how many bytes a read wants. The chips'
+  reads are register windows or fixed outputs, so reading ahead only moves a register pointer that
+  every transfer sets again first;
+- a stuck bus answers nothing: the address phase completes with a NACK only after the bus's
+  timeout, so the firmware's own I2C timeout (ETIMEDOUT) fires first, as with a held SCL.
+
+Zero-length writes (`I2C.scan()`) never reach this peripheral: see pin_probe.py.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from host.sensors.chip import Nack
+from host.virtual_board.bus import Buses
+from host.virtual_board.ipc import BusError
+
+READ_AHEAD = 32
+Schedule = Callable[[float, Callable[[], None]], None]  # (delay in emulated ns, callback)
+
+
+class I2CBridge:
+    """Wires `peripheral` (rp2040py's RPI2C) to bus `bus_id` of `buses`; callbacks run on the
+    emulator's thread, inside the emulated register access that triggered them."""
+
+    def __init__(self, peripheral, buses: Buses, bus_id: int, schedule: Schedule):
+        self.p = peripheral
+        self.buses = buses
+        self.bus_id = bus_id
+        self._schedule = schedule
+        self._addr: int | None = None
+        self._wbuf = bytearray()
+        self._writing = False
+        self._rbuf = b""
+        self._rpos = 0
+        self._fail_next = False
+        peripheral.on_start = self._on_start
+        peripheral.on_connect = self._on_connect
+        peripheral.on_write_byte = self._on_write_byte
+        peripheral.on_read_byte = self._on_read_byte
+        peripheral.on_stop = self._on_stop
+
+    def _on_start(self, repeated: bool) -> None:
+        if self._writing and not self._flush(more=repeated) and repeated:
+            self._fail_next = True
+        self.p.complete_start()
+
+    def _on_connect(self, address: int, mode: int) -> None:
+        addr = address & 0x7F
+        bus = self.buses.buses.get(self.bus_id)
+        if bus is not None and bus.stuck:
+            self._schedule(bus.timeout_us * 1000.0 + 1000.0, lambda: self.p.complete_connect(False))
+            return
+        failed, self._fail_next = self._fail_next, False
+        self._addr = addr
+        if failed:
+            self.p.complete_connect(False)
+            return
+        if mode == 0:  # write
+            slot = bus.slots.get(addr) if bus is not None else None
+            ok = slot is not None and slot.plugged
+            self._writing = ok
+            self._wbuf.clear()
+            self.p.complete_connect(ok)
+            return
+        try:
+            self._rbuf = self.buses.read(self.bus_id, addr, READ_AHEAD)
+        except BusError:
+            self.p.complete_connect(False)
+            return
+        self._rpos = 0
+        self.p.complete_connect(True)
+
+    def _on_write_byte(self, value: int) -> None:
+        self._wbuf.append(value)
+        if self.p._stop:  # the peripheral's own flag: this command byte carries STOP
+            self.p.complete_write(self._flush(more=False))
+        else:
+            self.p.complete_write(True)
+
+    def _on_read_byte(self, ack: bool) -> None:
+        if self._rpos >= len(self._rbuf):
+            self._rbuf = self._rbuf[self._rpos:] + self._read_more()
+            self._rpos = 0
+        value = self._rbuf[self._rpos]
+        self._rpos += 1
+        self.p.complete_read(value)
+
+    def _on_stop(self) -> None:
+        if self._writing:
+            self._flush(more=False)
+        self._addr = None
+        self.p.complete_stop()
+
+    def _flush(self, *, more: bool) -> bool:
+        """Hand the collected write to the bus as one transfer; False when it was not acknowledged."""
+        self._writing = False
+        data, self._wbuf = bytes(self._wbuf), bytearray()
+        try:
+            self.buses.write(self.bus_id, self._addr, data, more=more)
+        except BusError:
+            return False
+        return True
+
+    def _read_more(self) -> bytes:
+        """A read longer than READ_AHEAD continues from the chip directly; a chip with nothing more
+        to say leaves the line released (0xFF)."""
+        try:
+            return bytes(self.buses.slot(self._addr, self.bus_id).chip.read(READ_AHEAD))
+        except (Nack, KeyError):
+            return b"\xff" * READ_AHEAD
