@@ -3,6 +3,7 @@ reports why; a corrupt or invalid config.json gives safe defaults and a CONFIG_F
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -13,15 +14,13 @@ pytestmark = [pytest.mark.virtual_board]
 
 WDT_MARGIN_S = 3.0
 
-# Two ways the loop stops feeding the watchdog, both on the virtual board only (`virtual_board`):
-# - hung mid-pass: the virtual board's `hang()` fault locks the board up inside its next bus
-#   transaction (a peripheral or driver hang no I2C timeout catches);
-# - ended: the config's `max_iterations` ends the loop and the VM sits at the REPL unfed (on real
-#   ports with machine.Timer the firmware feeds the WDT from a timer after the loop ends).
-# The virtual board's `machine` has no Timer, so its firmware starts the WDT only with "always".
-# Either way the WDT resets the board and the next boot reports WATCHDOG_RESET and reset_cause 3.
-LOOP_STOPS = {"watchdog": "always", "max_iterations": 400}
-WATCHDOG_ON = {"watchdog": "always"}
+# The firmware's default config (watchdog: true) arms the WDT wherever a machine.Timer can feed
+# it at the REPL: on the virtual board as on rp2/esp32. The virtual board's `hang()` fault locks
+# the board up inside its next bus transaction (a peripheral or driver hang no I2C timeout
+# catches): the loop stops feeding, the WDT resets the board and the next boot reports
+# WATCHDOG_RESET and reset_cause 3. A loop that ends normally (`max_iterations`) leaves the board
+# at the REPL with the WDT fed by a Timer: no reset.
+LOOP_ENDS = {"max_iterations": 400}
 
 
 def expect_watchdog_boot(dut, traffic, virtual_board, since, first):
@@ -40,8 +39,8 @@ def expect_watchdog_boot(dut, traffic, virtual_board, since, first):
 
 
 @pytest.mark.fault_injection
-@pytest.mark.parametrize("hil_config", [WATCHDOG_ON], indirect=True, ids=["watchdog-on"])
 def test_watchdog_resets_a_board_hung_inside_a_pass_and_streaming_resumes(dut, traffic, virtual_board):
+    assert dut.base_config().get("watchdog", True) is True  # the default, not "always"
     first = dut.boot_id
     traffic.expect("DATA", since=traffic.start, timeout=2)
     dut.note("fault: hang (the board locks up in its next bus transaction)")
@@ -56,12 +55,24 @@ def test_watchdog_resets_a_board_hung_inside_a_pass_and_streaming_resumes(dut, t
         traffic.expect("DATA", stream=sid, since=since, timeout=3, where=lambda f: f.boot_id == hello.boot_id)
 
 
-@pytest.mark.parametrize("hil_config", [LOOP_STOPS], indirect=True, ids=["loop-stops-feeding"])
-def test_watchdog_resets_a_board_whose_loop_stopped_and_the_cause_is_reported(dut, traffic, virtual_board):
+@pytest.mark.parametrize("hil_config", [LOOP_ENDS], indirect=True, ids=["loop-ends"])
+def test_a_board_whose_loop_ended_idles_at_the_repl_with_its_watchdog_fed(dut, traffic, virtual_board):
     first = dut.boot_id
-    expect_watchdog_boot(dut, traffic, virtual_board, traffic.mark(), first)
-    # the loop really stopped before the reset: the last frames of the first boot are its summary
-    assert any("PAGERLESS-SUMMARY" in line for line in dut.log_path.read_text().splitlines())
+    boots = len(virtual_board.boots)
+    deadline = time.monotonic() + 15
+    while "PAGERLESS-SUMMARY" not in dut.log_path.read_text():  # the loop ended: its summary
+        assert time.monotonic() < deadline, f"the loop never ended; see {dut.log_path}"
+        time.sleep(0.05)
+    # the STATUS sent on leaving the loop: the device's time when the REPL took over
+    end_ms = max(f.status().uptime_ms for f in traffic.frames("STATUS", since=traffic.start, boot_id=first))
+    wdt_ms = dut.definition.wdt_timeout_ms
+    time.sleep(wdt_ms / 1000 + 1.0)  # idle at the REPL past the timeout; the device clock judges
+    out = dut.exec("import time, machine, __main__\n"
+                   "print('AT-REPL', time.ticks_ms(), machine.reset_cause(), __main__._feeder is not None)")
+    _, now_ms, cause, feeding = next(x for x in out.splitlines() if x.startswith("AT-REPL")).split()
+    assert feeding == "True", out
+    assert int(now_ms) - end_ms >= wdt_ms, f"the REPL idled only {int(now_ms) - end_ms} ms of device time"
+    assert len(virtual_board.boots) == boots and int(cause) != 3, "the watchdog reset a board fed at the REPL"
 
 
 CORRUPT = {
