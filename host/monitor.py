@@ -5,7 +5,7 @@
   monitor replay FILE [--speed 4]                         same decoder and view, from a recording
   monitor export FILE --csv OUT                           every sample in physical units
   monitor plot FILE -o out.png                            one panel per channel, gaps left open
-  monitor stats FILE                                      counters, sessions, reconciliation
+  monitor stats FILE [--json]                             the sample ledger per boot and in total
 
 Live keys: s start/stop streaming, r change a rate, m request metadata, b reboot (twice), q quit.
 
@@ -277,16 +277,14 @@ def cmd_stats(args) -> int:
     if args.json:
         s = loaded.session
         st = s.stats
-        verdict, lines = s.reconciliation()
-        print(json.dumps({
-            "records": loaded.report.records, "torn_bytes": loaded.report.torn_bytes,
-            "corrupt_bytes": loaded.report.corrupt_bytes, "sessions": st.sessions, "bytes": st.bytes,
-            "frames_ok": st.frames_ok, "crc_errors": st.crc_errors, "framing_errors": st.framing_errors,
-            "missing": st.missing, "duplicates": st.duplicates, "link_events": s.link_events,
-            "streams": {x.name: {"frames": x.frames, "samples": x.samples, "gaps": x.gaps,
-                                 "samples_missing": x.samples_missing} for x in s.streams.values()},
-            "reconciliation": verdict, "reconciliation_detail": lines,
-        }, indent=1))
+        out = s.ledger.report().as_json()  # the schema docs/protocol.md ("Sample ledger") documents
+        out["recording"] = {"records": loaded.report.records, "torn_bytes": loaded.report.torn_bytes,
+                            "corrupt_bytes": loaded.report.corrupt_bytes}
+        out["link"] = {"sessions": st.sessions, "bytes": st.bytes, "frames_ok": st.frames_ok,
+                       "crc_errors": st.crc_errors, "framing_errors": st.framing_errors,
+                       "invalid_frames": st.invalid_frames, "missing": st.missing, "duplicates": st.duplicates,
+                       "link_events": s.link_events}
+        print(json.dumps(out, indent=1))
     else:
         sys.stdout.write(stats_text(loaded, args.file))
     return EXIT_OK

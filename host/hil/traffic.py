@@ -6,7 +6,7 @@ commands that wait for their ACK.
     ack = traffic.set_period(0, 2000)            # or traffic.send("SET_PERIOD", 0, struct.pack("<I", 2000))
     st = traffic.status()                        # SEND_STATUS, then the STATUS frame it caused
     values = traffic.physical(frames[0])         # {"temperature_c": array, ...} via host.sensors.units
-    traffic.stats.reconcile()                    # host gaps vs device drops (host.protocol)
+    traffic.ledger()                             # every sample accounted for (host.monitoring.ledger)
 
 Commands are encoded by `host.protocol.commands.Commands` (the monitor's too); `Traffic` adds the
 wait for the ACK or NACK that quotes the command's token.
@@ -27,6 +27,7 @@ from host.hil.capture import Capture
 from host.protocol.commands import Commands, opcode
 from host.protocol.frames import Ack, Frame, Status, StreamInfo
 from host.protocol.linkstats import LinkStats
+from host.monitoring.ledger import Ledger, Report
 from host.sensors import units
 
 _TYPE_BY_NAME = {name: t for t, name in wire.TYPE_NAMES.items()}
@@ -259,6 +260,14 @@ class Traffic:
         boot off mid-frame leaves one torn segment before the HELLO: the reset's, not the link's."""
         return self.stats.corrupt_segments - self._corrupt_base
 
+    def ledger(self) -> Report:
+        """The sample ledger of this test's frames (from its HELLO on), as the monitor keeps it."""
+        led = Ledger()
+        for f in self.frames():
+            led.frame(f)
+        led.corrupt(self.stats.corrupt_segments)
+        return led.report()
+
     def counters(self) -> dict[str, Any]:
         """This test's link counters (since the reset), for reports."""
         st = self.stats
@@ -266,18 +275,22 @@ class Traffic:
         keys = ("bytes", "frames_ok", "crc_errors", "framing_errors", "invalid_frames", "oversize",
                 "duplicates", "missing")
         out: dict[str, Any] = {k: getattr(st, k) - base.get(k, 0) for k in keys}
-        rec = st.reconcile()
-        out["device_dropped"] = sum(r.device_dropped for r in rec)
-        out["host_gaps"] = sum(r.host_missing for r in rec)
-        out["lost_in_transit"] = lost = sum(r.lost_in_transit for r in rec)
-        if not rec:
+        led = Ledger()
+        for f in self.frames():
+            led.frame(f)
+        led.corrupt(st.corrupt_segments)
+        rep = led.report()
+        tot = rep.total
+        out["device_dropped"] = led.device_frames_dropped()
+        out["host_gaps"] = out["missing"]
+        out["lost_in_transit"] = tot.lost_link + tot.lost_port_gone + tot.lost_recording
+        out["ledger"] = tot.as_dict()
+        if rep.verdict == "pending":
             out["reconciled"] = None
-        elif all(r.balanced for r in rec):
-            out["reconciled"] = "exact"  # host gaps == device drops, per stream
-        elif all(r.lost_in_transit >= 0 for r in rec) and lost <= st.corrupt_since_baseline:
-            out["reconciled"] = "link"   # the rest is explained by corrupt segments on the link
-        else:
+        elif rep.verdict == "fail":
             out["reconciled"] = "NO"
+        else:  # exact: every gap a device drop; link: the rest attributed to link evidence
+            out["reconciled"] = "link" if out["lost_in_transit"] else "exact"
         return out
 
     def _snapshot_stats(self) -> None:

@@ -285,8 +285,24 @@ def stats_text(loaded: Loaded, path: str) -> str:
     for x in s.streams.values():
         p(f"stream {x.name} ({x.kind}, {x.nominal_hz:g} Hz nominal): {x.frames} frames, {x.samples} samples, "
           f"{x.gaps} frames missing, {x.samples_missing} samples missing, device dropped {x.device_dropped}\n")
-    verdict, lines = s.reconciliation()
-    p(f"reconciliation: {verdict}\n")
-    for line in lines:
-        p(f"  {line}\n")
+    led = s.ledger.report()
+    p("sample ledger (samples; docs/protocol.md, Sample ledger):\n")
+    for b in led.boots:
+        p(f"  boot {b['boot_id']} (session {b['session']}{', seen from its start' if b['from_boot'] else ''}): "
+          f"{b['verdict']}\n")
+        for name, x in b["streams"].items():
+            p(f"    {name}: {_ledger_line(x)}\n")
+    for name, x in led.streams.items():
+        p(f"  total {name}: {x.line()}\n")
+    p(f"  total: {led.total.line()}\n")
+    for why in led.total.reasons:
+        p(f"    {why}\n")
+    p(f"reconciliation: {led.verdict}\n")
     return buf.getvalue()
+
+
+def _ledger_line(d: dict) -> str:
+    from host.monitoring.ledger import LINE_NAMES
+
+    parts = [f"{k} {d[k]}" for k in LINE_NAMES[1:] if d[k]]
+    return f"produced {d['produced']} = " + (" + ".join(parts) or "0") + ("" if d["balanced"] else " (UNBALANCED)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -97,7 +98,7 @@ def link_text(session: Session, path: str, connected: bool | None, now: float) -
     share = session.line_share(now)
     share_s = f" ({share * 100:.1f}% of line)" if share is not None else ""
     verdict, why = session.reconciliation()
-    color = {"ok": "green", "mismatch": "red"}.get(verdict, "yellow")
+    color = {"ok": "green", "fail": "red"}.get(verdict, "yellow")
     gaps = sum(st.missing_by_stream.values())
     drops = sum(st.device_dropped.values())
     state = "" if connected is None else ("connected" if connected else "[red]DISCONNECTED[/]")
@@ -108,9 +109,10 @@ def link_text(session: Session, path: str, connected: bool | None, now: float) -
         f"CRC errors {st.crc_errors}  framing errors {st.framing_errors}",
         f"gaps {gaps}  device drops {drops}  duplicates {st.duplicates}",
         f"reconciliation [{color}]{verdict}[/]",
+        f"  {escape(why[0])}",
     ]
-    if verdict == "mismatch":
-        lines += [f"  {w}" for w in why[:3]]
+    if verdict == "fail":
+        lines += [f"  {escape(w)}" for w in why[1:4]]
     return Text.from_markup("\n".join(lines))
 
 

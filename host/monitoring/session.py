@@ -21,12 +21,14 @@ from host.sensors import units
 from host.protocol.decoder import Decoder
 from host.protocol.frames import DeviceText, Frame, StreamInfo
 from host.protocol.linkstats import LinkStats
+from host.monitoring.ledger import Ledger, unique_names
 
 
 RATE_WINDOW_S = 2.0   # sliding window for Hz, bytes/s and frames/s
 MIN_RATE_FRAMES = 4   # a stream's Hz is judged over at least this many frames (slow batches)
 HISTORY = 120         # samples kept per channel for sparklines
 EVENT_LOG = 500       # lines kept in the event log
+HELLO_BUFFER = 4096   # DATA frames kept until their boot's HELLO says how to decode them
 _DATA_NAME = wire.TYPE_NAMES[wire.T_DATA]
 
 
@@ -164,6 +166,10 @@ class Session:
         self._last_data_seq: dict[tuple[int, int], int] = {}
         self._session_seen = 0
         self._text_buf = ""
+        self.ledger = Ledger()
+        self._pre_hello: deque[tuple[Frame, float]] = deque()  # DATA frames waiting for their HELLO
+        self._replay: list[tuple[Frame, float]] = []  # ... whose HELLO just came, to decode now
+        self.lost_before_hello = 0  # DATA frames the buffer could not hold (in the ledger too)
 
     # -- inputs
     @property
@@ -194,6 +200,7 @@ class Session:
                     self._device_text(item.text, t)
                     continue
                 nframes += 1
+                self.ledger.frame(item)
                 if item.type == wire.T_DATA and item.session == self._session_seen:
                     by_type[_DATA_NAME] = by_type.get(_DATA_NAME, 0) + 1
                     run.append((item, t))
@@ -204,6 +211,11 @@ class Session:
                 b = self._frame(item, t)
                 if b is not None:
                     out.append(b)
+                if self._replay:
+                    self._data_run(self._replay, out)
+                    self._replay = []
+            while self.decoder.rejected:
+                self._log(t, "link", self.decoder.rejected.popleft())
             if nframes:
                 self._frames_win.append((t, nframes))
         if run:
@@ -232,11 +244,16 @@ class Session:
         if self._text_buf.strip():
             self._log(t, "text", self._text_buf.strip())
         self._text_buf = ""
+        self._forget_pre_hello(t, lambda f: True, "no HELLO came for them")
+        self.ledger.corrupt(self.stats.corrupt_segments)
+        self.ledger.finish()
         return out
 
     def link_event(self, event: str, detail: str, t: float) -> None:
         self.now = max(self.now, t)
         self.link_events += 1
+        self.ledger.corrupt(self.stats.corrupt_segments)
+        self.ledger.link_event(event)
         self._log(t, "link", f"{event}: {detail}" if detail else event)
 
     def note(self, text: str, t: float, source: str = "host") -> None:
@@ -246,6 +263,8 @@ class Session:
         """A recording skipped `damage.nbytes` damaged bytes here, between the records fed before and
         the records fed after: frames they held are lost to the recording, not to the link."""
         where = "torn tail" if damage.torn else "damaged region"
+        self.ledger.corrupt(self.stats.corrupt_segments)
+        self.ledger.damage()
         self._log(damage.t, "host", f"recording: {where} of {damage.nbytes} bytes at offset {damage.offset} "
                                     "skipped")
 
@@ -262,12 +281,9 @@ class Session:
         return self.bytes_per_s(now) / self.line_rate
 
     def reconciliation(self) -> tuple[str, list[str]]:
-        """("ok" | "mismatch" | "pending", explanation lines)."""
-        recs = self.stats.reconcile()
-        if not recs:
-            return ("pending" if not self.stats.has_baseline else "ok"), []
-        lines = [f"{self._stream_name(r.stream)}: {r.explanation}" for r in recs]
-        return ("ok" if all(r.balanced for r in recs) else "mismatch"), lines
+        """The sample ledger's verdict ("ok" | "fail" | "pending") and its total and reasons."""
+        rep = self.ledger.report()
+        return rep.verdict, [rep.total.line(), *rep.total.reasons]
 
     # -- internals
     def _stream_name(self, sid: int) -> str:
@@ -300,6 +316,7 @@ class Session:
         self.frames_by_type[name] = self.frames_by_type.get(name, 0) + 1
         if f.session != self._session_seen:
             self._session_seen = f.session
+            self._forget_pre_hello(t, lambda g: g.session != f.session, "their boot ended before its HELLO")
             if f.session > 1 or self.device.boot_id is not None:
                 self._log(t, "host", f"new boot id {f.boot_id:08x} (session {f.session})")
             self.device.boot_id = f.boot_id
@@ -331,9 +348,13 @@ class Session:
         d.board = str(hello.get("board", d.board))
         fw = hello.get("firmware")  # key fixed by docs/protocol.md (HELLO body)
         d.fw = str(fw) if fw is not None else d.fw
+        names, dups = unique_names(self.decoder.streams)
+        if dups:
+            self._log(t, "host", f"HELLO names several streams {', '.join(dups)}: columns named name#id")
         for sid, info in self.decoder.streams.items():
             old = self.streams.get(sid)
             st = self._stream_state(info)
+            st.name = names[sid]
             if old is not None and old.kind == st.kind:
                 st.calibration = old.calibration
                 st.frames, st.samples, st.gaps = old.frames, old.samples, old.gaps
@@ -345,6 +366,20 @@ class Session:
             self.streams[sid] = st
         names = ", ".join(f"{s.name} ({s.kind}, {s.nominal_hz:g} Hz)" for s in self.streams.values())
         self._log(t, "host", f"HELLO from {d.board or '?'} fw {d.fw or '?'}: {names or 'no streams'}")
+        self._forget_pre_hello(t, lambda f: f.stream not in self.streams, "the HELLO does not name their stream")
+        if self._pre_hello:
+            self._replay += self._pre_hello
+            self._pre_hello.clear()
+            self._log(t, "host", f"decoding {len(self._replay)} DATA frame(s) that came before the HELLO")
+
+    def _forget_pre_hello(self, t: float, which, why: str) -> None:
+        gone = [f for f, _ in self._pre_hello if which(f)]
+        if gone:
+            self._pre_hello = deque(x for x in self._pre_hello if not which(x[0]))
+            for f in gone:
+                self.ledger.unseen(f)
+            self.lost_before_hello += len(gone)
+            self._log(t, "host", f"{len(gone)} DATA frame(s) never decoded: {why}")
 
     @staticmethod
     def _stream_state(info: StreamInfo) -> StreamState:
@@ -382,6 +417,13 @@ class Session:
         last_seq = self._last_data_seq
         streams = self.streams
         for f, t in frames:
+            if f.stream not in streams:  # before its boot's HELLO: kept until the HELLO comes
+                self._pre_hello.append((f, t))
+                if len(self._pre_hello) > HELLO_BUFFER:
+                    old, _ = self._pre_hello.popleft()
+                    self.ledger.unseen(old)
+                    self.lost_before_hello += 1
+                continue
             key = (f.session, f.stream)
             last = last_seq.get(key)
             gap = 0
@@ -389,9 +431,7 @@ class Session:
                 g = (f.seq - last - 1) & 0xFFFF
                 gap = g if g < 0x8000 else 0
             last_seq[key] = f.seq
-            st = streams.get(f.stream)
-            if st is None:
-                continue  # DATA before any HELLO: nothing to convert with (the monitor asks for metadata)
+            st = streams[f.stream]
             st.frames += 1
             st.samples += f.count
             st.gaps += gap

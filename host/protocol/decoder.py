@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
 import struct
 import zlib
 
@@ -86,6 +87,7 @@ class Decoder:
         self._discard = False  # dropping an oversize segment until the next 0x00
         self._text_seg = False  # the tail continues a segment already emitted (in part) as text
         self._boot: _Boot | None = None
+        self.rejected: deque[str] = deque(maxlen=64)  # why a CRC-good frame was refused, when it says
 
     # -- public ---------------------------------------------------------------------------
 
@@ -278,7 +280,12 @@ class Decoder:
                     hello = json.loads(body.decode("utf-8"))
                     if not isinstance(hello, dict) or not isinstance(hello.get("streams"), list):
                         return None
-                    parse_streams(hello)
+                    for info in parse_streams(hello).values():
+                        if info.sample_format and struct.calcsize(info.sample_format) != info.sample_size:
+                            self.rejected.append("HELLO refused: stream %d (%s) has sample_size %d but its format %r "
+                                                 "packs %d bytes" % (info.id, info.name, info.sample_size,
+                                                                     info.sample_format, struct.calcsize(info.sample_format)))
+                            return None
                 except (ValueError, KeyError, TypeError, AttributeError, struct.error, FrameError):
                     return None
             elif ftype == wire.T_STATUS:
@@ -354,6 +361,7 @@ class Decoder:
         boot.t_last = t
         f.t_us = boot.t_acc
         f.session = st.sessions
+        f.corrupt = st.corrupt_segments
         st.frames_ok += 1
         if ftype == wire.T_STATUS:
             s = parse_status(f.body)

@@ -165,6 +165,7 @@ class Frame:
     sample_size: int = 0  # DATA: bytes per sample (from HELLO, or inferred from the length)
     flags: int = 0  # header flags (wire.FLAG_MISSING: a DATA body ends with the missing bitmap;
     #                  wire.FLAG_MISS_OVERRUN / FLAG_MISS_SENSOR: the causes of its marks)
+    corrupt: int = 0  # the decoder's corrupt segments before this frame (the ledger's evidence windows)
 
     @property
     def type_name(self) -> str:

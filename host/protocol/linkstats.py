@@ -1,27 +1,15 @@
-"""Link statistics of one decoder, and the reconciliation of host-side gaps with device drops.
+"""Link statistics of one decoder: the raw counters (bytes, frames, corrupt segments, seq gaps,
+the device's latest drop counts).
 
-A frame the board drops (ring full) consumes a seq, so the host sees a gap; a frame corrupted on
-the link is a gap *and* a corrupt segment.  ``LinkStats.reconcile`` checks, per stream, that the
-gaps equal the drops the board reports in STATUS plus at most the corrupt segments seen, so no
-frame is lost without being counted.  The decoder fills the counters; ``start_boot`` and
-``set_baseline`` are its hooks for a new boot id and for the point counting starts from.
+The verdict over them (is every sample accounted for?) is the sample ledger's,
+``host.monitoring.ledger``, which attributes each gap to its cause; these counters stay raw.  The
+decoder fills them; ``start_boot`` and ``set_baseline`` are its hooks for a new boot id and for
+the point this boot's counting starts from (``corrupt_since_baseline``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-_COUNTER_MOD = 1 << 30  # STATUS counters wrap modulo 2**30 on boards
-
-
-@dataclass
-class StreamReconciliation:
-    stream: int
-    host_missing: int  # DATA frames the host saw missing (seq gaps) since the baseline
-    device_dropped: int  # DATA frames the device reports dropping since the baseline
-    lost_in_transit: int  # host_missing - device_dropped (> 0: lost on the link)
-    balanced: bool
-    explanation: str
 
 
 @dataclass
@@ -43,10 +31,7 @@ class LinkStats:
     device_dropped: dict[int, int] = field(default_factory=dict)
     device_frames_dropped: int = 0  # latest STATUS, all frame types
     sessions: int = 0  # boot ids seen (Frame.session numbers them)
-    has_baseline: bool = False  # reconcile() has a baseline for this boot (its HELLO or a STATUS)
-    # reconciliation baselines (per boot)
-    _base_device: dict[int, int] = field(default_factory=dict, repr=False)
-    _base_missing: dict[int, int] = field(default_factory=dict, repr=False)
+    has_baseline: bool = False  # this boot's counting has a start (its HELLO seq 0 or a STATUS)
     _base_corrupt: int = field(default=0, repr=False)
 
     @property
@@ -65,60 +50,10 @@ class LinkStats:
         self.has_baseline = False
         self.device_dropped = {}
         self.device_frames_dropped = 0
-        self._base_device = {}
-        self._base_missing = dict(self.missing_by_stream)
         self._base_corrupt = self.corrupt_segments
 
     def set_baseline(self, device_dropped: dict[int, int]) -> None:
-        """Reconcile from here on: ``device_dropped`` is what the board had dropped by now per
-        stream (empty at its boot, a STATUS's counts when joining late)."""
+        """This boot's counting starts here: ``device_dropped`` is what the board had dropped by
+        now per stream (empty at its boot, a STATUS's counts when joining late)."""
         self.has_baseline = True
-        self._base_device = dict(device_dropped)
-        self._base_missing = dict(self.missing_by_stream)
         self._base_corrupt = self.corrupt_segments
-
-    def reconcile(self) -> list[StreamReconciliation]:
-        """Per stream: do host-side gaps equal the device's reported drops (since the boot's
-        baseline: its boot if the host saw HELLO seq 0, else its first STATUS)?
-
-        Frames dropped on the device (ring full) consume a seq, so they show up as gaps;
-        frames corrupted on the link show up as gaps *and* as CRC/framing errors.  So
-        ``host_missing == device_dropped + lost_in_transit`` where ``lost_in_transit`` should
-        not exceed the corrupt segments counted since the baseline.  Exact only when the last
-        DATA frame of each stream arrived after the last STATUS (drops after a frame show up
-        as a gap at the next frame).
-        """
-        out = []
-        corrupt = self.corrupt_since_baseline
-        if not self.has_baseline:
-            return out
-        for sid in sorted(set(self.device_dropped) | set(self.missing_by_stream)):
-            host = self.missing_by_stream.get(sid, 0) - self._base_missing.get(sid, 0)
-            dev = (self.device_dropped.get(sid, 0) - self._base_device.get(sid, 0)) % _COUNTER_MOD
-            lost = host - dev
-            if lost == 0:
-                ok, why = True, "host gaps equal device-reported drops (%d)" % dev
-            elif 0 < lost <= corrupt:
-                ok, why = (
-                    False,
-                    "%d frame(s) lost in transit; %d corrupt segment(s) (CRC/framing) seen on the link"
-                    % (lost, corrupt),
-                )
-            elif lost > 0:
-                ok, why = (
-                    False,
-                    "%d frame(s) missing beyond device drops and only %d corrupt segment(s): "
-                    "frames lost without trace (host read overrun or port buffer overflow?)" % (lost, corrupt),
-                )
-            else:
-                ok, why = (
-                    False,
-                    "device reports %d more drop(s) than host gaps: drops after the stream's last "
-                    "received frame, or gaps masked by a seq wrap" % -lost,
-                )
-            out.append(StreamReconciliation(sid, host, dev, lost, ok, why))
-        return out
-
-    def balanced(self) -> bool:
-        """True if every stream reconciles exactly."""
-        return all(r.balanced for r in self.reconcile())

@@ -37,8 +37,10 @@ def assert_streams_accounted(traffic):
     """A loop held up past a whole frame of a stream (each stuck transfer waits the bus timeout)
     skips that frame as a device drop: every host gap is one the device counted."""
     assert traffic.corrupt_segments == 0
-    rec = traffic.stats.reconcile()
-    assert rec and all(r.balanced and r.lost_in_transit == 0 for r in rec), rec
+    led = traffic.ledger()
+    tot = led.total
+    assert led.verdict != "fail" and not tot.not_reported, tot.line()
+    assert tot.lost_link == tot.lost_port_gone == tot.lost_recording == 0, tot.line()
 
 
 def values_ok_after(traffic, sid, since, frames=2):

@@ -188,12 +188,16 @@ def test_cli_plot_without_samples_is_an_error(tmp_path: Path, capsys) -> None:
 def test_cli_stats_reports_counters_and_reconciliation(rec_with_gap: Path, capsys) -> None:
     assert monitor.main(["stats", str(rec_with_gap), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)
-    assert s["sessions"] == 1 and s["crc_errors"] == 0 and s["missing"] == 1
-    assert s["streams"]["imu"] == {"frames": 19, "samples": 190, "gaps": 1, "samples_missing": 0}
-    assert s["reconciliation"] == "ok" and s["link_events"] == 2
+    link = s["link"]
+    assert link["sessions"] == 1 and link["crc_errors"] == 0 and link["missing"] == 1 and link["link_events"] == 2
+    assert s["schema"] == "pagerless.ledger/1" and s["verdict"] == "ok" and len(s["boots"]) == 1
+    imu = s["streams"]["imu"]
+    assert (imu["produced"], imu["delivered"], imu["dropped_device"], imu["unexplained"]) == (200, 190, 10, 0)
+    assert s["total"]["produced"] == 220 and s["total"]["balanced"]
     assert monitor.main(["stats", str(rec_with_gap)]) == 0
     text = capsys.readouterr().out
     assert "reconciliation: ok" in text and "stream imu" in text
+    assert "total imu: produced 200 = delivered 190 + dropped_device 10" in text
 
 
 def test_cli_replay_jsonl_one_record_per_sample(rec_with_gap: Path, capsys) -> None:

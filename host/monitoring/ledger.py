@@ -1,0 +1,428 @@
+"""The sample ledger: every sample a board produced, accounted for by cause, over every boot,
+reconnect and recording file (docs/protocol.md, "Sample ledger").
+
+The device's seq numbers are the backbone: a stream's frames_built + frames_skipped is its next
+seq, so any seq the host never received is a frame the device dropped (ring full), skipped
+(overrun), or that went missing between the device and us.  The device counters say how many of
+a stretch's missing frames are its own; what is left was lost in transit and is attributed only
+from evidence found in the gap's *arrival window* (between the stream's frame before the gap and
+the frame or STATUS after it): a damaged region of the recording, the port going away, or corrupt
+segments on the link (one frame per segment at most, each segment used once).  Whatever no
+evidence explains is "unexplained", and any of it fails the verdict.  Stretches after a boot's
+last STATUS are settled from evidence only; the rest is "not_reported", with the reason.
+
+Feed it in arrival order: `frame` for every frame the decoder returned, `link_event` for the
+port's events, `damage` where a recording skipped bytes.  All lines are in samples.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field, fields
+
+from firmware import wire
+from host.protocol.frames import Frame, StreamInfo, parse_streams
+
+SCHEMA = "pagerless.ledger/1"
+PORT_EVENTS = frozenset({"disconnected", "reconnected", "lost"})
+_MOD = 1 << 30
+_CAUSES = wire.FLAG_MISS_OVERRUN | wire.FLAG_MISS_SENSOR
+
+
+def _s16(d: int) -> int:
+    d &= 0xFFFF
+    return d - 0x10000 if d >= 0x8000 else d
+
+
+@dataclass
+class Lines:
+    """One ledger: produced == the sum of every other line, exactly."""
+    produced: int = 0
+    delivered: int = 0
+    missing_overrun: int = 0
+    missing_sensor: int = 0
+    missing_mixed: int = 0
+    dropped_device: int = 0
+    skipped_overrun: int = 0
+    lost_link: int = 0
+    lost_port_gone: int = 0
+    lost_recording: int = 0
+    lost_before_hello: int = 0
+    not_reported: int = 0
+    unexplained: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def accounted(self) -> int:
+        return sum(getattr(self, k) for k in LINE_NAMES[1:])
+
+    @property
+    def balanced(self) -> bool:
+        return self.produced == self.accounted
+
+    def add(self, other: Lines) -> None:
+        for k in LINE_NAMES:
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.reasons += other.reasons
+
+    def as_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in LINE_NAMES}
+        d["balanced"] = self.balanced
+        d["reasons"] = list(self.reasons)
+        return d
+
+    def line(self) -> str:
+        """The non-zero lines on one line: 'produced 900 = delivered 880 + dropped_device 20'."""
+        parts = [f"{k} {getattr(self, k)}" for k in LINE_NAMES[1:] if getattr(self, k)]
+        return f"produced {self.produced} = " + (" + ".join(parts) or "0") + ("" if self.balanced else " (UNBALANCED)")
+
+
+LINE_NAMES = tuple(f.name for f in fields(Lines) if f.name != "reasons")
+
+
+def verdict_of(lines: Lines, pending: bool) -> str:
+    if lines.unexplained or not lines.balanced:
+        return "fail"
+    return "pending" if pending else "ok"
+
+
+def unique_names(streams: dict[int, StreamInfo]) -> tuple[dict[int, str], list[str]]:
+    """Stream names by id, a name used twice becoming name#id; and the duplicated names."""
+    count: dict[str, int] = {}
+    for s in streams.values():
+        n = s.name or f"stream{s.id}"
+        count[n] = count.get(n, 0) + 1
+    names = {}
+    for sid, s in streams.items():
+        n = s.name or f"stream{sid}"
+        names[sid] = f"{n}#{sid}" if count[n] > 1 else n
+    return names, sorted(n for n, c in count.items() if c > 1)
+
+
+class _Track:
+    """One stream in one boot.  Seqs are unwrapped ("u"); [base, hi) is the stretch accounted."""
+
+    __slots__ = ("sid", "name", "batch", "base", "hi", "last_pos", "gaps", "known", "dropped", "skipped",
+                 "has_status", "frames", "samples", "frames_dropped", "lines")
+
+    def __init__(self, sid: int, batch: int) -> None:
+        self.sid, self.name, self.batch = sid, f"stream{sid}", batch
+        self.base: int | None = None
+        self.hi = 0
+        self.last_pos = 0
+        self.gaps: list[list[int]] = []  # [start, end, window lo, window hi] not yet settled
+        self.known = False  # device counters at the settled point are known
+        self.dropped = self.skipped = 0  # device counters at the settled point
+        self.has_status = False
+        self.frames = self.samples = 0  # received since base
+        self.frames_dropped = 0
+        self.lines = Lines()
+
+    def start(self, u: int, pos: int, known: bool, dropped: int = 0, skipped: int = 0) -> None:
+        self.base = self.hi = u
+        self.last_pos = pos
+        self.known, self.dropped, self.skipped = known, dropped, skipped
+
+    def produced(self) -> int:
+        if self.base is None:
+            return 0
+        return self.samples + self.batch * (self.hi - self.base - self.frames)
+
+
+class _Boot:
+    __slots__ = ("session", "boot_id", "start_pos", "from_boot", "max_seq", "has_status", "final", "tracks")
+
+    def __init__(self, session: int, boot_id: int, pos: int) -> None:
+        self.session, self.boot_id, self.start_pos = session, boot_id, pos
+        self.from_boot = False
+        self.max_seq = 0
+        self.has_status = self.final = False
+        self.tracks: dict[int, _Track] = {}
+
+
+@dataclass
+class Report:
+    boots: list[dict]
+    streams: dict[str, Lines]
+    total: Lines
+    verdict: str
+
+    def as_json(self) -> dict:
+        return {"schema": SCHEMA, "boots": self.boots,
+                "streams": {n: x.as_dict() for n, x in self.streams.items()},
+                "total": self.total.as_dict(), "verdict": self.verdict}
+
+
+class Ledger:
+    """The ledger of one monitor run (live or a recording), over all its boots."""
+
+    def __init__(self) -> None:
+        self.boots: list[_Boot] = []
+        self._by_session: dict[int, _Boot] = {}
+        self._pos = 0
+        self._corrupt_seen: int | None = None
+        self._cpos: list[int] = []   # positions of corrupt-segment evidence
+        self._cn: list[int] = []     # segments still unused at each
+        self._port: list[int] = []
+        self._damage: list[int] = []
+
+    # -- inputs
+    def frame(self, f: Frame) -> None:
+        """Every frame the decoder returned, in arrival order (f.corrupt: segments before it)."""
+        self.corrupt(f.corrupt)
+        self._pos += 1
+        boot = self._by_session.get(f.session)
+        if boot is None:
+            for old in self.boots:
+                self._finish(old, "the boot ended before a STATUS reported them")
+            boot = self._by_session[f.session] = _Boot(f.session, f.boot_id, self._pos)
+            self.boots.append(boot)
+        t = f.type
+        if t == wire.T_DATA:
+            self._data(boot, f)
+        elif t == wire.T_HELLO:
+            self._hello(boot, f)
+        elif t == wire.T_STATUS:
+            self._status(boot, f)
+        if t != wire.T_CMD:
+            boot.max_seq = max(boot.max_seq, f.seq)
+
+    def corrupt(self, total: int) -> None:
+        """The decoder's corrupt-segment count (LinkStats.corrupt_segments) as of now."""
+        if self._corrupt_seen is not None and total > self._corrupt_seen:
+            self._pos += 1
+            self._cpos.append(self._pos)
+            self._cn.append(total - self._corrupt_seen)
+        self._corrupt_seen = total if self._corrupt_seen is None else max(total, self._corrupt_seen)
+
+    def link_event(self, event: str) -> None:
+        if event in PORT_EVENTS:
+            self._pos += 1
+            self._port.append(self._pos)
+
+    def damage(self) -> None:
+        """A recording skipped bytes here (whatever they held arrived between the neighbours)."""
+        self._pos += 1
+        self._damage.append(self._pos)
+
+    def unseen(self, f: Frame) -> None:
+        """A DATA frame already entered, that the monitor could not decode (no HELLO in time)."""
+        boot = self._by_session.get(f.session)
+        tr = boot.tracks.get(f.stream) if boot else None
+        if tr is None:
+            return
+        L = tr.lines
+        marks, cause = _marks(f)
+        L.delivered -= f.count - marks
+        if marks:
+            setattr(L, cause, getattr(L, cause) - marks)
+        L.lost_before_hello += f.count
+
+    def finish(self) -> None:
+        """End of input: the last boot's unsettled stretches are settled from evidence."""
+        if self.boots:
+            self._finish(self.boots[-1], "after the last STATUS at the end of the run")
+
+    # -- per frame type
+    def _track(self, boot: _Boot, sid: int, batch: int = 1) -> _Track:
+        tr = boot.tracks.get(sid)
+        if tr is None:
+            tr = boot.tracks[sid] = _Track(sid, batch)
+            if boot.from_boot:
+                tr.start(0, boot.start_pos, True)
+        return tr
+
+    def _hello(self, boot: _Boot, f: Frame) -> None:
+        if f.seq == 0 and boot.max_seq == 0 and not boot.tracks:
+            boot.from_boot = True  # we saw the boot: every counter and seq starts at 0
+        streams = parse_streams(f.hello())
+        names, _ = unique_names(streams)
+        for sid, info in streams.items():
+            tr = self._track(boot, sid, max(info.batch, 1))
+            tr.name = names[sid]
+            tr.batch = max(info.batch, 1)
+
+    def _data(self, boot: _Boot, f: Frame) -> None:
+        tr = self._track(boot, f.stream, f.count)
+        if tr.base is None:
+            tr.start(f.seq, self._pos, False)
+        u = tr.hi + _s16(f.seq - tr.hi)
+        if u < tr.hi:
+            return  # behind what is accounted (a duplicate the decoder let through)
+        if u > tr.hi:
+            tr.gaps.append([tr.hi, u, tr.last_pos, self._pos])
+        tr.hi, tr.last_pos = u + 1, self._pos
+        tr.frames += 1
+        tr.samples += f.count
+        marks, cause = _marks(f)
+        L = tr.lines
+        L.delivered += f.count - marks
+        if marks:
+            setattr(L, cause, getattr(L, cause) + marks)
+
+    def _status(self, boot: _Boot, f: Frame) -> None:
+        boot.has_status = True
+        todo = []
+        for x in f.status().streams:
+            tr = self._track(boot, x.stream)
+            n = (x.frames_built + x.frames_skipped) % _MOD
+            if tr.base is None:
+                tr.start(n, self._pos, True, x.frames_dropped, x.frames_skipped)
+                tr.has_status = True
+                continue
+            todo.append((tr, tr.hi + _s16(n - tr.hi), x.frames_dropped, x.frames_skipped))
+        self._settle(todo)
+
+    # -- accounting
+    def _settle(self, todo: list) -> None:
+        """A STATUS says each stream's frames below n_u are all built or skipped, and every one sent
+        is already here (one ring, in order): settle their gaps with the device's counts."""
+        rows = []
+        for tr, n_u, dropped, skipped in todo:
+            if n_u > tr.hi:
+                tr.gaps.append([tr.hi, n_u, tr.last_pos, self._pos])
+                tr.hi = n_u
+            tr.last_pos = self._pos  # later gaps are of frames sent after this STATUS
+            g = sum(e - s for s, e, _, _ in tr.gaps)
+            # joined late with the first frame before the first STATUS: counters at base unknown
+            dev = (dropped - tr.dropped) % _MOD + (skipped - tr.skipped) % _MOD if tr.known else 0
+            rows.append((tr, tr.gaps, max(g - dev, 0), g - dev, dropped, skipped))
+            tr.gaps = []
+        done = self._allocate([(gaps, t) for _, gaps, t, _, _, _ in rows], consume=True)
+        for (link, port, rec, left), (tr, _, _, excess, dropped, skipped) in zip(done, rows):
+            L, b = tr.lines, tr.batch
+            if tr.known:
+                dd, dk = (dropped - tr.dropped) % _MOD, (skipped - tr.skipped) % _MOD
+                if excess < 0:
+                    left += excess
+                    L.reasons.append(f"{tr.name}: the device reports {-excess} more dropped/skipped frame(s) "
+                                     "than seqs missing")
+            else:
+                dd = min(left, dropped)
+                dk = min(left - dd, skipped)
+                left -= dd + dk
+                tr.known = True
+            if left > 0:
+                L.reasons.append(f"{tr.name}: {left} frame(s) missing with no device count and no evidence")
+            L.dropped_device += dd * b
+            L.skipped_overrun += dk * b
+            L.lost_link += link * b
+            L.lost_port_gone += port * b
+            L.lost_recording += rec * b
+            L.unexplained += left * b
+            tr.frames_dropped += dd
+            tr.dropped, tr.skipped, tr.has_status = dropped, skipped, True
+
+    def _finish(self, boot: _Boot, why: str) -> None:
+        if boot.final:
+            return
+        boot.final = True
+        self._tails(boot, {tr.sid: tr.lines for tr in boot.tracks.values()}, why, consume=True)
+        for tr in boot.tracks.values():
+            tr.gaps = []
+
+    def _tails(self, boot: _Boot, lines: dict, why: str, consume: bool, used: dict | None = None) -> None:
+        """Stretches no STATUS settled: evidence explains what it can, the rest is not reported."""
+        trs = [tr for tr in boot.tracks.values() if tr.gaps]
+        jobs = [(tr.gaps, sum(e - s for s, e, _, _ in tr.gaps)) for tr in trs]
+        for tr, (link, port, rec, left) in zip(trs, self._allocate(jobs, consume, used)):
+            L, b = lines[tr.sid], tr.batch
+            L.lost_link += link * b
+            L.lost_port_gone += port * b
+            L.lost_recording += rec * b
+            L.not_reported += left * b
+            if left:
+                L.reasons.append(f"{tr.name}: {left} frame(s) missing {why}")
+
+    def _allocate(self, jobs: list, consume: bool, used: dict | None = None) -> list[tuple]:
+        """Frames lost in transit among each job's gaps (job: (gaps, frames to explain)), from the
+        evidence in their windows: [(link, port, recording, unexplained)] per job.  Corrupt segments
+        go to the gaps whose windows close first, each to the earliest segment it can use (the
+        optimal matching of windows to points), so one stream never takes another's only segment."""
+        used = {} if used is None else used
+        items = []
+        for j, (gaps, _) in enumerate(jobs):
+            for s, e, lo, hi in gaps:
+                kind = 2 if _within(self._damage, lo, hi) else 1 if _within(self._port, lo, hi) else 0
+                items.append((kind, e - s, lo, hi, j))
+        left = [t for _, t in jobs]
+        got = [[0, 0, 0] for _ in jobs]
+        for _, n, lo, hi, j in sorted((x for x in items if x[0] == 0), key=lambda x: x[3]):
+            if left[j] > 0:
+                c = self._take(lo, hi, min(n, left[j]), used)
+                got[j][0] += c
+                left[j] -= c
+        for kind in (1, 2):
+            for k, n, _, _, j in items:
+                if k == kind and left[j] > 0:
+                    c = min(n, left[j])
+                    got[j][kind] += c
+                    left[j] -= c
+        if consume:
+            for i, n in used.items():
+                self._cn[i] -= n
+            used.clear()
+        return [(*g, x) for g, x in zip(got, left)]
+
+    def _take(self, lo: int, hi: int, want: int, used: dict) -> int:
+        i = bisect.bisect_right(self._cpos, lo)
+        j = bisect.bisect_right(self._cpos, hi)
+        took = 0
+        for k in range(i, j):
+            if took >= want:
+                break
+            c = min(self._cn[k] - used.get(k, 0), want - took)
+            if c > 0:
+                used[k] = used.get(k, 0) + c
+                took += c
+        return took
+
+    # -- output
+    def report(self) -> Report:
+        """The ledger as of now (unsettled stretches of the current boot shown as not reported)."""
+        used: dict = {}
+        boots, streams, total = [], {}, Lines()
+        pending = False
+        for boot in self.boots:
+            bl = Lines()
+            per = {}
+            copies = {}
+            for tr in boot.tracks.values():
+                copies[tr.sid] = L = Lines()
+                L.add(tr.lines)
+            if not boot.final:
+                self._tails(boot, copies, "after the last STATUS (not reported yet)", False, used)
+            for tr in boot.tracks.values():
+                L = copies[tr.sid]
+                L.produced = tr.produced()
+                per[tr.name] = L
+                bl.add(L)
+                streams.setdefault(tr.name, Lines()).add(L)
+            wait = not boot.final and not boot.has_status and bool(boot.tracks)
+            pending = pending or wait
+            boots.append({"session": boot.session, "boot_id": f"{boot.boot_id:08x}", "from_boot": boot.from_boot,
+                          "streams": {n: x.as_dict() for n, x in per.items()}, "total": bl.as_dict(),
+                          "verdict": verdict_of(bl, wait)})
+            total.add(bl)
+        return Report(boots, streams, total, verdict_of(total, pending))
+
+    def device_frames_dropped(self) -> int:
+        return sum(tr.frames_dropped for b in self.boots for tr in b.tracks.values())
+
+
+def _within(positions: list[int], lo: int, hi: int) -> bool:
+    i = bisect.bisect_right(positions, lo)
+    return i < len(positions) and positions[i] <= hi
+
+
+def _marks(f: Frame) -> tuple[int, str]:
+    """Missing marks of a DATA frame and the ledger line they belong to."""
+    if not f.flags & wire.FLAG_MISSING:
+        return 0, "missing_mixed"
+    bm = (f.count + 7) >> 3
+    n = int.from_bytes(f.body[-bm:], "little").bit_count()
+    cause = f.flags & _CAUSES
+    if cause == wire.FLAG_MISS_OVERRUN:
+        return n, "missing_overrun"
+    if cause == wire.FLAG_MISS_SENSOR:
+        return n, "missing_sensor"
+    return n, "missing_mixed"
