@@ -8,7 +8,8 @@ ACK shows up in the event log.
 `LiveFeed` reads the port through a `host.device.reader.Reader`, whose thread also writes every
 chunk to the recorder the moment it arrives (so a slow UI never delays or loses recorded bytes);
 `poll()` runs on the caller's thread and is the only place the session changes, so views never see
-it half-updated.
+it half-updated. It also judges the board's liveness (`host.monitoring.liveness`): a stall when no
+frame came for several expected periods, and commands that got no ACK; both go to the event log.
 """
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from collections.abc import Callable, Iterable
 
 from host.device.reader import LinkLike, Reader
 from host.device.recording import Damage, Kind, Record, Recorder
+from firmware import wire
 from host.monitoring.export import apply_record
+from host.monitoring.liveness import Liveness
 from host.monitoring.session import Batch, Session
-from host.protocol.commands import Commands
+from host.protocol.commands import Commands, opcode
 
 
 def _stream_names(session: Session) -> Callable[[int], str | None]:
@@ -38,12 +41,15 @@ class LiveFeed(Commands):
         session: the state to update.
         recorder: where every received chunk, sent command and link event goes (None: no recording).
         hello_on_connect: ask for metadata (HELLO + CALIB) on connect and reconnect.
+        clock: host time in seconds, for arrivals, notes and the liveness judgement.
+        liveness: the stall/ACK judge (default: `Liveness` with its default thresholds).
     """
 
     live = True
 
     def __init__(self, link: LinkLike, session: Session, recorder: Recorder | None = None,
-                 hello_on_connect: bool = True, clock: Callable[[], float] = time.time) -> None:
+                 hello_on_connect: bool = True, clock: Callable[[], float] = time.time,
+                 liveness: Liveness | None = None) -> None:
         self.link = link
         self.session = session
         self.recorder = recorder
@@ -55,6 +61,14 @@ class LiveFeed(Commands):
                              on_error=lambda _exc: self._q.put(None), clock=clock,
                              name="pagerless-link-reader")
         self.finished = False
+        self.liveness = liveness if liveness is not None else Liveness(self._host_note)
+        session.on_ack = lambda a, t: self.liveness.answered(a.token, a.ok, t)
+        self._frames_seen = 0
+        self._hello_seen: dict | None = None
+        self._op = 0
+
+    def _host_note(self, t: float, text: str) -> None:
+        self.session.note(text, t)
 
     @property
     def error(self) -> BaseException | None:
@@ -62,6 +76,7 @@ class LiveFeed(Commands):
 
     # -- reader thread
     def start_reader(self) -> None:
+        self.liveness.started(self._clock())
         if self.hello_on_connect:
             self.request_hello()
         self.reader.start()
@@ -76,7 +91,24 @@ class LiveFeed(Commands):
 
     # -- caller's thread
     def poll(self, timeout: float = 0.0) -> list[Batch]:
-        """Apply everything received so far to the session; wait up to `timeout` for the first item."""
+        """Apply everything received so far to the session; wait up to `timeout` for the first item;
+        then judge liveness at the clock's time."""
+        out = self._drain(timeout)
+        self.liveness.check(self._clock())
+        return out
+
+    def _fed(self, reads: list[tuple[float, bytes]]) -> list[Batch]:
+        out = self.session.feed_reads(reads)
+        s = self.session
+        if s.stats.frames_ok != self._frames_seen:
+            self._frames_seen = s.stats.frames_ok
+            self.liveness.frame(reads[-1][0])
+        if s.device.hello is not self._hello_seen:
+            self._hello_seen = s.device.hello
+            self.liveness.streams(s.decoder.streams.values())
+        return out
+
+    def _drain(self, timeout: float) -> list[Batch]:
         out: list[Batch] = []
         try:
             item = self._q.get(timeout=timeout) if timeout > 0 else self._q.get_nowait()
@@ -88,29 +120,38 @@ class LiveFeed(Commands):
                 reads.append(item)
             else:
                 if reads:
-                    out += self.session.feed_reads(reads)
+                    out += self._fed(reads)
                     reads = []
                 if item is None:
                     err, self.reader.error = self.reader.error, None
                     if err is not None:
                         raise err
                 elif isinstance(item[1], _Note):
-                    self.session.note(item[1].text, item[0])
+                    note = item[1]
+                    self.session.note(note.text, item[0])
+                    if note.token:
+                        self.liveness.sent(note.token, note.opcode, item[0])
                 else:
                     ev = item[1]
                     self.session.link_event(ev.event, ev.detail, ev.t)
+                    if ev.event in ("disconnected", "reconnected"):
+                        self.liveness.link(ev.event == "reconnected", ev.t)
             try:
                 item = self._q.get_nowait()
             except queue.Empty:
                 if reads:
-                    out += self.session.feed_reads(reads)
+                    out += self._fed(reads)
                 return out
+
+    def command(self, op: int | str, stream: int = wire.ALL_STREAMS, args: bytes = b"", detail: str = "") -> int:
+        self._op = opcode(op)  # for send(): the ACK that must answer it
+        return super().command(op, stream, args, detail)
 
     def send(self, data: bytes, what: str) -> bool:
         t = self._clock()
         ok = self.reader.write(data)
         if ok:
-            self._q.put((t, _Note(f"sent {what}")))
+            self._q.put((t, _Note(f"sent {what}", self.token, self._op)))
         return ok
 
     def close(self) -> None:
@@ -118,10 +159,13 @@ class LiveFeed(Commands):
 
 
 class _Note:
-    """A host note travelling through the queue (shown in the event log)."""
+    """A host note travelling through the queue (shown in the event log); for a command sent,
+    its token and opcode (the liveness judge waits for their ACK)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, token: int = 0, opcode: int = 0) -> None:
         self.text = text
+        self.token = token
+        self.opcode = opcode
 
 
 class ReplayFeed(Commands):

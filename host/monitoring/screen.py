@@ -23,6 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Header, Input, Label, RichLog, Static
 
+from host.monitoring.liveness import Liveness
 from host.monitoring.session import Session, StreamState
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -116,7 +117,9 @@ def link_text(session: Session, path: str, connected: bool | None, now: float) -
     return Text.from_markup("\n".join(lines))
 
 
-def device_text(session: Session) -> Text:
+def device_text(session: Session, liveness: Liveness | None = None, now: float = 0.0) -> Text:
+    """The device panel; with a live feed's `liveness`, a first line saying whether the board
+    still talks (STALLED in red) and which commands it left unanswered."""
     d = session.device
 
     def v(x, fmt="{}"):
@@ -129,6 +132,13 @@ def device_text(session: Session) -> Text:
         f"free heap {v(d.free_heap)} B  loop overruns {v(d.loop_overruns)}",
         f"reset cause {d.reset_cause or '?'}  frames sent {v(d.frames_sent)} dropped {v(d.frames_dropped)}",
     ]
+    if liveness is not None:
+        state = liveness.state(now)
+        color = "green" if state == "ok" else ("red" if liveness.stalled else "yellow")
+        lines.insert(1, f"board [{color}]{state}[/]")
+        if liveness.unanswered:
+            names = ", ".join(c.name for c in liveness.unanswered[-3:])
+            lines.insert(2, f"[yellow]no answer to {names}[/]")
     return Text.from_markup("\n".join(lines))
 
 
@@ -225,7 +235,7 @@ class MonitorApp(App):
         link = getattr(self.feed, "link", None)
         connected = getattr(link, "connected", None) if link is not None else None
         self._show(self._link, link_text(self.session, self.source, connected, now))
-        self._show(self._device, device_text(self.session))
+        self._show(self._device, device_text(self.session, getattr(self.feed, "liveness", None), now))
         log = self._log
         for line in self.session.log_since(self._log_seen):
             stamp = time.strftime("%H:%M:%S", time.localtime(line.t))

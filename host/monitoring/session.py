@@ -166,6 +166,7 @@ class Session:
         self._last_data_seq: dict[tuple[int, int], int] = {}
         self._session_seen = 0
         self._text_buf = ""
+        self.on_ack = None  # called with (Ack, host time) for each ACK/NACK (host.monitoring.liveness)
         self.ledger = Ledger()
         self._pre_hello: deque[tuple[Frame, float]] = deque()  # DATA frames waiting for their HELLO
         self._replay: list[tuple[Frame, float]] = []  # ... whose HELLO just came, to decode now
@@ -340,6 +341,8 @@ class Session:
             a = f.ack()
             op = wire.OPCODE_NAMES.get(a.opcode, str(a.opcode))
             self._log(t, "ack", f"{op} #{a.token} " + ("ok" if a.ok else f"refused: {a.reason_name}"))
+            if self.on_ack is not None:
+                self.on_ack(a, t)
         return None
 
     def _hello(self, hello: dict, t: float) -> None:
