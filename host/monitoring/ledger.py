@@ -336,8 +336,8 @@ class Ledger:
     def _allocate(self, jobs: list, consume: bool, used: dict | None = None) -> list[tuple]:
         """Frames lost in transit among each job's gaps (job: (gaps, frames to explain)), from the
         evidence in their windows: [(link, port, recording, unexplained)] per job.  Corrupt segments
-        go to the gaps whose windows close first, each to the earliest segment it can use (the
-        optimal matching of windows to points), so one stream never takes another's only segment."""
+        are matched to link gaps as a maximum flow (job -> gap -> segment in its window), so one
+        stream never takes a segment another stream needed while it had one of its own."""
         used = {} if used is None else used
         items = []
         for j, (gaps, _) in enumerate(jobs):
@@ -346,11 +346,10 @@ class Ledger:
                 items.append((kind, e - s, lo, hi, j))
         left = [t for _, t in jobs]
         got = [[0, 0, 0] for _ in jobs]
-        for _, n, lo, hi, j in sorted((x for x in items if x[0] == 0), key=lambda x: x[3]):
-            if left[j] > 0:
-                c = self._take(lo, hi, min(n, left[j]), used)
-                got[j][0] += c
-                left[j] -= c
+        link = [(n, lo, hi, j) for k, n, lo, hi, j in items if k == 0 and left[j] > 0]
+        for j, c in self._match(link, left, used).items():
+            got[j][0] += c
+            left[j] -= c
         for kind in (1, 2):
             for k, n, _, _, j in items:
                 if k == kind and left[j] > 0:
@@ -363,18 +362,49 @@ class Ledger:
             used.clear()
         return [(*g, x) for g, x in zip(got, left)]
 
-    def _take(self, lo: int, hi: int, want: int, used: dict) -> int:
-        i = bisect.bisect_right(self._cpos, lo)
-        j = bisect.bisect_right(self._cpos, hi)
-        took = 0
-        for k in range(i, j):
-            if took >= want:
+    def _match(self, gaps: list, want: list, used: dict) -> dict[int, int]:
+        """Max flow source -> job (frames to explain) -> gap (its size) -> corrupt entry in its
+        window (unused segments) -> sink; returns frames explained per job, marks segments used."""
+        cap: dict = {}
+        adj: dict = {}
+
+        def edge(a, b, c: int) -> None:
+            if c > 0 and (a, b) not in cap:
+                cap[a, b], cap[b, a] = c, 0
+                adj.setdefault(a, []).append(b)
+                adj.setdefault(b, []).append(a)
+
+        for g, (n, lo, hi, j) in enumerate(gaps):
+            edge("S", ("j", j), want[j])
+            edge(("j", j), ("g", g), n)
+            for k in range(bisect.bisect_right(self._cpos, lo), bisect.bisect_right(self._cpos, hi)):
+                edge(("c", k), "T", self._cn[k] - used.get(k, 0))
+                edge(("g", g), ("c", k), n)
+        while "S" in adj:
+            prev: dict = {"S": None}
+            queue = ["S"]
+            for a in queue:
+                for b in adj[a]:
+                    if b not in prev and cap[a, b] > 0:
+                        prev[b] = a
+                        queue.append(b)
+            if "T" not in prev:
                 break
-            c = min(self._cn[k] - used.get(k, 0), want - took)
-            if c > 0:
-                used[k] = used.get(k, 0) + c
-                took += c
-        return took
+            path, b = [], "T"
+            while prev[b] is not None:
+                path.append((prev[b], b))
+                b = prev[b]
+            push = min(cap[e] for e in path)
+            for a, b in path:
+                cap[a, b] -= push
+                cap[b, a] += push
+        out: dict[int, int] = {}
+        for g, (_, _, _, j) in enumerate(gaps):
+            for b in adj.get(("g", g), ()):
+                if b[0] == "c" and cap[b, ("g", g)] > 0:  # reverse capacity = flow gap -> entry
+                    used[b[1]] = used.get(b[1], 0) + cap[b, ("g", g)]
+                    out[j] = out.get(j, 0) + cap[b, ("g", g)]
+        return out
 
     # -- output
     def report(self) -> Report:
