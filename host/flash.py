@@ -202,7 +202,7 @@ def _cmd_firmware(args: argparse.Namespace, rep: ConsoleReporter) -> int:
         port = None if args.port == "auto" and not _any_port_for(args.board) else \
             ports.resolve_port(args.port, args.board)
     else:
-        port = ports.resolve_port(args.port, args.board)
+        port = ports.resolve_port(args.port, args.board, modem_lines=True)
     t0 = time.monotonic()
     flash_firmware(board, image, port=port, baud=args.baud, erase=args.erase, use_stub=not args.no_stub,
                    drive=args.drive, mount_roots=args.mount_root, reporter=rep, verbose=args.verbose,

@@ -69,6 +69,7 @@ class VirtualBoardInfo:
     pid: int | None
     board_dir: str | None
     serial: str | None
+    rfc2217: str | None = None  # the esp32 profile's UART with DTR/RTS (esptool's reset)
 
 
 def pagerless_home() -> Path:
@@ -85,7 +86,8 @@ def read_virtual_board(name: str = "virtual") -> VirtualBoardInfo | None:
         return None
     pid = entry.get("pid")
     return VirtualBoardInfo(port=str(port), pid=pid if isinstance(pid, int) else None,
-                            board_dir=entry.get("board_dir"), serial=entry.get("serial"))
+                            board_dir=entry.get("board_dir"), serial=entry.get("serial"),
+                            rfc2217=entry.get("rfc2217"))
 
 
 def guess_usb(vid: int | None, pid: int | None) -> tuple[str, tuple[str, ...]]:
@@ -150,11 +152,12 @@ def find_by_serial(serial_number: str) -> BoardPort | None:
     return None
 
 
-def resolve_port(spec: str, board: str | None) -> str:
+def resolve_port(spec: str, board: str | None, modem_lines: bool = False) -> str:
     """Turn a --port value into a device path.
 
     "auto": the one port that may be `board` (any board when None); BoardNotFound when none or
-    several match, listing the candidates. "virtual": the running virtual board's pty.
+    several match, listing the candidates. "virtual": the running virtual board's pty, or with
+    `modem_lines` (esptool resets the chip through DTR/RTS) its RFC 2217 URL when it has one.
     Anything else is taken as a device path (or pyserial URL) and returned unchanged.
     """
     if spec == "virtual" or (spec == "auto" and board == VIRTUAL_BOARD):
@@ -164,7 +167,7 @@ def resolve_port(spec: str, board: str | None) -> str:
                 f"no virtual board running (no live pointer in {pagerless_home()}); "
                 "start one with: python -m host.virtual_board --dir DIR"
             )
-        return vb.port
+        return vb.rfc2217 if modem_lines and vb.rfc2217 else vb.port
     if spec != "auto":
         return spec
     ports = list_boards(include_virtual=False)

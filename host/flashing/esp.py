@@ -1,7 +1,8 @@
 """Write a MicroPython image to an ESP32-family board with esptool (5.x) used as a library.
 
-Order: validate the image against the board (nothing written on failure), connect, check the
-detected chip is the board's, optionally erase, write, then verify by the ROM's/stub's flash MD5.
+Order: validate the image against the board (nothing written on failure), connect (esptool's
+DTR/RTS reset into download mode), check the detected chip is the board's, optionally erase,
+write, verify by the ROM's/stub's flash MD5, then reset into the new firmware (RTS pulse).
 """
 
 from __future__ import annotations
@@ -97,8 +98,10 @@ def flash_esp(board: BoardDefinition, image: bytes, port: str, *, baud: int | No
         baud: transfer baud rate (None: the board's flash.baud); the ROM is reached at 115200 first.
         erase: erase the whole flash first (chip erase with the stub; region erase from the ROM).
         use_stub: upload esptool's flasher stub (faster, compressed); False talks to the ROM only.
-        connect_attempts: esptool sync attempts (no reset lines are toggled: the board must already
-            be in download mode or have auto-reset circuitry that esptool drives itself).
+        connect_attempts: esptool connection attempts. Each pulses DTR/RTS as esptool does (the
+            auto-reset circuit of a DevKit, or the virtual ESP32's RFC 2217 port); a port without
+            modem lines gets esptool's one warning and the board must already be in download mode
+            (hold BOOT, tap EN). After a verified write, an RTS pulse resets the board into it.
 
     Raises:
         ImageError: the image is not for this board (nothing written).
@@ -117,7 +120,7 @@ def flash_esp(board: BoardDefinition, image: bytes, port: str, *, baud: int | No
 
     with _esptool_logging(reporter, verbose) as log:
         try:
-            esp = detect_chip(port, ROM_BAUD, connect_mode="no-reset", connect_attempts=connect_attempts)
+            esp = detect_chip(port, ROM_BAUD, connect_mode="default-reset", connect_attempts=connect_attempts)
         except FatalError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if "Could not open" in first:
@@ -149,6 +152,7 @@ def flash_esp(board: BoardDefinition, image: bytes, port: str, *, baud: int | No
             if actual != expected:
                 raise VerificationError(f"flash MD5 {actual} at {offset:#x} does not match image MD5 {expected}")
             reporter.info(f"Verified {len(image)} bytes at {offset:#x} (MD5 {expected})")
+            esp.hard_reset()
             return EspFlashResult(chip=esp.CHIP_NAME, offset=offset, size=info.size, md5=expected)
         except FatalError as exc:
             raise DeviceError(f"esptool: {str(exc).strip().splitlines()[0]}") from None

@@ -23,6 +23,8 @@ from host.device import registry
 from host.device.boards import UNLIMITED, BoardDefinition, load_board_file
 from host.errors import BoardDefinitionError
 from host.virtual_board.bus import Buses
+from host.virtual_board.esp_rom.chip import Esp32Chip
+from host.virtual_board.esp_rom.registers import mac_from_identity
 from host import sensors
 from host.sensors.chip import AnalogChip
 from host.virtual_board.ipc import BusError, Handler, IpcServer
@@ -128,6 +130,11 @@ class VirtualBoard(Handler):
             raise BoardError(f"unknown bus mode {bus_mode!r}: simulated, or instant (benchmarks only)")
         self.bus_mode = bus_mode
         self.serial = "VB-" + format(zlib.crc32(str(self.dir).encode()), "08X")
+        # machine.unique_id(): an ESP32 returns its 6-byte base MAC, the one its ROM loader reports
+        self.unique_id = mac_from_identity(self.serial) if profile == "esp32" else \
+            bytes.fromhex(format(zlib.crc32(self.serial.encode()), "08x") + "2d2f4c56")
+        self.esp32: Esp32Chip | None = None  # the esp32 profile's ROM loader, flash and RFC 2217 port
+        self._held = False  # the chip is held in reset (EN low) or its ROM loader has the port
         self.boots: list[BootRecord] = []
         self.buses = Buses(seed)
         self.chips: dict[str, object] = {}
@@ -188,6 +195,8 @@ class VirtualBoard(Handler):
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.link.start()
+        if self.profile == "esp32":
+            self.esp32 = Esp32Chip(self).start()
         self._spawn(PWRON_RESET)
         self._supervisor = threading.Thread(target=self._supervise, name="vboard-supervisor", daemon=True)
         self._supervisor.start()
@@ -201,6 +210,8 @@ class VirtualBoard(Handler):
             self._kill()
         if self._supervisor:
             self._supervisor.join(timeout=3)
+        if self.esp32:
+            self.esp32.close()
         self.link.close()
         if self.register:
             registry.withdraw(self.name, os.getpid())
@@ -214,7 +225,8 @@ class VirtualBoard(Handler):
     def _registry_entry(self) -> dict:
         return {"port": self.link.port, "pid": os.getpid(), "board_dir": str(self.dir),
                 "flash_dir": str(self.flash_dir), "serial": self.serial, "name": self.name,
-                "control": str(self.run_dir / "control.sock"), "profile": self.profile}
+                "control": str(self.run_dir / "control.sock"), "profile": self.profile,
+                **({"rfc2217": self.esp32.url} if self.esp32 else {})}
 
     def _port_changed(self, port: str | None) -> None:
         if self.register:
@@ -227,6 +239,7 @@ class VirtualBoard(Handler):
         self._ipc = IpcServer(self.run_dir, self)
         self._ipc.start()
         self._wdt_deadline = None
+        self._held, self.link.device_sink = False, None  # any boot ends the ROM loader's session
         raw_after = cause == SOFT_RESET and self._repl_mode == "raw"
         env = dict(os.environ)
         env.update({
@@ -234,7 +247,7 @@ class VirtualBoard(Handler):
             "PAGERLESS_VB_IPC": str(self.run_dir),
             "PAGERLESS_VB_RESET_CAUSE": str(cause),
             "PAGERLESS_VB_MAIN": "0" if raw_after else "1",
-            "PAGERLESS_VB_UID": format(zlib.crc32(self.serial.encode()), "08x") + "2d2f4c56",
+            "PAGERLESS_VB_UID": self.unique_id.hex(),
             "PAGERLESS_VB_FREQ": str(_MCU_FREQ.get(self.profile, 125_000_000)),
             "PAGERLESS_VB_BUS": self.bus_mode,
             "PAGERLESS_VB_PROFILE": self.profile,
@@ -285,7 +298,7 @@ class VirtualBoard(Handler):
                     self._spawn(cause)
                     continue
                 rc = p.poll()
-                if rc is None or self._stopping.is_set():
+                if rc is None or self._stopping.is_set() or self._held:
                     continue
                 self.boots[-1].exit_code = rc
                 # The VM ended by itself: Ctrl-D at a REPL, sys.exit() or a crash. A board
@@ -373,6 +386,22 @@ class VirtualBoard(Handler):
     def power_cycle(self) -> None:
         self._pending_cause = PWRON_RESET
 
+    def hold_in_reset(self) -> None:
+        """The reset line is held (EN low, from the esp32 profile's auto-reset circuit): the VM
+        stops and stays off, no watchdog runs, until release_reset() or the ROM loader."""
+        with self._lock:
+            self._held = True
+            self._pending_cause = self._wdt_deadline = None
+            self._kill()
+            self.link.device_sink = None
+
+    def release_reset(self, software: bool = False) -> None:
+        """Out of reset into MicroPython: EN released (PWRON_RESET, as an ESP32 reports it) or the
+        ROM loader's software reset after flashing (HARD_RESET)."""
+        with self._lock:
+            self._kill()
+            self._spawn(HARD_RESET if software else PWRON_RESET)
+
     def wait_boot(self, count: int, timeout: float = 10.0) -> BootRecord:
         """Block until the board has booted `count` times in total."""
         end = time.monotonic() + timeout
@@ -443,4 +472,5 @@ class VirtualBoard(Handler):
             "link": vars(self.link.stats) | {"faults": vars(self.link.faults)},
             "bus": dict(self.buses.counters),
             "i2c_transactions": self._ipc.transactions if self._ipc else 0,
+            "esp32": self.esp32.status() if self.esp32 else None,
         }

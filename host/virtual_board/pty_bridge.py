@@ -77,6 +77,11 @@ class PtyBridge:
         fcntl.fcntl(self.dev_out_w, F_SETPIPE_SZ, DEVICE_TX_BUFFER)
         self.host_master, self.host_slave, self.port = raw_pty()
         self.vm_pid: int | None = None
+        #: another way in for host tools (the esp32 profile's RFC 2217 port): takes the device's
+        #: output while it returns True (a client is connected there)
+        self.remote: Callable[[bytes], bool] | None = None
+        #: who reads the host's bytes instead of the VM (the ESP32 ROM loader in download mode)
+        self.device_sink: Callable[[bytes], None] | None = None
         self._last_sigint = 0.0
         self._stop = threading.Event()
         self._host_lock = threading.Lock()
@@ -173,6 +178,10 @@ class PtyBridge:
         f = self.faults
         if f.bit_error_rate or f.drop_rate:
             data = self._corrupt(data)
+        remote = self.remote
+        if remote is not None and remote(data):
+            self.stats.to_host += len(data)
+            return
         while data and not self._stop.is_set():
             with self._host_lock:
                 fd = self.host_master
@@ -220,17 +229,24 @@ class PtyBridge:
                 # no process has the host port open (EIO) or it was just replaced
                 time.sleep(0.01)
                 continue
-            if not data:
-                continue
-            self.stats.to_device += len(data)
-            if b"\x03" in data and self._vm_catches_sigint():
-                self._interrupt()
-                data = data.replace(b"\x03", b"")
             if data:
-                try:
-                    os.write(self.dev_master, data)
-                except OSError:
-                    pass
+                self.host_input(data)
+
+    def host_input(self, data: bytes) -> None:
+        """Bytes the host sent, from the pty or another way in (`remote`'s server)."""
+        self.stats.to_device += len(data)
+        sink = self.device_sink
+        if sink is not None:
+            sink(data)
+            return
+        if b"\x03" in data and self._vm_catches_sigint():
+            self._interrupt()
+            data = data.replace(b"\x03", b"")
+        if data:
+            try:
+                os.write(self.dev_master, data)
+            except OSError:
+                pass
 
     def _vm_catches_sigint(self) -> bool:
         pid = self.vm_pid
