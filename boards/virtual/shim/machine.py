@@ -23,6 +23,8 @@ try:
     from _vtimer import Timer  # noqa: F401  (machine.Timer)
 except ImportError:  # a unix build without _thread: no Timer, as on a port without one
     _vtimer = None
+_busy = _vtimer.state if _vtimer is not None else bytearray(2)
+_resume = _vtimer.resume if _vtimer is not None else None
 
 _OP_I2C_INIT = const(1)
 _OP_SCAN = const(2)
@@ -50,8 +52,6 @@ _req = open(_ipc + "/bus.req", "wb")
 _rsp = open(_ipc + "/bus.rsp", "rb")
 _out = bytearray(_HDR + _MAXDATA)
 _in = bytearray(4 + _MAXDATA)
-_busy = _vtimer.state if _vtimer is not None else bytearray(2)
-_resume = _vtimer.resume if _vtimer is not None else None
 _reset_cause = int(os.getenv("PAGERLESS_VB_RESET_CAUSE") or "1")
 _uid = bytes.fromhex(os.getenv("PAGERLESS_VB_UID") or "e6614103e7452d2f")
 _freq = int(os.getenv("PAGERLESS_VB_FREQ") or "125000000")
@@ -128,8 +128,7 @@ def _recv_exact(buf, n):
 
 def _reply(into, n, keep=False):
     """Read the status word; copy up to n data bytes into `into`; raise the bus error if any.
-
-    The transaction ends here unless `keep` (the caller still reads `_in`; it calls _done())."""
+    The transaction ends here unless `keep` (the caller still reads `_in`, then calls _done())."""
     h = _in
     _recv_exact(h, 4)
     status = h[0]
@@ -353,8 +352,7 @@ class WDT:
         self._timeout = timeout
 
     def feed(self):
-        # one-way message from its own buffer, one write (atomic on a FIFO): no reply and no
-        # shared buffer, so it is safe from a Timer callback whatever the main code was doing
+        # one-way, from its own buffer in one write (atomic on a FIFO): no reply, no shared state
         _req.write(_FEED)
 
 
