@@ -128,6 +128,30 @@ def validate(raw):
     return cfg
 
 
+def kind_of(board, sensor):
+    """The board.json kind behind a config ``sensor`` (a kind or an ADC name), None if not wired."""
+    for s in (board or {}).get("sensors", ()):
+        if s.get("kind") == sensor or s.get("adc") == sensor:
+            return s.get("kind")
+    return None
+
+
+def check_board(cfg, board):
+    """ValueError naming the first stream whose sensor `board` does not wire or has no driver for
+    (the board would skip that stream; the deploy refuses it)."""
+    sensors = __import__(__name__[:__name__.rfind(".") + 1] + "sensors", None, None, ("kinds",))
+    for i, s in enumerate(cfg["streams"]):
+        kind = kind_of(board, s["sensor"])
+        if kind is None:
+            wired = [w.get("adc") or w.get("kind") for w in board.get("sensors", ())]
+            raise ValueError("streams[%d].sensor %r is not wired on this board (wired: %s)"
+                             % (i, s["sensor"], ", ".join(wired)))
+        try:
+            sensors.driver(kind)
+        except LookupError as e:
+            raise ValueError("streams[%d].sensor %r: %s" % (i, s["sensor"], e.args[0]))
+
+
 def load(path="config.json", board=None):
     """(config, problem): problem is None when the file was used, else why the defaults are."""
     try:

@@ -131,6 +131,35 @@ def build(board, cfg, problems, out, boot_id, reset_cause, instream):
     return sampler, health
 
 
+def _configure(config, board):
+    """(config, problems): config.json when it is valid and fits the heap this board has
+    (budget.py, the estimate the deploy checks too), else the board's defaults and why."""
+    import gc
+
+    import budget
+
+    cfg, problem = config.load("config.json", board)
+    if problem is None:
+        gc.collect()
+        over = budget.check(cfg, board, gc.mem_free() + gc.mem_alloc(), budget.word_size())
+        if over is not None:
+            cfg, problem = config.defaults(board), "config.json %s: defaults" % over
+    return cfg, [] if problem is None else [problem]
+
+
+def _fallback(config, board, outstream, e):
+    """(config, output, reason) after a MemoryError building the streams: the board's defaults
+    and a fresh output ring of their size (the caller has dropped the old one)."""
+    import gc
+
+    import output
+
+    cfg = config.defaults(board)
+    gc.collect()
+    out = output.Output(outstream, cfg["ring_bytes"], cfg["write_chunk"])
+    return cfg, out, "config.json does not fit the heap (%s): defaults" % (e.args[0] if e.args else "MemoryError")
+
+
 def main():
     import gc
     import sys
@@ -149,8 +178,7 @@ def main():
     from hardware import load_board
 
     board = load_board("board.json")
-    cfg, problem = config.load("config.json", board)
-    problems = [] if problem is None else [problem]
+    cfg, problems = _configure(config, board)
     if not board:
         problems.append("no board.json: no sensors")
     outstream, instream = output.open_link(board.get("output"))
@@ -161,7 +189,14 @@ def main():
     wdt = None
     result = 0
     try:
-        sampler, health = build(board, cfg, problems, out, boot_id, rc, instream)
+        known = len(problems)
+        try:
+            sampler, health = build(board, cfg, problems, out, boot_id, rc, instream)
+        except MemoryError as e:  # more than the budget foresaw: the board's defaults, never a loop
+            out = None
+            cfg, out, why = _fallback(config, board, outstream, e)
+            problems = problems[:known] + [why]
+            sampler, health = build(board, cfg, problems, out, boot_id, rc, instream)
         health.event(wire.EV_BOOT, 255, rc)
         if rc == wire.RC_WATCHDOG:
             health.event(wire.EV_WATCHDOG_RESET)
