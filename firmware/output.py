@@ -11,19 +11,21 @@ the streams whose credit is below their cap (water-filling: what a capped stream
 is carried to the others on the next refill), so credit flows at the link's rate, max-min fair
 in bytes.  Admitting a DATA frame costs its wire bytes.  A DATA frame is admitted when
 
-1. the ring is empty (the link would otherwise idle), or
-2. its stream's credit covers the frame (it has earned those bytes), or
-3. the ring stays below its high-water mark (half the ring) with the frame in it, and the
+1. its stream's credit covers the frame (it has earned those bytes), or
+2. the ring stays below its high-water mark (a quarter of the ring) with the frame in it, and the
    stream's debt after it stays within its cap (borrowing while the link keeps up);
 
 otherwise the stream yields: the frame is dropped whole, counted in the stream's
 ``frames_dropped`` (and in the global ``dropped``, with ``yielded`` saying how many of those
-the policy chose).  The cap is two of the stream's largest frames, so a stream's admitted
-bytes never exceed its refills by more than four frames: at saturation each stream gets its
+the policy chose).  The cap (``add_stream``) bounds how far a stream's admitted bytes can run
+ahead of its refills (twice the cap): at saturation each stream gets its
 max-min fair share of the link, a stream that offers less than its share loses nothing to the
-policy, and a heavy one cannot starve a light one by arriving first.  Other frame types (HELLO,
-STATUS, EVENT, ACK) are admitted whenever the ring has room.  ``pump()`` writes at most ``chunk`` bytes per
-write and only after ``select.poll`` reported POLLOUT, resuming partial writes, so the sampler
+policy, and a heavy one cannot starve a light one by arriving first.  Credit is conserved
+(every admitted byte is paid for by a drained one), so when the ring is empty some stream holds
+credit and the link cannot stall on the policy; the refill left over (``carry``) is handed out
+then.  Other frame types (HELLO, STATUS, EVENT, ACK) are admitted whenever the ring has room.
+
+``pump()`` writes at most ``chunk`` bytes per write and only after ``select.poll`` reported POLLOUT, resuming partial writes, so the sampler
 never waits on the host.  After ``__init__`` nothing here allocates (the poll object is made
 once and ``ipoll`` is warmed up; ``stream.write(buf, off, n)`` takes no slice).
 
@@ -73,9 +75,10 @@ class Output:
         self.bytes = 0
         self.yielded = 0  # DATA frames refused by the fair-share policy (also in dropped)
         self.queued = 0  # wire bytes in the ring, not yet written
-        self.high = ring_bytes // 2  # the ring's high-water mark (fair share)
+        self.high = ring_bytes // 4  # the ring's high-water mark (fair share)
         self.credit = []  # per stream id: bytes it may send (negative: borrowed)
         self.cap = []  # per stream id: most credit it banks (and most it may borrow)
+        self._frame = []  # per stream id: two of its largest frames (wire bytes)
         self.carry = 0  # refill bytes no stream could take yet
         self._poll = select.poll()
         self._poll.register(stream, select.POLLOUT)
@@ -85,13 +88,21 @@ class Output:
 
     def add_stream(self, sid, frame_bytes):
         """Register stream `sid` (0, 1, ...) for the fair share; frame_bytes: its largest DATA
-        frame before the CRC.  Set-up only (allocates)."""
+        frame before the CRC.  Set-up only (allocates).  A stream's cap is two of its frames,
+        or its equal part of the ring if that is more: a link that drains in bursts (a USB
+        FIFO or a pipe taking a page at a time) hands out a ring's worth of credit at once, and
+        a cap below a stream's part would pass the rest to the streams with bigger frames,
+        sharing the link by frames instead of bytes."""
         while len(self.credit) <= sid:
             self.credit.append(0)
             self.cap.append(0)
-        cap = 2 * (frame_bytes + 4 + (frame_bytes + 4) // 254 + 3)
-        self.cap[sid] = cap
-        self.credit[sid] = cap
+            self._frame.append(0)
+        self._frame[sid] = 2 * (frame_bytes + 4 + (frame_bytes + 4) // 254 + 3)
+        part = self.ring.size // len(self.credit)
+        for i in range(len(self.credit)):
+            cap = self._frame[i] if self._frame[i] > part else part
+            self.cap[i] = cap
+            self.credit[i] = cap
 
     def send(self, frame, n):
         """Queue frame[0:n] (header + body; 4 spare bytes after it for the CRC).
@@ -112,7 +123,10 @@ class Output:
         cr = self.credit[sid]
         need = n + 4 + (n + 4) // 254 + 3
         q = self.queued
-        if q and cr < need and (q + need > self.high or cr - need < -self.cap[sid]):
+        if cr < need and not q and self.carry:  # idle ring: hand out what drains left over
+            self.refill(0)
+            cr = self.credit[sid]
+        if cr < need and (q + need > self.high or cr - need < -self.cap[sid]):
             self.dropped = (self.dropped + 1) & _MASK30
             self.yielded = (self.yielded + 1) & _MASK30
             return False

@@ -243,3 +243,16 @@ def test_decoder_command_frames_decode_too():
     (f,) = Decoder().feed(cmd)
     c = f.command()
     assert (c.opcode, c.stream, int.from_bytes(c.args, "little"), f.seq) == (3, 0, 5000, 77)
+
+
+def test_decoder_reconciles_gaps_with_frames_dropped_plus_skipped():
+    """Protocol v2: a stream's seq gaps are the frames the output refused (frames_dropped) plus
+    the frames an overrun skipped (frames_skipped); the two are separate counters, and the
+    decoder's device_dropped (what gaps are reconciled with) is their sum."""
+    dec = Decoder()
+    blob = encode_hello(BOOT, 0, HELLO) + b"".join(data(0, i) for i in (0, 1, 2, 5, 6))
+    st = Status(1000, 50000, 3, 100, 1, 1, 0, 0, [StreamStatus(0, True, 0, 6, 1, 1, 0, 0)])
+    items = dec.feed(blob + encode_status(BOOT, 0, st) + data(0, 7))
+    s = frames_of(items)[-2].status().streams[0]
+    assert (s.frames_dropped, s.frames_skipped, s.frames_lost) == (1, 1, 2)
+    assert dec.stats.missing_by_stream == {0: 2} and dec.stats.device_dropped == {0: 2}
