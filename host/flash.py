@@ -28,6 +28,7 @@ if __package__ in (None, ""):  # run as a file: the package must be installed (d
 from host.device import ports  # noqa: E402
 from host.device.boards import BoardDefinition, board_names, load_board  # noqa: E402
 from host.errors import FlashError, ImageError  # noqa: E402
+from host.flashing.deploy_config import read_config  # noqa: E402
 from host.flashing.progress import ConsoleReporter, Reporter  # noqa: E402
 from host.flashing.images import read_image  # noqa: E402
 
@@ -170,7 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_dep.add_argument("--port", default="auto", help="auto (default), virtual, or a device path")
     p_dep.add_argument("--source", action="store_true", help="deploy .py sources instead of .mpy")
     p_dep.add_argument("--config", type=Path, default=None, help="app config to install as /config.json "
-                                                                  "(default: firmware/config.json)")
+                                                                  "(default: firmware/config.json); checked "
+                                                                  "with the firmware's rules and the board's "
+                                                                  "heap first")
     p_dep.add_argument("--no-reset", action="store_true", help="do not soft-reset after installing")
     p_dep.set_defaults(func=_cmd_deploy)
     return parser
@@ -221,6 +224,8 @@ def _cmd_deploy(args: argparse.Namespace, rep: ConsoleReporter) -> int:
             raise _UsageError("deploy needs --board (one of the folders in boards/) unless --port virtual")
         args.board = "virtual"
     board = load_board(args.board)
+    if args.config is not None:  # a config the board would not run is refused before any port is opened
+        read_config(board, args.config)
     port = ports.resolve_port(args.port, args.board)
     result = deploy(board, port=port, source=args.source, config=args.config, reporter=rep,
                     reset=not args.no_reset)

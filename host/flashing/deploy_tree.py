@@ -1,5 +1,6 @@
 """Build the file tree a deploy puts on a board: firmware/ compiled for the board's .mpy arch,
-plus /board.json and (optionally) the app config. Pure host side; no device I/O."""
+plus /board.json and (optionally) the app config, checked first (deploy_config.py). Pure host side; no
+device I/O."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from host.device import boards as board_def
 from host.device.boards import BoardDefinition, load_board
 from host.errors import DeviceError, FlashError
+from host.flashing.deploy_config import read_config
 
 from host.paths import FIRMWARE_DIR  # noqa: E402
 ALWAYS_SOURCE = {"main.py", "boot.py"}  # the boot sequence runs these by name, as .py
@@ -75,7 +77,8 @@ def build_tree(board: BoardDefinition, *, source: bool = False, config: Path | N
     Every .py under firmware/ becomes .mpy (for board.mpy_arch) unless `source`, except the
     top-level main.py and boot.py; other files are copied as they are. /board.json is the board's
     definition file as it is in the repo; /config.json is firmware/config.json (the default app
-    config, copied like any other file) unless `config` replaces it.
+    config, copied like any other file) unless `config` replaces it: a file the firmware's rules and
+    the board's heap budget accept, else ConfigError before anything is built.
     """
     firmware_dir = FIRMWARE_DIR if firmware_dir is None else firmware_dir
     boards_dir = board_def.BOARDS_DIR if boards_dir is None else boards_dir
@@ -100,10 +103,7 @@ def build_tree(board: BoardDefinition, *, source: bool = False, config: Path | N
     board_file = boards_dir / board.name / "board.json"
     tree["board.json"] = board_file.read_bytes() if board_file.is_file() else _json_bytes(board.raw)
     if config is not None:
-        try:
-            tree[CONFIG_NAME] = Path(config).read_bytes()
-        except OSError as exc:
-            raise FlashError(f"cannot read config {config}: {exc.strerror}") from None
+        tree[CONFIG_NAME] = read_config(board, Path(config))
     return tree
 
 
