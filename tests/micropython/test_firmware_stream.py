@@ -33,7 +33,7 @@ def test_firmware_streams_four_sensors_continuously_in_range(vboard_factory):
     assert hello and hello[0].seq == 0
     info = hello[0].hello()
     assert [s["kind"] for s in info["streams"]] == ["mpu6050", "bme280", "sht31", "analog"]
-    assert info["ticks_period"] == 1 << 30 and info["firmware"] and info["protocol"] == 1
+    assert info["ticks_period"] == 1 << 30 and info["firmware"] and info["protocol"] == wire.VERSION == 2
     calibs = {f.stream: f.body for f in r.of(wire.T_CALIB)}
     assert set(calibs) == {0, 1, 2, 3} and len(calibs[1]) == 33
     assert r.dec.stats.missing == 0 and r.dec.stats.corrupt_segments == 0

@@ -13,7 +13,7 @@ from host.protocol.frames import DeviceText, Frame, Status, StreamStatus
 
 BOOT = 0x0A0B0C0D
 HELLO = {
-    "board": "test", "mcu": "sim", "firmware": "0.1", "protocol": 1, "ticks_period": 1 << 30,
+    "board": "test", "mcu": "sim", "firmware": "0.1", "protocol": 2, "ticks_period": 1 << 30,
     "reset_cause": 1,
     "streams": [
         {"id": 0, "name": "imu", "kind": "mpu6050", "period_us": 1000, "batch": 4,

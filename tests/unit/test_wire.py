@@ -136,7 +136,7 @@ def test_wire_cobs_decode_rejects_malformed():
 
 def test_wire_device_frames_round_trip_through_host_decoder():
     hello = {
-        "board": "t", "mcu": "x", "firmware": "0", "protocol": 1, "ticks_period": 1 << 30,
+        "board": "t", "mcu": "x", "firmware": "0", "protocol": 2, "ticks_period": 1 << 30,
         "reset_cause": 1,
         "streams": [{"id": 0, "name": "a", "kind": "analog", "period_us": 500, "batch": 3,
                      "sample_format": "<H", "sample_size": 2, "channels": [["v", "raw"]], "config": {}}],
