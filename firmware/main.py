@@ -141,23 +141,30 @@ def _configure(config, board):
     cfg, problem = config.load("config.json", board)
     if problem is None:
         gc.collect()
-        over = budget.check(cfg, board, gc.mem_free() + gc.mem_alloc(), budget.word_size())
+        over = budget.check(cfg, board, gc.mem_free() + gc.mem_alloc(), budget.word_size(),
+                            budget.shim_in_heap())
         if over is not None:
             cfg, problem = config.defaults(board), "config.json %s: defaults" % over
     return cfg, [] if problem is None else [problem]
 
 
-def _fallback(config, board, outstream, e):
+def _fallback(config, board, outstream, e, bare):
     """(config, output, reason) after a MemoryError building the streams: the board's defaults
-    and a fresh output ring of their size (the caller has dropped the old one)."""
+    (`bare`: when even those did not fit, no stream and the smallest ring, so the host still
+    gets HELLO, STATUS and the reason) and a fresh output ring (the caller dropped the old one)."""
     import gc
 
     import output
 
     cfg = config.defaults(board)
+    if bare:
+        cfg["streams"] = []
+        cfg["ring_bytes"] = 1024
     gc.collect()
     out = output.Output(outstream, cfg["ring_bytes"], cfg["write_chunk"])
-    return cfg, out, "config.json does not fit the heap (%s): defaults" % (e.args[0] if e.args else "MemoryError")
+    return cfg, out, "%s do not fit the heap (%s): %s" % ("defaults" if bare else "config.json streams",
+                                                          e.args[0] if e.args else "MemoryError",
+                                                          "no streams" if bare else "defaults")
 
 
 def main():
@@ -190,13 +197,16 @@ def main():
     result = 0
     try:
         known = len(problems)
-        try:
-            sampler, health = build(board, cfg, problems, out, boot_id, rc, instream)
-        except MemoryError as e:  # more than the budget foresaw: the board's defaults, never a loop
-            out = None
-            cfg, out, why = _fallback(config, board, outstream, e)
-            problems = problems[:known] + [why]
-            sampler, health = build(board, cfg, problems, out, boot_id, rc, instream)
+        for bare in (False, True, None):
+            try:
+                sampler, health = build(board, cfg, problems, out, boot_id, rc, instream)
+                break
+            except MemoryError as e:  # more than the budget foresaw: defaults, never a crash loop
+                if bare is None:
+                    raise
+                out = None
+                cfg, out, why = _fallback(config, board, outstream, e, bare)
+                problems = problems[:known] + [why]
         health.event(wire.EV_BOOT, 255, rc)
         if rc == wire.RC_WATCHDOG:
             health.event(wire.EV_WATCHDOG_RESET)

@@ -54,7 +54,7 @@ def check_config(board: BoardDefinition, data: bytes, name: str, *, heap: str | 
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"{name}: invalid config: {exc}") from None
     pool = heap_pool(board, heap)
-    over = budget.check(cfg, board.raw, pool, word_size(board))
+    over = budget.check(cfg, board.raw, pool, word_size(board), board.flash_method == "virtual")
     if over is not None:
         raise ConfigError(f"{name}: does not fit board {board.name}'s heap: {over} "
                           "(fewer streams, smaller batches or a smaller ring_bytes)")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from host import flash
 from host.flashing.deploy import deploy_tree
+from host.flashing.deploy_config import ConfigError
 from host.flashing.deploy_tree import build_tree
 from host.device.boards import load_board
 from host.errors import VerificationError
@@ -93,9 +97,59 @@ def test_build_tree_compiles_for_board_arch(tmp_path, pagerless_home):
     (fw / "wire.py").write_text("X = 1\n")
     (fw / "sensors" / "a.py").write_text("Y = 2\n")
     cfg = tmp_path / "cfg.json"
-    cfg.write_text("{}")
+    cfg.write_text('{"streams": [{"sensor": "sht31", "period_us": 100000}]}')
     tree = build_tree(load_board("esp32_devkit"), firmware_dir=fw, config=cfg)
     assert set(tree) == {"main.py", "boot.py", "wire.mpy", "sensors/a.mpy", "board.json", "config.json"}
     assert tree["wire.mpy"][:1] == b"M"
     src = build_tree(load_board("esp32_devkit"), firmware_dir=fw, source=True)
     assert "wire.py" in src and "config.json" not in src
+
+
+def _imu_streams(n, batch=10):
+    return [{"name": f"imu{i}", "sensor": "mpu6050", "period_us": 5000, "batch": batch} for i in range(n)]
+
+
+# What the board would not run as written: refused at deploy, one line naming the file, exit 2
+BAD_CONFIGS = {
+    "malformed": ("rp2040_pico", b'{"broken": ', "not valid JSON"),
+    "list": ("rp2040_pico", b"[1, 2, 3]", "top level is not an object"),
+    "wrong_type": ("rp2040_pico", b'{"ring_bytes": "8192"}', "ring_bytes must be an int"),
+    "wrong_stream_type": ("rp2040_pico", b'{"streams": [{"sensor": "mpu6050", "period_us": "fast"}]}',
+                          "period_us"),
+    "unwired_kind": ("rp2040_pico", b'{"streams": [{"sensor": "tmp102", "period_us": 100000}]}', "not wired"),
+    # 16 IMU streams crash-looped the virtual board's rp2040 profile with MemoryError at boot
+    "over_budget": ("virtual", json.dumps({"streams": _imu_streams(16)}).encode(),
+                    "does not fit board virtual's heap"),
+    "over_budget_pico": ("rp2040_pico", json.dumps({"streams": _imu_streams(16, 512)}).encode(),
+                         "does not fit board rp2040_pico's heap"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_cli_deploy_refuses_a_config_the_board_would_not_run(unix_board, tmp_path, capsys, case):
+    board, data, words = BAD_CONFIGS[case]
+    cfg = tmp_path / f"{case}.json"
+    cfg.write_bytes(data)
+    before = board_files(unix_board.flash_dir)
+    code = flash.main(["-q", "deploy", "--board", board, "--port", unix_board.port, "--config", str(cfg)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and str(cfg) in err[0] and words in err[0], err
+    assert board_files(unix_board.flash_dir) == before, "nothing installed"
+
+
+def test_library_deploy_refuses_it_too_before_touching_the_port(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text('{"broken": ')
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        flash.deploy(load_board("virtual"), port="/dev/no-such-port", config=cfg)
+
+
+@pytest.mark.parametrize("board", ["virtual", "rp2040_pico"])
+def test_deploy_accepts_the_shipped_and_hil_configs(board):
+    from host.flashing.deploy_config import check_config
+    from host.paths import ROOT
+
+    for rel in ("firmware/config.json", "tests/hil/app_config.json"):
+        cfg = check_config(load_board(board), (ROOT / rel).read_bytes(), rel)
+        assert len(cfg["streams"]) == 4
