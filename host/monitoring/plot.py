@@ -23,6 +23,7 @@ class PlotError(Exception):
 BUCKETS = 2000          # per channel: a 10-inch figure at 100 dpi is 1,000 pixels wide
 _KEEP = 4 * BUCKETS     # points kept per channel before the buckets widen
 _PENDING = 1 << 15      # samples per channel gathered before they are reduced
+_AGG_CHUNK = 1000       # vertices Agg rasterises at a time: a dense min/max zigzag otherwise takes ~40 MB
 
 
 def _reduce(x: np.ndarray, y: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
@@ -95,27 +96,45 @@ class Series:
         self._t_start: float | None = None
         self._anchors: dict[int, tuple[float, int]] = {}
         self._channels: dict[tuple[str, str], _Channel] = {}
-        self._seen: set[tuple[str, str, int]] = set()
+        self._seen: set[tuple[str, int]] = set()
+        self._pending: list[Batch] = []
+        self._n_pending = 0
 
     def add(self, b: Batch, _session: object = None) -> None:
         if self._t_start is None:
             self._t_start = b.t_host
         if b.session not in self._anchors:
             self._anchors[b.session] = (b.t_host - self._t_start, int(b.t_us[0]))
-        x0, us0 = self._anchors[b.session]
-        x = x0 + (b.t_us - us0) / 1e6
-        for name, y in b.values.items():
-            ch = self._channels.get((b.name, name))
-            if ch is None:
-                ch = self._channels[(b.name, name)] = _Channel()
-            key = (b.name, name, b.session)
-            if b.gap_before and key in self._seen:
-                ch.add(b.session, np.array([x[0]]), np.array([np.nan]))
-            self._seen.add(key)
-            ch.add(b.session, x, np.asarray(y, dtype=float))
+        self._pending.append(b)
+        self._n_pending += b.count
+        if self._n_pending >= _PENDING:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Hand the pending batches to their channels, one array per stream and boot (numpy's cost
+        is per call, and a batch holds a few samples)."""
+        groups: dict[tuple[str, int, tuple[str, ...]], list[Batch]] = {}
+        for b in self._pending:
+            groups.setdefault((b.name, b.session, tuple(b.values)), []).append(b)
+        self._pending, self._n_pending = [], 0
+        for (stream, session, names), bs in groups.items():
+            x0, us0 = self._anchors[session]
+            x = x0 + (np.concatenate([b.t_us for b in bs]) - us0) / 1e6
+            starts = np.cumsum([0] + [b.count for b in bs[:-1]])
+            seen = (stream, session) in self._seen
+            breaks = starts[[bool(b.gap_before) and (seen or k > 0) for k, b in enumerate(bs)]]
+            self._seen.add((stream, session))
+            xb = np.insert(x, breaks, x[breaks])
+            for name in names:
+                y = np.insert(np.concatenate([b.values[name] for b in bs]).astype(float), breaks, np.nan)
+                ch = self._channels.get((stream, name))
+                if ch is None:
+                    ch = self._channels[(stream, name)] = _Channel()
+                ch.add(session, xb, y)
 
     def segments(self) -> dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]]:
         """(stream, channel) -> [(x, y) per boot session]."""
+        self._flush()
         return {k: ch.segments() for k, ch in self._channels.items()}
 
 
@@ -156,7 +175,8 @@ def plot(series: Series, session: Session, out: str | os.PathLike, title: str = 
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     try:
-        fig.savefig(out, dpi=dpi)
+        with matplotlib.rc_context({"agg.path.chunksize": _AGG_CHUNK}):
+            fig.savefig(out, dpi=dpi)
     except OSError as e:
         raise PlotError(f"{out}: cannot write plot ({e.strerror or e})") from None
     finally:
