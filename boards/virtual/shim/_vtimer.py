@@ -158,9 +158,12 @@ class Timer:
         if kwargs:
             self.init(**kwargs)
 
-    def init(self, *, mode=_PERIODIC, callback=None, period=0xFFFFFFFF, tick_hz=1000, freq=None, hard=False):
-        if hard and _ESP32:
-            raise ValueError("hard Timers are not implemented")
+    def init(self, *, mode=_PERIODIC, callback=None, period=0xFFFFFFFF, tick_hz=1000, freq=None, hard=None):
+        if hard is not None:
+            if not _ESP32:
+                raise TypeError("unexpected keyword argument 'hard'")
+            if hard:
+                raise ValueError("hard Timers are not implemented")
         if freq is not None:
             if freq <= 0:
                 raise ValueError("invalid freq")
