@@ -7,8 +7,8 @@ The frame format itself is defined once, in ``firmware/wire.py``, for the board 
   (``DataBlock``, ``Status``, ``StreamStatus``, ``Event``, ``Ack``, ``Command``, ``StreamInfo``),
   ``FrameError``, and COBS (the ``cobs`` package, adapted to the project's contract).
 - ``decoder``: ``Decoder``, bytes in; frames, device text and counted losses out.  No I/O.
-- ``linkstats``: ``LinkStats``, the decoder's counters, and ``StreamReconciliation``: do the
-  host's seq gaps equal the drops the board reports?
+- ``linkstats``: ``LinkStats``, the decoder's raw counters (the verdict over them is the sample
+  ledger's, ``host.monitoring.ledger``).
 - ``encoder``: ``encode_*``, frames built on the host: commands for a board, and device frames
   for tests, benches and demos, byte-identical to what a board sends.
 - ``commands``: the board's command set as calls (``Commands.set_period(...)``) over a send callable.

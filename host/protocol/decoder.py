@@ -8,7 +8,7 @@ internally::
     for item in dec.feed(chunk):          # list[Frame | DeviceText]
         if isinstance(item, Frame) and item.type == wire.T_DATA:
             d = item.data()               # DataBlock: raw sample bytes + missing bitmap
-    dec.stats                             # LinkStats; dec.stats.reconcile()
+    dec.stats                             # LinkStats (raw counters; host.monitoring.ledger judges them)
 
 It never raises on input: every segment that is not text or a valid frame is counted in
 ``LinkStats`` (CRC, framing, validation, oversize).  The layout and constants come from
