@@ -57,3 +57,32 @@ def test_firmware_config_load_falls_back(tmp_path):
     p.write_text('{"status_period_ms": 500}')
     cfg, why = config.load(str(p))
     assert why is None and cfg["status_period_ms"] == 500
+
+
+def test_firmware_config_check_board_names_an_unwired_sensor():
+    from firmware import config as pkg_config
+
+    board = {"sensors": [{"kind": "sht31"}, {"kind": "analog", "adc": "a0"}]}
+    ok = pkg_config.validate({"streams": [{"sensor": "a0", "period_us": 10000}, {"sensor": "sht31", "period_us": 10**5}]})
+    pkg_config.check_board(ok, board)
+    bad = pkg_config.validate({"streams": [{"sensor": "bme280", "period_us": 100000}]})
+    with pytest.raises(ValueError, match="'bme280' is not wired"):
+        pkg_config.check_board(bad, board)
+
+
+def test_firmware_budget_grows_with_streams_batches_and_ring():
+    from firmware import budget
+    from firmware import config as pkg_config
+
+    board = json.loads((ROOT / "boards" / "virtual" / "board.json").read_text())
+
+    def need(n, batch=10, ring=8192, word=8):
+        cfg = pkg_config.validate({"ring_bytes": ring, "streams": [
+            {"name": f"s{i}", "sensor": "mpu6050", "period_us": 5000, "batch": batch} for i in range(n)]})
+        return budget.estimate(cfg, board, word)
+
+    assert need(1) < need(2) < need(16) and need(4, 20) < need(4, 200) and need(2) < need(2, ring=65536)
+    assert need(8, word=4) < need(8)
+    assert budget.heap_bytes("192k") == 196608 and budget.heap_bytes("1m") == 1 << 20
+    assert budget.check(pkg_config.validate({"streams": [
+        {"name": f"s{i}", "sensor": "mpu6050", "period_us": 5000} for i in range(16)]}), board, 194304, 8, True)
