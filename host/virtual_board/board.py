@@ -395,12 +395,12 @@ class VirtualBoard(Handler):
             self._kill()
             self.link.device_sink = None
 
-    def release_reset(self, software: bool = False) -> None:
-        """Out of reset into MicroPython: EN released (PWRON_RESET, as an ESP32 reports it) or the
-        ROM loader's software reset after flashing (HARD_RESET)."""
+    def release_reset(self) -> None:
+        """Out of reset into MicroPython: EN released, or the ROM loader told to run the app
+        (PWRON_RESET either way, as an ESP32 reports an EN reset)."""
         with self._lock:
             self._kill()
-            self._spawn(HARD_RESET if software else PWRON_RESET)
+            self._spawn(PWRON_RESET)
 
     def wait_boot(self, count: int, timeout: float = 10.0) -> BootRecord:
         """Block until the board has booted `count` times in total."""

@@ -25,6 +25,7 @@ examples:
   python host/flash.py deploy --port virtual        put the firmware on it
   python host/monitor.py --port virtual             watch it stream
   python -m host.virtual_board --profile esp32 --link uart115200 --seed 3
+  python -m esptool --port rfc2217://127.0.0.1:PORT flash-id   (the URL an esp32 board prints)
   python -m host.virtual_board --scenario boards/virtual/scenarios/sensor_faults.toml
   python -m host.virtual_board fault unplug bme280  (and: replug, set_nack_rate mpu6050 0.2,
       set_bus_stuck true, hang, freeze sht31 true, set_wrong_id bme280 true, set_backpressure true,
@@ -50,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="board name; tools find it as --port <name> (default: %(default)s)")
     p.add_argument("--dir", type=Path, help="board folder (default: ~/.pagerless/boards/<name>)")
     p.add_argument("--profile", default="rp2040", choices=["rp2040", "esp32"],
-                   help="which real board's heap size to emulate (default: %(default)s)")
+                   help="which real board to emulate: its heap size; esp32 adds the ROM serial loader "
+                        "that esptool reaches at the board's rfc2217:// URL (default: %(default)s)")
     p.add_argument("--heap", help="VM heap size, overriding the profile, e.g. 256k")
     p.add_argument("--seed", type=int, default=0, help="seed for sensor noise and random faults")
     p.add_argument("--link", default="usb",
@@ -96,6 +98,9 @@ def run(args) -> int:
           f"flash {board.flash_dir}, serial {board.serial}", file=sys.stderr, flush=True)
     print(f"reach it as --port {args.name} or {registry.home() / args.name}; Ctrl-C stops it",
           file=sys.stderr, flush=True)
+    if board.esp32:
+        print(f"esptool (DTR/RTS reset into the ROM loader): --port {board.esp32.url}",
+              file=sys.stderr, flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -21,7 +21,8 @@ _ROM = b"ets Jun  8 2016 00:22:57\r\n\r\n"
 BANNER_DOWNLOAD = _ROM + b"rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n" \
                          b"waiting for download\r\n"
 BANNER_FLASH_BOOT = _ROM + b"rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"
-BANNER_SW_RESET = _ROM + b"rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"
+BANNER_SW_RESET = _ROM + b"rst:0xc (SW_CPU_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n" \
+                         b"waiting for download\r\n"
 
 
 class Esp32Chip:
@@ -60,6 +61,12 @@ class Esp32Chip:
         return {"rfc2217": self.url, "mac": self.mac.hex(":"), "download_mode": self.in_download_mode,
                 "dtr": self.circuit.dtr, "rts": self.circuit.rts}
 
+    def enter_download_mode(self) -> None:
+        """What holding BOOT while tapping EN does: the ROM loader takes the port (pty or RFC 2217),
+        for tools that cannot pulse DTR/RTS (esptool --before no-reset on the pty)."""
+        self._hold()
+        self._release(True)
+
     def _lines(self, dtr: bool | None, rts: bool | None) -> None:
         self.circuit.set_lines(dtr, rts)
 
@@ -87,9 +94,14 @@ class Esp32Chip:
         out = loader.feed(data)
         if out:
             self.board.link.inject_to_host(out)
-        if loader.run_app:
+        if loader.soft_reset:
+            with self._lock:
+                if self.loader is loader:
+                    self.loader = self.last_loader = RomLoader(self.flash, self.regs)
+                    self.loader.corrupt_block = self.corrupt_block
+                    self.board.link.inject_to_host(BANNER_SW_RESET)
+        elif loader.run_app:
             with self._lock:
                 self.loader = None
                 self.flash.flush()
-                self.board.link.inject_to_host(BANNER_SW_RESET)
-            self.board.release_reset(software=True)
+            self.board.release_reset()

@@ -50,7 +50,8 @@ class RomLoader:
         self.commands: list[int] = []  # every opcode received, in order
         self.corrupt_block: int | None = None  # fault: FLASH_DATA block N is stored with a flipped byte
         self.baud_changes: list[int] = []
-        self.run_app = False  # FLASH_END/FLASH_DEFL_END "reboot" or RUN_USER_CODE: leave the loader
+        self.run_app = False  # ROM FLASH_END "run user code" or RUN_USER_CODE: the app starts
+        self.soft_reset = False  # FLASH_END "reboot": the CPU resets into the ROM, still in download mode
         self._decoder = slip.SlipDecoder()
         self._write: tuple[int, int] | None = None  # (offset, block size) of FLASH_BEGIN
         self._inflate: tuple[zlib._Decompress, int, int] | None = None  # decompressor, offset, size
@@ -86,9 +87,9 @@ class RomLoader:
 
     # -- commands ------------------------------------------------------------------------------
     def _sync(self, op: int, body: bytes, chk: int) -> bytes:
-        if self.stub:
-            return self._reply(op)
-        return self._reply(op, val=SYNC_VALUE) * 8
+        """Eight replies, as esptool reads them; the stub's carry 0, which is how esptool knows
+        it is already running (`--before no-reset` after `--after no-reset`)."""
+        return self._reply(op, val=0 if self.stub else SYNC_VALUE) * 8
 
     def _read_reg(self, op: int, body: bytes, chk: int) -> bytes:
         return self._reply(op, val=self.regs.read(struct.unpack_from("<I", body)[0]))
@@ -137,10 +138,16 @@ class RomLoader:
         return self._reply(op)
 
     def _flash_end(self, op: int, body: bytes, chk: int) -> bytes:
-        stay = struct.unpack_from("<I", body)[0] if len(body) >= 4 else 1
+        """0 reboots (a CPU reset: the ROM starts again in download mode, the strapping pins being
+        latched at power-on; esptool's way out of the stub), 1 makes the ROM run the app from flash
+        and the stub carry on."""
+        run_user_code = struct.unpack_from("<I", body)[0] if len(body) >= 4 else 1
         self._write = self._inflate = None
         self.flash.flush()
-        self.run_app = not stay
+        if not run_user_code:
+            self.soft_reset = True
+        elif not self.stub:
+            self.run_app = True
         return self._reply(op)
 
     def _defl_begin(self, op: int, body: bytes, chk: int) -> bytes:
@@ -150,7 +157,7 @@ class RomLoader:
         return self._reply(op)
 
     def _defl_data(self, op: int, body: bytes, chk: int) -> bytes:
-        _seq, data = self._checked(body, chk)
+        seq, data = self._checked(body, chk)
         if self._inflate is None:
             raise LoaderError(ROM_FAILED)
         inflater, offset, size = self._inflate
@@ -160,7 +167,10 @@ class RomLoader:
             raise LoaderError(ROM_DEFLATE if not self.stub else STUB_INFLATE) from None
         if self.stub and self._inflated + len(plain) > size:
             raise LoaderError(STUB_TOO_MUCH)
-        self.flash.program(offset + self._inflated, plain)
+        if seq == self.corrupt_block and plain:
+            plain = bytearray(plain)
+            plain[len(plain) // 2] ^= 0x5A
+        self.flash.program(offset + self._inflated, bytes(plain))
         self._inflated += len(plain)
         return self._reply(op)
 

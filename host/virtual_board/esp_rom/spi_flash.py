@@ -57,7 +57,11 @@ class SpiFlash:
         self._map[start:end] = b"\xff" * (end - start)
 
     def erase_all(self) -> None:
-        self._map[:] = b"\xff" * self.size
+        self.fill(0xFF)
+
+    def fill(self, value: int) -> None:
+        """Every byte set to `value`: a chip holding some old content, for tests."""
+        self._map[:] = bytes((value,)) * self.size
 
     def program(self, offset: int, data: bytes) -> None:
         self._check(offset, len(data))
