@@ -38,6 +38,7 @@ not to the link). `read_recording` is the same reader collected into a list, for
 """
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import os
@@ -283,26 +284,21 @@ class RecordingReader:
             yield rec
 
 
-class open_recording:  # noqa: N801 (used like open())
+@contextlib.contextmanager
+def open_recording(path: str | os.PathLike, chunk_size: int = CHUNK_SIZE,
+                   end: int | None = None) -> Iterator[RecordingReader]:
     """`with open_recording(path) as rd: for item in rd: ...`: a `RecordingReader` over the file at
-    `path` that closes it on exit. Raises RecordingError when the file cannot be opened."""
-
-    def __init__(self, path: str | os.PathLike, chunk_size: int = CHUNK_SIZE, end: int | None = None) -> None:
-        try:
-            self._f = open(path, "rb")
-        except FileNotFoundError:
-            raise RecordingError(f"{path}: no such recording") from None
-        except IsADirectoryError:
-            raise RecordingError(f"{path}: is a directory, not a recording") from None
-        except OSError as e:
-            raise RecordingError(f"{path}: cannot read recording ({e.strerror or e})") from None
-        self.reader = RecordingReader(self._f, path, chunk_size, end)
-
-    def __enter__(self) -> RecordingReader:
-        return self.reader
-
-    def __exit__(self, *exc) -> None:
-        self._f.close()
+    `path`, closed on exit. Raises RecordingError when the file cannot be opened."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise RecordingError(f"{path}: no such recording") from None
+    except IsADirectoryError:
+        raise RecordingError(f"{path}: is a directory, not a recording") from None
+    except OSError as e:
+        raise RecordingError(f"{path}: cannot read recording ({e.strerror or e})") from None
+    with f:
+        yield RecordingReader(f, path, chunk_size, end)
 
 
 def read_recording(path: str | os.PathLike) -> tuple[list[Record], ReadReport]:
