@@ -13,6 +13,11 @@ from host.virtual_board.board import VirtualBoard
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_addoption(parser):
+    parser.addoption("--rp2-image", default=None, metavar="UF2",
+                     help="MicroPython RP2040 UF2 for the emulated-RP2040 tests (default: $PAGERLESS_RP2_UF2)")
+
+
 @pytest.fixture
 def pagerless_home(tmp_path, monkeypatch):
     home = tmp_path / "pagerless-home"

@@ -168,6 +168,10 @@ def resolve_port(spec: str, board: str | None, modem_lines: bool = False) -> str
                 "start one with: python -m host.virtual_board --dir DIR"
             )
         return vb.rfc2217 if modem_lines and vb.rfc2217 else vb.port
+    if spec != "auto" and "/" not in spec and "://" not in spec:
+        named = read_virtual_board(spec)  # a running virtual or emulated board registered under that name
+        if named is not None:
+            return named.port
     if spec != "auto":
         return spec
     ports = list_boards(include_virtual=False)

@@ -63,6 +63,7 @@ class EmulatedBoard:
         self.link = PtyBridge(link_rate, seed, on_port_change=self._port_changed)
         self._cdc: CdcLink | None = None
         self._probes: dict[int, PinProbeResponder] = {}
+        self._bridges: dict[int, I2CBridge] = {}
         self._stopping = threading.Event()
         self._saver: threading.Thread | None = None
         self.boot_seconds: float | None = None
@@ -82,7 +83,7 @@ class EmulatedBoard:
         clock = self.emulated_seconds
         for bus in self.definition.i2c:
             self.buses.bus(bus.id).timeout_us = bus.timeout_us
-            I2CBridge(mcu.i2c[bus.id], self.buses, bus.id, self._schedule)
+            self._bridges[bus.id] = I2CBridge(mcu.i2c[bus.id], self.buses, bus.id, self._schedule)
             if bus.sda is not None:
                 self._probes[bus.id] = PinProbeResponder(mcu, self.buses, bus.id, bus.sda, bus.scl)
         for i, s in enumerate(self.definition.sensors):
@@ -101,8 +102,10 @@ class EmulatedBoard:
     def mcu(self):
         return self.device.mcu
 
-    def _schedule(self, delay_ns: float, fn) -> None:
-        self.device.simulator.clock.create_alarm(fn).schedule(delay_ns)
+    def _schedule(self, delay_ns: float, fn):
+        alarm = self.device.simulator.clock.create_alarm(fn)
+        alarm.schedule(delay_ns)
+        return alarm
 
     def _adc_read(self, channel: int) -> None:
         adc = self.mcu.adc
@@ -149,6 +152,8 @@ class EmulatedBoard:
         return self
 
     def stop(self) -> None:
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         if self.register:
             registry.withdraw(self.name, _pid())
@@ -219,9 +224,14 @@ class EmulatedBoard:
 
     def set_bus_stuck(self, stuck: bool, bus: int = 0) -> None:
         self.buses.bus(bus).stuck = bool(stuck)
-        probe = self._probes.get(bus)
-        if probe is not None:
-            self.device.simulator.schedule_threadsafe(lambda: probe.set_stuck(bool(stuck)))
+        probe, bridge = self._probes.get(bus), self._bridges.get(bus)
+
+        def apply() -> None:
+            if probe is not None:
+                probe.set_stuck(bool(stuck))
+            if bridge is not None and not stuck:
+                bridge.release_stall()
+        self.device.simulator.schedule_threadsafe(apply)
 
     def freeze(self, which: str | int, frozen: bool = True) -> None:
         self.chip(which).freeze(frozen)

@@ -26,7 +26,9 @@ from host.virtual_board.bus import Buses
 from host.virtual_board.ipc import BusError
 
 READ_AHEAD = 32
-Schedule = Callable[[float, Callable[[], None]], None]  # (delay in emulated ns, callback)
+_TX_EMPTY = 1 << 4  # IC_RAW_INTR_STAT.TX_EMPTY
+_TX_ABRT = 1 << 6  # IC_RAW_INTR_STAT.TX_ABRT
+Schedule = Callable[[float, Callable[[], None]], object]  # (delay in emulated ns, callback) -> alarm
 
 
 class I2CBridge:
@@ -44,6 +46,7 @@ class I2CBridge:
         self._rbuf = b""
         self._rpos = 0
         self._fail_next = False
+        self._stalled = None
         peripheral.on_start = self._on_start
         peripheral.on_connect = self._on_connect
         peripheral.on_write_byte = self._on_write_byte
@@ -59,7 +62,7 @@ class I2CBridge:
         addr = address & 0x7F
         bus = self.buses.buses.get(self.bus_id)
         if bus is not None and bus.stuck:
-            self._schedule(bus.timeout_us * 1000.0 + 1000.0, lambda: self.p.complete_connect(False))
+            self._stalled = self._schedule(bus.timeout_us * 1000.0 + 1000.0, self.release_stall)
             return
         failed, self._fail_next = self._fail_next, False
         self._addr = addr
@@ -81,6 +84,19 @@ class I2CBridge:
         self._rpos = 0
         self.p.complete_connect(True)
 
+    def release_stall(self) -> None:
+        """End an address phase a stuck bus left hanging (NACK): when the bus's timeout has passed,
+        or at once when the bus comes free, so the next transfer finds the block idle. Call on the
+        emulator's thread."""
+        alarm, self._stalled = self._stalled, None
+        if alarm is not None:
+            alarm.cancel()
+            self.p.complete_connect(False)
+            # The SDK gave up on this transfer at its own timeout; the abort it leaves must not
+            # fail the next one (silicon clears it when the SDK disables the block to start anew).
+            self.p.abort_source = 0
+            self.p._clear_interrupts(_TX_ABRT)
+
     def _on_write_byte(self, value: int) -> None:
         self._wbuf.append(value)
         if self.p._stop:  # the peripheral's own flag: this command byte carries STOP
@@ -101,6 +117,12 @@ class I2CBridge:
             self._flush(more=False)
         self._addr = None
         self.p.complete_stop()
+        if self.p._tx_fifo.empty:
+            # TX_EMPTY is a level on silicon (IC_CON.TX_EMPTY_CTRL: FIFO empty and the last command
+            # done); rp2040py raises it only when it pulls a command, not after an abort flushed the
+            # FIFO, so the SDK's wait for it after an address NACK ran into its timeout (ETIMEDOUT
+            # where the rp2 port reports EIO).
+            self.p._set_interrupts(_TX_EMPTY)
 
     def _flush(self, *, more: bool) -> bool:
         """Hand the collected write to the bus as one transfer; False when it was not acknowledged."""

@@ -114,6 +114,9 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "--emulate" in (sys.argv[1:] if argv is None else argv):  # the emulated RP2040 (host/emulated_rp2040)
+        from host.emulated_rp2040.cli import main as emulated_main
+        return emulated_main(argv)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "fault":
