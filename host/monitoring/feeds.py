@@ -66,6 +66,7 @@ class LiveFeed(Commands):
         self._frames_seen = 0
         self._hello_seen: dict | None = None
         self._op = 0
+        self.on_poll = None  # called with (batches, host time) after each poll (host.fleet publishes them)
 
     def _host_note(self, t: float, text: str) -> None:
         self.session.note(text, t)
@@ -95,6 +96,8 @@ class LiveFeed(Commands):
         then judge liveness at the clock's time."""
         out = self._drain(timeout)
         self.liveness.check(self._clock())
+        if self.on_poll is not None:
+            self.on_poll(out, self._clock())
         return out
 
     def _fed(self, reads: list[tuple[float, bytes]]) -> list[Batch]:

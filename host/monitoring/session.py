@@ -167,6 +167,7 @@ class Session:
         self._session_seen = 0
         self._text_buf = ""
         self.on_ack = None  # called with (Ack, host time) for each ACK/NACK (host.monitoring.liveness)
+        self.on_frame = None  # called with (Frame, host time) for each non-DATA frame, once applied (host.fleet)
         self.ledger = Ledger()
         self._pre_hello: deque[tuple[Frame, float]] = deque()  # DATA frames waiting for their HELLO
         self._replay: list[tuple[Frame, float]] = []  # ... whose HELLO just came, to decode now
@@ -343,6 +344,8 @@ class Session:
             self._log(t, "ack", f"{op} #{a.token} " + ("ok" if a.ok else f"refused: {a.reason_name}"))
             if self.on_ack is not None:
                 self.on_ack(a, t)
+        if self.on_frame is not None:
+            self.on_frame(f, t)
         return None
 
     def _hello(self, hello: dict, t: float) -> None:
