@@ -54,17 +54,20 @@ def write_recording(path: Path, megabytes: float, chunk: int = 4096) -> int:
     return path.stat().st_size
 
 
+# A small launcher runs the monitor and reports the rusage of its one child. Asked directly, the kernel
+# would report this (large) test process's high-water RSS too: a child inherits it through fork/exec.
+_LAUNCHER = ("import resource, subprocess, sys; "
+             "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
+             "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
 def _peak_rss_mb(*args: str) -> tuple[float, subprocess.CompletedProcess]:
-    """Run `python -m host.monitor ARGS` and return its own peak RSS (os.wait4 reports that child's
-    rusage alone, whatever else this process has run)."""
+    """Run `python -m host.monitor ARGS`; its own peak RSS in MB and how it ended."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
-    p = subprocess.Popen([sys.executable, "-m", "host.monitor", *args], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    err = p.stderr.read().decode()
-    p.stderr.close()
-    return usage.ru_maxrss / 1024, subprocess.CompletedProcess(args, p.returncode, None, err)
+    p = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "host.monitor", *args], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=600)
+    rc, kb = (int(v) for v in p.stdout.split())
+    return kb / 1024, subprocess.CompletedProcess(args, rc, None, p.stderr)
 
 
 @pytest.mark.slow
