@@ -2,6 +2,7 @@
 
   monitor [--port auto|virtual|PATH] [--record FILE]     live view (TUI on a terminal)
   monitor --format jsonl --duration 10 > out.jsonl        machine-readable when piped
+  monitor --publish mqtt://HOST[:PORT]/PREFIX             also publish it to an MQTT broker (docs/fleet.md)
   monitor replay FILE [--speed 4]                         same decoder and view, from a recording
   monitor export FILE --csv OUT                           every sample in physical units
   monitor plot FILE -o out.png                            one panel per channel, gaps left open
@@ -38,6 +39,8 @@ if __package__ in (None, ""):  # run as a file: the package must be installed (d
 
 from host.errors import FlashError  # noqa: E402
 from host.device.recording import RecordingError  # noqa: E402
+from host.fleet import cli as fleet_cli  # noqa: E402
+from host.fleet.topics import FleetError  # noqa: E402
 
 PROG = "monitor"
 SUBCOMMANDS = ("live", "replay", "export", "plot", "stats")
@@ -70,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_args(live)
     live.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N DATA frames")
     live.add_argument("--no-hello", action="store_true", help="do not ask the board for metadata on connect")
+    fleet_cli.add_publish_args(live)
 
     rp = sub.add_parser("replay", help="play a recording through the same decoder and view")
     rp.add_argument("file")
@@ -171,7 +175,7 @@ def cmd_live(args) -> int:
     identity = identify(path)
     link = Link(path, args.baud, locate=locator_for(identity))
     link.open()  # LinkError (not found / busy) -> one line, exit 2
-    recorder = None
+    recorder = publisher = None
     try:
         if args.record:
             recorder = Recorder(args.record)
@@ -181,11 +185,14 @@ def cmd_live(args) -> int:
                       file=sys.stderr)
             recorder.meta({"port": path, "identity": str(identity), "baud": args.baud, "tool": "monitor",
                            "started": time.time()})
+        publisher = fleet_cli.start_publisher(args, args.port, identity)  # FleetError: one line
     except BaseException:
         link.close()
         raise
     session = Session(line_rate=args.line_rate)
     feed = LiveFeed(link, session, recorder, hello_on_connect=not args.no_hello)
+    if publisher is not None:
+        publisher.attach(feed)
     feed.start_reader()
     try:
         if _use_tui(args):
@@ -199,6 +206,8 @@ def cmd_live(args) -> int:
         return _headless(feed, args.format or "jsonl", args.duration, args.frames)
     finally:
         feed.close()
+        if publisher is not None:
+            print(f"{PROG}: {publisher.close()}", file=sys.stderr)
         if recorder is not None:
             print(f"{PROG}: recorded {recorder.records_written} records to {args.record}", file=sys.stderr)
 
@@ -303,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return COMMANDS[args.cmd](args)
-    except (CliError, RecordingError, LinkError, FlashError, PlotError, UnitsError) as e:
+    except (CliError, RecordingError, LinkError, FlashError, PlotError, UnitsError, FleetError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", EXIT_USAGE) if isinstance(e, FlashError) else EXIT_USAGE
     except KeyboardInterrupt:

@@ -1,0 +1,5 @@
+import sys
+
+from host.fleet.cli import main
+
+sys.exit(main())
