@@ -55,7 +55,7 @@ def test_typed_fields_of_the_shipped_boards():
     assert [(s.kind, s.bus, s.address, s.adc) for s in rp2.sensors] == [
         ("bme280", 0, 0x76, None), ("mpu6050", 0, 0x68, None), ("sht31", 0, 0x44, None), ("analog", None, None, "a0")]
     assert vb.link.default_rate == "usb" and vb.link.default_bytes_per_s == 1_000_000
-    assert vb.heap_profiles == {"rp2040": "192k", "esp32": "112k"}
+    assert vb.heap_profiles == {"rp2040": "376k", "esp32": "220k"}
     with pytest.raises(BoardDefinitionError, match="flash method 'uf2', not 'esptool'"):
         rp2.flash_as(EsptoolFlash)
 
