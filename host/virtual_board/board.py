@@ -29,6 +29,7 @@ from host import sensors
 from host.sensors.chip import AnalogChip
 from host.virtual_board.ipc import BusError, Handler, IpcServer
 from host.virtual_board.pty_bridge import PtyBridge
+from host.virtual_board.vmproc import Spawner, vm_preexec
 
 from host.paths import ROOT  # noqa: E402
 SHIM_DIR = ROOT / "boards" / "virtual" / "shim"
@@ -76,10 +77,6 @@ _VM_LAUNCHER = (
     "from micropython_run import run_main\n"
     "sys.exit(run_main(['micropython'] + sys.argv[1:]))\n"
 )
-
-
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def vm_command(heap: str) -> list[str]:
@@ -154,6 +151,7 @@ class VirtualBoard(Handler):
         self._wdt_timeout = 0.0
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._spawner: Spawner | None = None
         self._booted = threading.Condition()
 
     # -- hardware ----------------------------------------------------------------------------
@@ -195,6 +193,7 @@ class VirtualBoard(Handler):
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.link.start()
+        self._spawner = Spawner()
         if self.profile == "esp32":
             self.esp32 = Esp32Chip(self).start()
         self._spawn(PWRON_RESET)
@@ -212,6 +211,10 @@ class VirtualBoard(Handler):
             self._supervisor.join(timeout=3)
         if self.esp32:
             self.esp32.close()
+        with self._lock:
+            self._kill()  # a VM the ROM loader released meanwhile
+        if self._spawner:
+            self._spawner.close()
         self.link.close()
         if self.register:
             registry.withdraw(self.name, os.getpid())
@@ -259,11 +262,12 @@ class VirtualBoard(Handler):
             # a board soft-reset from the raw REPL comes back in the raw REPL: the unix port
             # comes back friendly, so enter raw mode for it and hide the banner in between
             self._swallow, self._banner_seen, self._ctrl_a_sent, self._tail = True, False, False, b""
-        self._proc = subprocess.Popen(
-            vm_command(self.heap),
+        # started from the board's spawner thread: the VM gets SIGKILL when the runner ends (vmproc.py)
+        self._proc = self._spawner.call(functools.partial(
+            subprocess.Popen, vm_command(self.heap),
             stdin=self.link.dev_slave, stdout=self.link.dev_out_w, stderr=self.link.dev_out_w,
             cwd=self.flash_dir, env=env, start_new_session=True, close_fds=True,
-            preexec_fn=_ignore_sigint)
+            preexec_fn=functools.partial(vm_preexec, os.getpid())))
         self.link.vm_pid = self._proc.pid
         self._repl_mode = "raw" if raw_after else "friendly"
         self.boots.append(BootRecord(cause, time.monotonic(), self._proc.pid))
