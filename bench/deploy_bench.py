@@ -24,12 +24,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def _clear(flash_dir: Path) -> None:
-    for p in flash_dir.iterdir():
-        if p.is_dir():
-            shutil.rmtree(p)
-        else:
-            p.unlink()
+def _clear(port: str) -> None:
+    """Empty the board's filesystem through the board, as a user would."""
+    subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "rm", "-r", ":/"],
+                   check=True, capture_output=True)
 
 
 def _mpremote_cp(port: str, tree_dir: Path) -> None:
@@ -66,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     full, nochange, cp = [], [], []
     try:
         for _ in range(args.repeat):
-            _clear(board.flash_dir)
+            _clear(board.port)
             t = time.perf_counter()
             deploy_tree(board.port, tree)
             full.append(time.perf_counter() - t)
@@ -75,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             r = deploy_tree(board.port, tree)
             nochange.append(time.perf_counter() - t)
             assert r.copied == []
-            _clear(board.flash_dir)
+            _clear(board.port)
             t = time.perf_counter()
             _mpremote_cp(board.port, tree_dir)
             cp.append(time.perf_counter() - t)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -54,7 +53,7 @@ def run_ours(tmp: Path, seconds: float, bus_mode: str = "simulated") -> dict:
     cfg.update({"heap_lock": True, "bench_jitter": True, "status_period_ms": 1000})
     board = VirtualBoard(tmp / ("ours-" + bus_mode), link_rate="usb", register=False, bus_mode=bus_mode).start()
     try:
-        install(board.flash_dir, cfg)
+        install(board.fs, cfg)
         r = Reader(board.port)
         board.power_cycle()
         board.wait_boot(2)
@@ -97,10 +96,9 @@ def run_ours(tmp: Path, seconds: float, bus_mode: str = "simulated") -> dict:
 def run_naive(tmp: Path, seconds: float, bus_mode: str = "simulated") -> dict:
     board = VirtualBoard(tmp / ("naive-" + bus_mode), link_rate="usb", register=False, bus_mode=bus_mode).start()
     try:
-        fl = board.flash_dir
-        shutil.copytree(FIRMWARE / "sensors", fl / "sensors", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copy(NAIVE, fl / "main.py")
+        fl = board.fs
+        (fl / "sensors").copy_from(FIRMWARE / "sensors")
+        (fl / "main.py").copy_from(NAIVE)
         r = Reader(board.port)
         board.power_cycle()
         board.wait_boot(2)

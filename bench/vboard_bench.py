@@ -35,7 +35,7 @@ MARK_MAIN = "print('MAIN-UP')\n"
 
 
 def boot_times(board, n: int) -> list[float]:
-    (board.flash_dir / "main.py").write_text(MARK_MAIN)
+    (board.fs / "main.py").write_text(MARK_MAIN)
     out = []
     with serial.Serial(board.port, timeout=0.005) as ser:
         for _ in range(n):
@@ -55,7 +55,7 @@ def boot_times(board, n: int) -> list[float]:
 def read_rate(board, n: int) -> float:
     from mpremote.transport_serial import SerialTransport
 
-    (board.flash_dir / "main.py").unlink(missing_ok=True)
+    (board.fs / "main.py").unlink(missing_ok=True)
     t = SerialTransport(board.port, baudrate=115200)
     try:
         t.enter_raw_repl(soft_reset=False)

@@ -44,7 +44,7 @@ def vboard_factory(tmp_path, pagerless_home):
 
 @pytest.fixture
 def vboard(vboard_factory):
-    """A powered-on virtual board with an empty flash filesystem (`.port`, `.flash_dir`)."""
+    """A powered-on virtual board with an empty flash filesystem (`.port`, `.fs`)."""
     return vboard_factory()
 
 

@@ -26,9 +26,11 @@ from host.virtual_board.bus import Buses
 from host.virtual_board.esp_rom.chip import Esp32Chip
 from host.virtual_board.esp_rom.registers import mac_from_identity
 from host import sensors
-from host.sensors.chip import AnalogChip
+from host.sensors.chip import AnalogChip, BoardClock, Environment
 from host.virtual_board.ipc import BusError, Handler, IpcServer
 from host.virtual_board.pty_bridge import PtyBridge
+from host.virtual_board.flash_volume import IMAGE_NAME, VOLUMES, FlashVolume, VolumeError
+from host.virtual_board.volume_path import VolumePath
 from host.virtual_board.vmproc import Spawner, vm_preexec
 
 from host.paths import ROOT  # noqa: E402
@@ -103,7 +105,6 @@ class VirtualBoard(Handler):
                  heap: str | None = None, seed: int = 0, link_rate: float | str | None = "usb",
                  board_json: Path = BOARD_JSON, register: bool = True, bus_mode: str = "simulated"):
         self.dir = Path(directory).resolve()
-        self.flash_dir = self.dir / "flash"
         self.run_dir = self.dir / "run"
         self.name = name
         self.seed = seed
@@ -117,6 +118,9 @@ class VirtualBoard(Handler):
             raise BoardError(f"unknown profile {profile!r}; choose one of {', '.join(profiles)}")
         self.profile = profile
         self.heap = heap or profiles[profile]
+        # the board's flash filesystem, an image in its folder; `fs` is its root for the host's side
+        self.volume = FlashVolume(self.dir / IMAGE_NAME, VOLUMES.get(profile, VOLUMES["rp2040"]))
+        self.fs = VolumePath(self.volume)
         if isinstance(link_rate, str):
             if link_rate not in self.link_rates:
                 raise BoardError(f"unknown link rate {link_rate!r}; use {', '.join(self.link_rates)} "
@@ -133,6 +137,10 @@ class VirtualBoard(Handler):
         self.esp32: Esp32Chip | None = None  # the esp32 profile's ROM loader, flash and RFC 2217 port
         self._held = False  # the chip is held in reset (EN low) or its ROM loader has the port
         self.boots: list[BootRecord] = []
+        # the board's own time (from power-on) and the air its chips share: readings follow the seed
+        # and the board's life, not the host's clock
+        self.clock = BoardClock()
+        self.env = Environment(seed)
         self.buses = Buses(seed)
         self.chips: dict[str, object] = {}
         self.adcs: dict[int, AnalogChip] = {}
@@ -161,10 +169,11 @@ class VirtualBoard(Handler):
         for i, s in enumerate(self.definition.sensors):
             if s.adc is not None:
                 adc = self.definition.adc_input(s.adc)
-                self.adcs[adc.pin] = sensors.kind(s.kind).chip(seed=self.seed + i, vref_mv=adc.vref_mv)
+                self.adcs[adc.pin] = sensors.kind(s.kind).chip(seed=self.seed + i, vref_mv=adc.vref_mv,
+                                                               clock=self.clock)
                 self.chips[s.kind] = self.adcs[adc.pin]
                 continue
-            chip = sensors.kind(s.kind).chip(s.address, seed=self.seed + i)
+            chip = sensors.kind(s.kind).chip(s.address, seed=self.seed + i, clock=self.clock, env=self.env)
             self.buses.bus(s.bus).attach(chip)
             self.chips[s.kind] = chip
 
@@ -186,14 +195,23 @@ class VirtualBoard(Handler):
         return self.link.port
 
     @property
+    def flash_dir(self) -> VolumePath:
+        """The old name of `fs` (the board's files were once a host folder): not a host path."""
+        return self.fs
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
     def start(self, timeout: float = 10.0) -> "VirtualBoard":
-        self.flash_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.volume.prepare(legacy_dir=self.dir / "flash")
+        except VolumeError as exc:
+            raise BoardError(str(exc)) from None
         self.link.start()
         self._spawner = Spawner()
+        self.clock.start()
         if self.profile == "esp32":
             self.esp32 = Esp32Chip(self).start()
         self._spawn(PWRON_RESET)
@@ -227,7 +245,7 @@ class VirtualBoard(Handler):
 
     def _registry_entry(self) -> dict:
         return {"port": self.link.port, "pid": os.getpid(), "board_dir": str(self.dir),
-                "flash_dir": str(self.flash_dir), "serial": self.serial, "name": self.name,
+                "filesystem": str(self.volume.image), "serial": self.serial, "name": self.name,
                 "control": str(self.run_dir / "control.sock"), "profile": self.profile,
                 **({"rfc2217": self.esp32.url} if self.esp32 else {})}
 
@@ -237,6 +255,7 @@ class VirtualBoard(Handler):
 
     def _spawn(self, cause: int) -> None:
         """Power the VM on with a given reset cause."""
+        self.volume.power_on()
         if self._ipc:
             self._ipc.stop()
         self._ipc = IpcServer(self.run_dir, self)
@@ -246,7 +265,10 @@ class VirtualBoard(Handler):
         raw_after = cause == SOFT_RESET and self._repl_mode == "raw"
         env = dict(os.environ)
         env.update({
-            "MICROPYPATH": os.pathsep.join(["", ".frozen", str(self.flash_dir / "lib"), str(SHIM_DIR)]),
+            # the shims are imported from the host; then the volume is `/` (boards/virtual/shim/_vboot.py)
+            "MICROPYPATH": os.pathsep.join([".frozen", str(SHIM_DIR)]),
+            "PAGERLESS_VB_FS": str(self.volume.image),
+            "PAGERLESS_VB_FS_GEOMETRY": self.volume.spec.env(),
             "PAGERLESS_VB_IPC": str(self.run_dir),
             "PAGERLESS_VB_RESET_CAUSE": str(cause),
             "PAGERLESS_VB_MAIN": "0" if raw_after else "1",
@@ -266,7 +288,7 @@ class VirtualBoard(Handler):
         self._proc = self._spawner.call(functools.partial(
             subprocess.Popen, vm_command(self.heap),
             stdin=self.link.dev_slave, stdout=self.link.dev_out_w, stderr=self.link.dev_out_w,
-            cwd=self.flash_dir, env=env, start_new_session=True, close_fds=True,
+            cwd=self.run_dir, env=env, start_new_session=True, close_fds=True,
             preexec_fn=functools.partial(vm_preexec, os.getpid())))
         self.link.vm_pid = self._proc.pid
         self._repl_mode = "raw" if raw_after else "friendly"
@@ -282,6 +304,7 @@ class VirtualBoard(Handler):
             except ProcessLookupError:
                 pass
             p.wait(timeout=5)
+        self.volume.power_off()
         if self._ipc:
             self._ipc.stop()
             self._ipc = None

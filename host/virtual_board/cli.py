@@ -95,7 +95,7 @@ def run(args) -> int:
     scenario = ScenarioRunner(board, events, log=lambda m: print(m, file=sys.stderr, flush=True)).start()
     print(board.port, flush=True)
     print(f"virtual board {args.name!r}: {board.profile} profile, heap {board.heap}, "
-          f"flash {board.flash_dir}, serial {board.serial}", file=sys.stderr, flush=True)
+          f"filesystem {board.volume.image}, serial {board.serial}", file=sys.stderr, flush=True)
     print(f"reach it as --port {args.name} or {registry.home() / args.name}; Ctrl-C stops it",
           file=sys.stderr, flush=True)
     if board.esp32:

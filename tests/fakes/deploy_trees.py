@@ -33,11 +33,13 @@ def cut_at(phase: str, path: str = "", occurrence: int = 1):
     return hook
 
 
-def board_files(flash_dir: Path) -> dict[str, bytes]:
-    return {p.relative_to(flash_dir).as_posix(): p.read_bytes()
-            for p in Path(flash_dir).rglob("*") if p.is_file() and ".staging" not in p.parts}
+def board_files(flash_dir) -> dict[str, bytes]:
+    """Files of a board folder (Path) or of a virtual board's filesystem (`board.fs`), .staging left out."""
+    root = flash_dir if hasattr(flash_dir, "volume") else Path(flash_dir)
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in root.rglob("*") if p.is_file() and ".staging" not in p.parts}
 
 
-def each_file_old_or_new(flash_dir: Path, old: dict[str, bytes], new: dict[str, bytes]) -> bool:
+def each_file_old_or_new(flash_dir, old: dict[str, bytes], new: dict[str, bytes]) -> bool:
     files = board_files(flash_dir)
     return all(files.get(p) in (old.get(p), new.get(p)) for p in set(old) | set(new))

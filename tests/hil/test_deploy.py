@@ -17,7 +17,7 @@ def test_deploy_first_then_nothing_to_copy(vboard, board_exec):
     tree = app_tree(1)
     first = deploy_tree(vboard.port, tree)
     assert sorted(first.copied) == sorted(tree)
-    assert board_files(vboard.flash_dir) == tree
+    assert board_files(vboard.fs) == tree
     second = deploy_tree(vboard.port, tree)
     assert second.copied == [] and len(second.unchanged) == len(tree)
     assert "VERSION = 1" in board_exec(vboard.port, "print(open('main.py').read())")
@@ -25,7 +25,7 @@ def test_deploy_first_then_nothing_to_copy(vboard, board_exec):
 
 def test_cli_deploy_of_the_real_app(vboard, capsys):
     assert main(["-q", "deploy", "--board", "virtual", "--port", "virtual"]) == 0
-    files = board_files(vboard.flash_dir)
+    files = board_files(vboard.fs)
     assert "main.py" not in files or files["main.py"].startswith(b"")  # main.py stays .py when present
     assert "board.json" in files and not any(p.endswith(".py") and p not in ("main.py", "boot.py") for p in files)
     assert main(["-q", "deploy", "--board", "virtual", "--port", "virtual"]) == 0
@@ -37,13 +37,13 @@ def test_deploy_cut_half_way_boots_old_or_new(vboard, board_exec):
     deploy_tree(vboard.port, old)
     with pytest.raises(DeployCutOff):
         deploy_tree(vboard.port, new, hook=cut_at("chunk", "lib/blob.bin", occurrence=2))
-    assert board_files(vboard.flash_dir) == old
+    assert board_files(vboard.fs) == old
     with pytest.raises(DeployCutOff):
         deploy_tree(vboard.port, new, hook=cut_at("committed"))
-    assert each_file_old_or_new(vboard.flash_dir, old, new)
+    assert each_file_old_or_new(vboard.fs, old, new)
     assert "VERSION = 1" in board_exec(vboard.port, "print(open('main.py').read())")
     result = deploy_tree(vboard.port, new)
-    assert result.rolled_forward and board_files(vboard.flash_dir) == new
+    assert result.rolled_forward and board_files(vboard.fs) == new
 
 
 def test_deploy_port_virtual_needs_no_board_name(vboard, tool_env):
@@ -54,4 +54,4 @@ def test_deploy_port_virtual_needs_no_board_name(vboard, tool_env):
     r = subprocess.run([sys.executable, "host/flash.py", "deploy", "--port", "virtual"], capture_output=True,
                        text=True, timeout=120, env=tool_env, cwd=str(Path(__file__).resolve().parents[2]))
     assert r.returncode == 0, r.stderr
-    assert (vboard.flash_dir / "main.py").exists() and (vboard.flash_dir / "board.json").exists()
+    assert (vboard.fs / "main.py").exists() and (vboard.fs / "board.json").exists()

@@ -1,7 +1,6 @@
 """boot.py completes an app install that a deploy committed but a power cut interrupted."""
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -12,9 +11,9 @@ FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 
 
 def test_committed_install_finishes_at_boot(vboard, board_exec):
-    flash = vboard.flash_dir
+    flash = vboard.fs
     for name in ("boot.py", "install.py"):
-        shutil.copy(FIRMWARE / name, flash / name)
+        (flash / name).copy_from(FIRMWARE / name)
     (flash / "main.py").write_text("print('OLD')\n")
     (flash / "helper.py").write_text("V = 1\n")
     staging = flash / ".staging"
@@ -24,7 +23,7 @@ def test_committed_install_finishes_at_boot(vboard, board_exec):
     (staging / "main.py").write_text("import helper\nprint('NEW', helper.V)\n")
     # the power went out after the commit list was written and one file was already moved
     (staging / ".commit").write_text("helper.py\nlib/extra.py\nmain.py")
-    shutil.move(str(staging / "helper.py"), flash / "helper.py")
+    (staging / "helper.py").rename(flash / "helper.py")
     vboard.power_cycle()
     vboard.wait_boot(2)
     deadline = time.monotonic() + 5
@@ -37,9 +36,9 @@ def test_committed_install_finishes_at_boot(vboard, board_exec):
 
 
 def test_uncommitted_staging_is_left_alone_and_old_app_boots(vboard, board_exec):
-    flash = vboard.flash_dir
+    flash = vboard.fs
     for name in ("boot.py", "install.py"):
-        shutil.copy(FIRMWARE / name, flash / name)
+        (flash / name).copy_from(FIRMWARE / name)
     (flash / "main.py").write_text("X = 'OLD'\n")
     (flash / ".staging").mkdir()
     (flash / ".staging" / "main.py").write_text("X = 'NEW'\n")

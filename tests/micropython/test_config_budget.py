@@ -47,9 +47,9 @@ def test_a_memory_error_past_the_budget_falls_back_to_the_defaults(vboard_factor
     """The budget is an estimate: should it ever let through a config that does not fit, the
     MemoryError while building the streams still ends in the defaults (budget stubbed here)."""
     board = vboard_factory(profile="esp32")
-    install(board.flash_dir, {"streams": imu_streams(16)})
-    (board.flash_dir / "budget.mpy").unlink()
-    (board.flash_dir / "budget.py").write_text(
+    install(board.fs, {"streams": imu_streams(16)})
+    (board.fs / "budget.mpy").unlink()
+    (board.fs / "budget.py").write_text(
         "def check(*a):\n    return None\n\n\ndef word_size():\n    return 8\n\n\n"
         "def shim_in_heap():\n    return True\n")
     r = Reader(board.port)

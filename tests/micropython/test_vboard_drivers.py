@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import struct
 from pathlib import Path
 
@@ -40,7 +39,7 @@ read_all()
 
 @pytest.fixture
 def board_with_drivers(vboard):
-    shutil.copytree(FIRMWARE / "sensors", vboard.flash_dir / "sensors")
+    (vboard.fs / "sensors").copy_from(FIRMWARE / "sensors")
     return vboard
 
 
@@ -175,7 +174,7 @@ def test_instant_bus_mode_answers_a_command_chip_by_its_last_command(vboard_fact
     instant mode each is answered from the copy made after that command (it used to skip every
     write once the chip had been read, so the result read NACKed and the stream went offline)."""
     b = vboard_factory(bus_mode="instant")
-    shutil.copytree(FIRMWARE / "sensors", b.flash_dir / "sensors")
+    (b.fs / "sensors").copy_from(FIRMWARE / "sensors")
     out = board_exec(b.port, SHT31_INSTANT_LOOP % 20, timeout=60).split()
     assert out[:2] == ["OK", "0"]  # every read under heap_lock passed its CRC check
     assert out[2] != "0"

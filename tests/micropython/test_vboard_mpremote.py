@@ -26,7 +26,7 @@ def test_fs_copy_in_and_out_and_list(vboard, tmp_path):
     src = tmp_path / "data.bin"
     src.write_bytes(bytes(range(256)) * 40)
     mpremote(vboard.port, "fs", "cp", str(src), ":data.bin")
-    assert (vboard.flash_dir / "data.bin").read_bytes() == src.read_bytes()
+    assert (vboard.fs / "data.bin").read_bytes() == src.read_bytes()
     listing = mpremote(vboard.port, "fs", "ls")
     assert "data.bin" in listing  # sizes read 0: the unix port's ilistdir gives no size field
     back = tmp_path / "back.bin"
@@ -57,7 +57,7 @@ def test_reset_is_a_hard_reset(vboard):
 
 
 def test_mpremote_takes_over_a_board_running_main(vboard):
-    (vboard.flash_dir / "main.py").write_text("import time\nwhile True:\n    time.sleep_ms(5)\n")
+    (vboard.fs / "main.py").write_text("import time\nwhile True:\n    time.sleep_ms(5)\n")
     vboard.power_cycle()
     vboard.wait_boot(2)
     assert mpremote(vboard.port, "exec", "print('took over')").strip() == "took over"

@@ -152,7 +152,7 @@ while True:
 
 
 def test_a_board_hung_in_a_transaction_is_reset_even_with_a_feeding_timer(vboard):
-    (vboard.flash_dir / "main.py").write_text(HUNG_WITH_TIMER)
+    (vboard.fs / "main.py").write_text(HUNG_WITH_TIMER)
     n = len(vboard.boots)
     vboard.power_cycle()
     vboard.wait_boot(n + 1)

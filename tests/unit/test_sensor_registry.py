@@ -247,9 +247,9 @@ def test_a_fourth_kind_streams_from_the_virtual_board(fourth_kind, vboard_factor
     board = vboard_factory(board_json=board_json)
     assert board.chip("tmp102").KIND == "tmp102"
 
-    install(board.flash_dir, config=None)
-    (board.flash_dir / "board.json").write_text(board_json.read_text())
-    (board.flash_dir / "sensors" / "tmp102.py").write_text(DRIVER_SRC)
+    install(board.fs, config=None)
+    (board.fs / "board.json").write_text(board_json.read_text())
+    (board.fs / "sensors" / "tmp102.py").write_text(DRIVER_SRC)
     r = Reader(board.port)
     try:
         n = len(board.boots)
