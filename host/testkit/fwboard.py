@@ -5,7 +5,6 @@ import json
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import serial
 
@@ -19,10 +18,10 @@ FIRMWARE = ROOT / "firmware"
 VIRTUAL_BOARD_JSON = ROOT / "boards" / "virtual" / "board.json"
 
 
-def install(flash_dir: Path, config: dict | str | None = "default") -> None:
+def install(flash_dir, config: dict | str | None = "default") -> None:
     """Write what `flash.py deploy --board virtual` installs (host.flashing.deploy_tree.build_tree: .mpy
     for the board's arch, main.py/boot.py as source, board.json, firmware/config.json) straight
-    into the flash folder; then config: a dict to write as config.json, a str written verbatim,
+    into a virtual board's filesystem (`board.fs`; the board runs it from its next boot) or a folder; then config: a dict to write as config.json, a str written verbatim,
     "default" to keep firmware/config.json, None for no config.json at all."""
     from host.device.boards import load_board
     from host.flashing.deploy_tree import build_tree
@@ -104,7 +103,7 @@ class Reader:
 
 def boot(board, config: dict | str | None = "default") -> Reader:
     """Install the firmware, open the port, power-cycle, wait for the boot."""
-    install(board.flash_dir, config)
+    install(board.fs, config)
     r = Reader(board.port)
     n = len(board.boots)
     board.power_cycle()

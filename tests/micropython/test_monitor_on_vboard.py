@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_monitor_reconnects_to_the_same_board_and_keeps_recording(vboard, tool_env, tmp_path):
-    install(vboard.flash_dir)
+    install(vboard.fs)
     vboard.power_cycle()
     vboard.wait_boot(2)
     rec = tmp_path / "run.rec"

@@ -24,7 +24,7 @@ def read_until(ser: serial.Serial, marker: bytes, timeout: float = 5.0) -> bytes
 
 def write_and_power_cycle(board, files: dict[str, str]) -> None:
     for name, text in files.items():
-        (board.flash_dir / name).write_text(text)
+        (board.fs / name).write_text(text)
     n = len(board.boots)
     board.power_cycle()
     board.wait_boot(n + 1)
@@ -71,7 +71,7 @@ def test_watchdog_expiry_restarts_with_wdt_cause(vboard):
 
 
 def test_ctrl_d_at_friendly_repl_soft_reboots_and_runs_main(vboard):
-    (vboard.flash_dir / "main.py").write_text("import machine\nprint('MAIN', machine.reset_cause())\n")
+    (vboard.fs / "main.py").write_text("import machine\nprint('MAIN', machine.reset_cause())\n")
     n = len(vboard.boots)
     with serial.Serial(vboard.port, timeout=0.05) as ser:
         ser.write(b"\r\x02")
