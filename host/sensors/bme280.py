@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from host.sensors.chip import Clock, Drift, I2CChip
+from host.sensors.chip import Clock, Environment, I2CChip
 from host.sensors.units import UnitsError
 
 CHANNEL_UNITS = (("temperature_c", "degC"), ("pressure_pa", "Pa"), ("humidity_rh", "%RH"))
@@ -228,14 +228,15 @@ class BME280(I2CChip):
     ADDRESSES = (0x76, 0x77)
 
     def __init__(self, address: int = DEFAULT_ADDRESS, seed: int = 0, clock: Clock = time.monotonic,
-                 calibration: bytes = TYPICAL_CALIBRATION) -> None:
-        super().__init__(address, seed, clock)
+                 calibration: bytes = TYPICAL_CALIBRATION, env: Environment | None = None) -> None:
+        super().__init__(address, seed, clock, env)
         self.calibration = bytes(calibration)
         self._trims = SimpleNamespace(**parse_calibration(self.calibration))
-        env = self._rng("env", 0)
-        self._temp = Drift(env, 19.0, 26.0, ((1.0, 600.0), (0.2, 150.0)))
-        self._press = Drift(env, 97000.0, 103000.0, ((150.0, 1800.0), (15.0, 90.0)))
-        self._hum = Drift(env, 40.0, 60.0, ((4.0, 1200.0), (0.5, 97.0)))
+        # this part's fixed error, within the datasheet's absolute accuracy (table 1 at 25 degC:
+        # +-0.5 degC, +-1 hPa, +-3 %RH)
+        off = self._rng("offset", 0)
+        self.offsets = {"temperature_c": off.uniform(-0.5, 0.5), "pressure_pa": off.uniform(-100.0, 100.0),
+                        "humidity_rh": off.uniform(-3.0, 3.0)}
         self._conversions = 0  # lifetime conversion count: indexes the noise
         self._reset(self._clock())
 
@@ -320,9 +321,10 @@ class BME280(I2CChip):
             return
         osrs_t, osrs_p, _ = self._settings()
         rng = self._rng("noise", k)
-        temp = self._temp(t) + rng.gauss(0.0, 0.005 / math.sqrt(max(osrs_t, 1)))
-        press = self._press(t) + rng.gauss(0.0, 2.0 / math.sqrt(max(osrs_p, 1)))
-        hum = self._hum(t) + rng.gauss(0.0, 0.02)
+        env, off = self.env, self.offsets
+        temp = env.temperature(t) + off["temperature_c"] + rng.gauss(0.0, 0.005 / math.sqrt(max(osrs_t, 1)))
+        press = env.pressure(t) + off["pressure_pa"] + rng.gauss(0.0, 2.0 / math.sqrt(max(osrs_p, 1)))
+        hum = env.humidity(t) + off["humidity_rh"] + rng.gauss(0.0, 0.02)
         coeff = self._filter_coeff()
         if coeff == 1 or self._filt_t is None:
             self._filt_t, self._filt_p = temp, press

@@ -27,7 +27,8 @@ class I2CChip:
     DEFAULT_ADDRESS = 0
     ADDRESSES: tuple[int, ...] = ()
 
-    def __init__(self, address: int, seed: int = 0, clock: Clock = time.monotonic) -> None:
+    def __init__(self, address: int, seed: int = 0, clock: Clock = time.monotonic,
+                 env: "Environment | None" = None) -> None:
         # Only the addresses the address pin can select: a board definition with any other value is a
         # wiring mistake that real hardware would also reveal (nothing answers).
         if self.ADDRESSES and address not in self.ADDRESSES:
@@ -38,6 +39,9 @@ class I2CChip:
         self._clock = clock
         self._frozen = False
         self._wrong_id = False
+        # the air this chip sits in: its board's, shared with the other chips; alone, its own
+        self.env = env if env is not None else Environment(seed)
+        self.stretch_s = 0.0  # set by read(): how long the chip held SCL low before its data
 
     def write(self, data: bytes) -> None:
         raise NotImplementedError
@@ -110,3 +114,44 @@ class Drift:
 
     def max_rate(self) -> float:
         return sum(abs(amp) * omega for amp, omega, _ in self._terms)
+
+
+class BoardClock:
+    """The board's own time in seconds: 0 until the board is powered on (``start``), then the time
+    since. Chips read this, never the host's clock, so readings depend on the seed, the scenario and
+    when in the board's life they are taken, not on when the host happens to run."""
+
+    __slots__ = ("_source", "_t0")
+
+    def __init__(self, source: Clock = time.monotonic) -> None:
+        self._source = source
+        self._t0: float | None = None
+
+    def start(self, source: Clock | None = None) -> None:
+        """Power-on: time 0 is now (of `source`, if given: tests drive a board with a fake clock)."""
+        if source is not None:
+            self._source = source
+        self._t0 = self._source()
+
+    def __call__(self) -> float:
+        return 0.0 if self._t0 is None else self._source() - self._t0
+
+
+class Environment:
+    """The air around one board, shared by all its chips: temperature (degC), relative humidity
+    (%RH) and pressure (Pa) as functions of board time, seeded.
+
+    Indoor dynamics: a room's slow temperature cycle (+-1 degC over hours) with a heating or
+    ventilation cycle on top (+-0.25 degC, ~30 min); humidity +-3 %RH over hours; pressure from the
+    weather, at most ~2 hPa per hour (swings of +-1.5 hPa over half a day, +-0.4 hPa over hours) and a
+    building's +-1 Pa breathing over minutes. Each chip adds its own fixed offset within its
+    datasheet accuracy, and its own noise.
+    """
+
+    __slots__ = ("temperature", "humidity", "pressure")
+
+    def __init__(self, seed: int = 0) -> None:
+        rng = random.Random(f"environment:{seed}")
+        self.temperature = Drift(rng, 19.0, 26.0, ((1.0, 21600.0), (0.25, 1800.0), (0.01, 120.0)))
+        self.humidity = Drift(rng, 35.0, 55.0, ((3.0, 28800.0), (0.8, 1500.0), (0.1, 130.0)))
+        self.pressure = Drift(rng, 98000.0, 103000.0, ((150.0, 43200.0), (40.0, 10800.0), (1.0, 600.0)))

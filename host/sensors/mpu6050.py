@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from host.sensors.chip import Clock, Drift, I2CChip
+from host.sensors.chip import Clock, Drift, Environment, I2CChip
 from host.sensors.units import UnitsError, require
 
 WHO_AM_I_VALUE = 0x68  # fixed: the AD0 pin is not reflected (RM 4.32)
@@ -91,16 +91,17 @@ class MPU6050(I2CChip):
     DEFAULT_ADDRESS = 0x68
     ADDRESSES = (0x68, 0x69)
 
-    def __init__(self, address: int = DEFAULT_ADDRESS, seed: int = 0, clock: Clock = time.monotonic) -> None:
-        super().__init__(address, seed, clock)
-        env = self._rng("env", 0)
+    def __init__(self, address: int = DEFAULT_ADDRESS, seed: int = 0, clock: Clock = time.monotonic,
+                 env: Environment | None = None) -> None:
+        super().__init__(address, seed, clock, env)
+        rng = self._rng("env", 0)
         # Tilt in degrees: a resting board that is nudged now and then (periods of seconds).
-        self._roll = Drift(env, -5.0, 5.0, ((2.0, 7.0), (0.5, 1.3)))
-        self._pitch = Drift(env, -5.0, 5.0, ((2.0, 9.0), (0.5, 1.7)))
-        self._yaw = Drift(env, 0.0, 0.0, ((1.0, 11.0),))
-        self._die = Drift(env, 27.0, 33.0, ((0.8, 900.0),))
-        self._gyro_bias = tuple(env.uniform(-2.0, 2.0) for _ in range(3))
-        self._accel_bias = tuple(env.uniform(-0.01, 0.01) for _ in range(3))
+        self._roll = Drift(rng, -5.0, 5.0, ((2.0, 7.0), (0.5, 1.3)))
+        self._pitch = Drift(rng, -5.0, 5.0, ((2.0, 9.0), (0.5, 1.7)))
+        self._yaw = Drift(rng, 0.0, 0.0, ((1.0, 11.0),))
+        self._self_heating = rng.uniform(3.0, 7.0)  # the die runs warmer than the air around the board
+        self._gyro_bias = tuple(rng.uniform(-2.0, 2.0) for _ in range(3))
+        self._accel_bias = tuple(rng.uniform(-0.01, 0.01) for _ in range(3))
         self._samples = 0  # lifetime sample count before the current grid: indexes the noise
         self._reset(self._clock())
 
@@ -153,7 +154,7 @@ class MPU6050(I2CChip):
             -math.sin(pitch) + bx + rng.gauss(0.0, sigma_a),
             math.sin(roll) * math.cos(pitch) + by + rng.gauss(0.0, sigma_a),
             math.cos(roll) * math.cos(pitch) + bz + rng.gauss(0.0, sigma_a),
-            self._die(t) + rng.gauss(0.0, 0.02),
+            self.env.temperature(t) + self._self_heating + rng.gauss(0.0, 0.02),
             self._roll.rate(t) + gbx + rng.gauss(0.0, sigma_g),
             self._pitch.rate(t) + gby + rng.gauss(0.0, sigma_g),
             self._yaw.rate(t) + gbz + rng.gauss(0.0, sigma_g),

@@ -5,8 +5,11 @@ chip is calibrated on die, so there is no calibration block.
 
 The simulated chip speaks 16-bit commands and answers with CRC-8 protected words. Measurement
 durations are the datasheet's maximum values (15.5/6.5/4.5 ms for high/medium/low repeatability).
-Clock stretching is modelled as immediate completion: the bus cannot hold SCL, so a read after a
-stretching command returns the result at once instead of after the measurement time.
+Clock stretching: a read after a stretching command during the measurement returns the result and
+sets ``stretch_s`` to the time SCL is held low until the measurement ends; the bus adds it to the
+transaction's wire time (host/virtual_board/bus.py), as a real bus waits for the chip.
+Noise: the datasheet's repeatability figures are 3 sigma (table 1, footnote 2), so sigma is a third
+of 0.04/0.08/0.15 degC and 0.08/0.15/0.21 %RH for high/medium/low repeatability.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 
 import numpy as np
 
-from host.sensors.chip import Clock, Drift, I2CChip, Nack
+from host.sensors.chip import Clock, Environment, I2CChip, Nack
 
 CHANNEL_UNITS = (("temperature_c", "degC"), ("humidity_rh", "%RH"))
 
@@ -45,6 +48,8 @@ PERIODIC = {
     0x2B32: (0, 4.0),  # ART: accelerated response time, 4 Hz
 }
 MEASURE_MAX_S = (0.0155, 0.0065, 0.0045)
+NOISE_T = (0.04 / 3, 0.08 / 3, 0.15 / 3)  # 1 sigma, degC (the datasheet's repeatability is 3 sigma)
+NOISE_RH = (0.08 / 3, 0.15 / 3, 0.21 / 3)  # 1 sigma, %RH
 CMD_FETCH = 0xE000
 CMD_BREAK = 0x3093
 CMD_SOFT_RESET = 0x30A2
@@ -116,12 +121,13 @@ class SHT31(I2CChip):
     DEFAULT_ADDRESS = 0x44
     ADDRESSES = (0x44, 0x45)
 
-    def __init__(self, address: int = DEFAULT_ADDRESS, seed: int = 0, clock: Clock = time.monotonic) -> None:
-        super().__init__(address, seed, clock)
-        env = self._rng("env", 0)
-        self._temp = Drift(env, 19.0, 26.0, ((1.0, 600.0), (0.2, 150.0)))
-        self._hum = Drift(env, 40.0, 60.0, ((4.0, 1200.0), (0.5, 97.0)))
-        self._serial = env.getrandbits(32)
+    def __init__(self, address: int = DEFAULT_ADDRESS, seed: int = 0, clock: Clock = time.monotonic,
+                 env: Environment | None = None) -> None:
+        super().__init__(address, seed, clock, env)
+        # this part's fixed error, within the SHT31's typical accuracy (+-0.2 degC, +-2 %RH)
+        off = self._rng("offset", 0)
+        self.offsets = {"temperature_c": off.uniform(-0.2, 0.2), "humidity_rh": off.uniform(-2.0, 2.0)}
+        self._serial = self._rng("serial", 0).getrandbits(32)
         self._count = 0  # lifetime measurement count: indexes the noise
         self._last: tuple[float, float] | None = None
         self._reset(self._clock())
@@ -130,7 +136,7 @@ class SHT31(I2CChip):
         self._status = STATUS_AFTER_RESET
         self._heater = (now, 0.0, False)  # (since, offset then, on)
         self._output: bytes | None = None
-        self._single: tuple[float, tuple[float, float]] | None = None  # (done at, values)
+        self._single: tuple[float, tuple[float, float], bool] | None = None  # (done at, values, stretch)
         self._periodic: tuple[float, float, float, int, int] | None = None  # t0, period, duration, k0, rep
         self._per_latest = -1
         self._per_fetched = -1
@@ -150,9 +156,11 @@ class SHT31(I2CChip):
         if self._frozen and self._last is not None:
             return self._last
         rng = self._rng("noise", k)
-        ambient = self._temp(t)
-        temp = ambient + self._heater_offset(t) + rng.gauss(0.0, (0.04, 0.08, 0.15)[rep])
-        rh = self._hum(t) * _saturation(ambient) / _saturation(temp) + rng.gauss(0.0, (0.08, 0.15, 0.25)[rep])
+        ambient = self.env.temperature(t) + self.offsets["temperature_c"]
+        die = ambient + self._heater_offset(t)
+        temp = die + rng.gauss(0.0, NOISE_T[rep])
+        rh = (self.env.humidity(t) + self.offsets["humidity_rh"]) * _saturation(ambient) / _saturation(die)
+        rh += rng.gauss(0.0, NOISE_RH[rep])
         self._last = (temp, min(100.0, max(0.0, rh)))
         return self._last
 
@@ -200,7 +208,7 @@ class SHT31(I2CChip):
             rep, stretch = SINGLE_SHOT[cmd]
             values = self._measure(now, self._count, rep)
             self._count += 1
-            self._single = (now if stretch else now + MEASURE_MAX_S[rep], values)
+            self._single = (now + MEASURE_MAX_S[rep], values, stretch)
             self._advance(now)
         elif cmd in PERIODIC:
             rep, mps = PERIODIC[cmd]
@@ -255,9 +263,12 @@ class SHT31(I2CChip):
         if self._output is not None:
             out, self._output = self._output, None
         elif self._single is not None:
-            done, values = self._single
+            done, values, stretch = self._single
             if now < done:
-                raise Nack("sht31: measurement in progress")
+                if not stretch:
+                    raise Nack("sht31: measurement in progress")
+                self.stretch_s = done - now  # SCL held low until the result is there
+                self._complete(values)
             self._single = None
             out = _word(raw_temperature(values[0])) + _word(raw_humidity(values[1]))
         elif self._fetch and self._periodic is not None and self._per_latest > self._per_fetched:

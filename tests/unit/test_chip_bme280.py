@@ -134,7 +134,7 @@ def raw_data(chip):
 
 
 P_RESOLUTION_PA = {1: 2.62, 2: 1.31, 4: 0.66, 8: 0.33, 16: 0.16}  # datasheet table 3 (filter off)
-P32_SLACK_PA = 4.0  # quantisation of the 32-bit reference itself (var1 ~ dig_P1 has ~15 bits)
+P32_SLACK_PA = 5.0  # quantisation of the 32-bit reference itself (var1 ~ dig_P1 has ~15 bits; up to ~4.5 Pa)
 OSRS_CODE = {0: 0, 1: 1, 2: 2, 4: 3, 8: 4, 16: 5}
 
 

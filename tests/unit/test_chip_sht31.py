@@ -88,10 +88,14 @@ def test_single_shot_without_stretching_nacks_until_done(chip, clock, code, max_
         chip.read(6)  # the result was consumed: nothing pending
 
 
-@pytest.mark.parametrize("code", [0x2C06, 0x2C0D, 0x2C10])
-def test_single_shot_with_stretching_returns_at_once(chip, code):
+@pytest.mark.parametrize("code,max_s", [(0x2C06, 0.0155), (0x2C0D, 0.0065), (0x2C10, 0.0045)])
+def test_single_shot_with_stretching_holds_scl_for_the_measurement(chip, code, max_s):
+    """The read is answered (no NACK) and reports how long SCL was held: the measurement time,
+    which the bus adds to the transaction's wire time."""
     cmd(chip, code)
+    chip.stretch_s = 0.0
     st, srh = words(chip.read(6))
+    assert chip.stretch_s == pytest.approx(max_s)
     truth = chip.truth()
     assert st == round((truth["temperature_c"] + 45) * 65535 / 175)
     assert srh == round(truth["humidity_rh"] * 65535 / 100)
@@ -114,8 +118,8 @@ def test_status_after_reset_and_clear(chip):
 def test_heater_bit_and_effect(chip, clock):
     cmd(chip, 0x3041)
     cmd(chip, 0x2C06)
-    before = chip.truth()
     chip.read(6)
+    before = chip.truth()
     cmd(chip, 0x306D)
     assert status(chip) & (1 << 13)
     clock.advance(60.0)
