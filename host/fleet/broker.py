@@ -124,7 +124,7 @@ async def _serve(port: int, users: dict[str, str]) -> None:
 
         pw = Path(tempfile.mkdtemp(prefix="pagerless-amqtt-")) / "passwd"
         pw.write_text("".join(f"{u}:{Argon2Hasher().hash(p)}\n" for u, p in users.items()))
-        plugins["amqtt.plugins.authentication.FileAuthPlugin"] = {"password-file": str(pw)}
+        plugins["amqtt.plugins.authentication.FileAuthPlugin"] = {"password_file": str(pw)}
     config = {"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}}, "plugins": plugins}
     broker = Broker(config)
     await broker.start()

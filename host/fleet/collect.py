@@ -144,7 +144,7 @@ class Collector:
             return
         self._last_seen[board] = t
         if tp.kind == "data":
-            self.store.data(board, msg, t)
+            self.store.data(board, tp.stream, msg, t)
             r = self._rates.setdefault(board, deque())
             r.append((t, msg["n"]))
             if isinstance(msg.get("tp"), int | float):

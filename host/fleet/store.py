@@ -1,7 +1,7 @@
 """The collector's Parquet store: partitioned by board, stream and day, crash-safe.
 
     OUT/board=<board>/stream=<stream>/day=<YYYY-MM-DD>/part-<run>-<n>.parquet
-    (stream=_status and stream=_event hold the STATUS and EVENT messages)
+    (stream=_status and stream=_event hold the STATUS and EVENT messages; no board stream starts with _)
 
 Rows are buffered in memory and written once per flush interval, one file per partition per
 flush: written under a temporary name, fsynced, renamed, and the directory fsynced.  A kill -9
@@ -62,13 +62,13 @@ class Store:
         return n
 
     # -- rows
-    def data(self, board: str, msg: dict, t_recv: float) -> None:
+    def data(self, board: str, stream: str, msg: dict, t_recv: float) -> None:
         n = msg["n"]
         if not n:
             return
         values = msg["values"]
         chans = tuple(sorted(values))
-        key = (board, safe(str(msg.get("stream", "_"))), _day(float(msg.get("t", t_recv))), chans)
+        key = (board, safe(stream), _day(float(msg.get("t", t_recv))), chans, True)
         cols = self._buf.get(key)
         if cols is None:
             cols = self._buf[key] = {k: [] for k in (*_DATA_FIXED, *chans)}
@@ -94,7 +94,7 @@ class Store:
                 continue
             row[k] = json.dumps(v) if isinstance(v, list | dict) else v
         cols_key = tuple(sorted(row))
-        key = (board, stream, _day(row["t_host"]), cols_key)
+        key = (board, stream, _day(row["t_host"]), cols_key, False)
         cols = self._buf.setdefault(key, {k: [] for k in cols_key})
         for k in cols_key:
             cols[k].append(row[k])
@@ -107,9 +107,8 @@ class Store:
         self._buf, self._rows = {}, {}
         written = 0
         for key, cols in buf.items():
-            board, stream, day, _ = key
+            board, stream, day, _, is_data = key
             n = rows[key]
-            is_data = not stream.startswith("_")
             if is_data:
                 self.buffered[board] -= n
             try:

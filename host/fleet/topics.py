@@ -57,7 +57,7 @@ def parse_url(url: str) -> BrokerUrl:
     if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
         raise FleetError(f"{url!r}: expected mqtt://HOST[:PORT]/PREFIX (or mqtts:// for TLS)")
     prefix = u.path.strip("/")
-    if not prefix or "+" in prefix or "#" in prefix:
+    if not prefix or "+" in prefix or "#" in url:
         raise FleetError(f"{url!r}: the topic prefix after the host must be non-empty, without + or #")
     tls = u.scheme == "mqtts"
     return BrokerUrl(u.hostname, port if port is not None else (DEFAULT_TLS_PORT if tls else DEFAULT_PORT),
@@ -71,7 +71,10 @@ def board_id(kind: str, value: str) -> str:
 
 
 def safe(name: str) -> str:
-    return _UNSAFE.sub("_", name)[:120] or "_"
+    """A topic level and folder name: no separators or wildcards, never starting with '_' (the
+    collector's own partitions) or '.'."""
+    s = _UNSAFE.sub("_", name)[:120]
+    return "s" + s if not s or s[0] in "_." else s
 
 
 def topic(prefix: str, board: str, kind: str, stream: str | None = None) -> str:
