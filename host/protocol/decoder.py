@@ -41,6 +41,16 @@ assert _HDR.size == wire.HEADER_SIZE
 
 _KNOWN_TYPES = frozenset(wire.TYPES)
 _cobs_decode = _cobs.decode
+_crc32 = zlib.crc32
+_CRC_RESIDUE = 0x2144DF1C  # zlib.crc32 of any frame followed by its own CRC-32 (little-endian): the check in one call
+_HDR_UNPACK = _HDR.unpack_from
+_Frame = Frame
+_T_DATA = wire.T_DATA
+_VERSION = wire.VERSION
+_OVERHEAD = wire.OVERHEAD
+_MIN_DATA = wire.OVERHEAD + 1
+_HS = wire.HEADER_SIZE
+_CS = wire.CRC_SIZE
 
 # Device text: printable ASCII, \b \t \n \f \r ESC, and well-formed UTF-8 multibyte sequences.
 _TEXT_RE = re.compile(
@@ -64,7 +74,7 @@ class _Boot:
         self.boot_id = boot_id
         self.streams: dict[int, StreamInfo] | None = None  # None until HELLO
         self.hello: dict | None = None
-        self.last_seq: dict[tuple[int, int], int] = {}
+        self.last_seq: dict[int | tuple[int, int], int] = {}  # DATA by stream id, others by (type, stream)
         self.ticks_period = wire.TICKS_PERIOD_DEFAULT
         self.t_last: int | None = None
         self.t_acc = 0
@@ -132,16 +142,13 @@ class Decoder:
             else:
                 parts = data.split(b"\x00")
             tail = parts.pop()
-            seg_fn = self._segment
             if self._text_seg:
                 self._text_seg = False
                 seg = parts[0]
                 parts[0] = b""
                 if seg:
                     self._text_or_garbage(seg, out)
-            for seg in parts:
-                if seg:
-                    seg_fn(seg, out)
+            self._segments(parts, out)
             self._tail = bytearray(tail)
         else:
             self._tail += data
@@ -197,6 +204,61 @@ class Decoder:
         st = self.stats
         st.framing_errors += 1
         st.garbage_bytes += len(seg)
+
+    def _segments(self, parts: list[bytes], out: list) -> None:
+        """Every complete segment of one read.  DATA frames of the current boot's announced
+        streams without missing samples, in sequence or after a gap, are what a link carries
+        almost only: they take this inlined path (the checks and bookkeeping of ``_segment``,
+        ``_validate`` and ``_track`` for that case, without their per-frame calls and lookups).
+        Anything else (text, errors, other types, a bitmap, a duplicate) goes to ``_segment``."""
+        st = self.stats
+        slow = self._segment
+        corrupt = st.corrupt_segments
+        max_seg = self.max_segment
+        boot = self._boot
+        streams = boot.streams if boot is not None else None
+        for seg in parts:
+            if not seg:
+                continue
+            if streams is not None and seg[0] < _TEXT_MIN_FIRST and len(seg) <= max_seg:
+                try:
+                    frame = _cobs_decode(seg)
+                except _cobs.DecodeError:
+                    frame = b""
+                fl = len(frame)
+                if fl > _OVERHEAD and _crc32(frame) == _CRC_RESIDUE:
+                    version, ftype, sid, flags, bid, seq, t0, period, count = _HDR_UNPACK(frame)
+                    info = streams.get(sid) if ftype == _T_DATA and not flags else None
+                    if (info is not None and version == _VERSION and bid == boot.boot_id and period
+                            and 0 < count <= MAX_COUNT and fl - _OVERHEAD == count * info.sample_size):
+                        last_seq = boot.last_seq
+                        last = last_seq.get(sid)
+                        if last is None and boot.from_boot:
+                            last = 0xFFFF
+                        gap = 0 if last is None else (seq - last - 1) & 0xFFFF
+                        if gap < 0x8000:
+                            if gap:
+                                st.missing += gap
+                                st.missing_by_stream[sid] = st.missing_by_stream.get(sid, 0) + gap
+                            last_seq[sid] = seq
+                            p = boot.ticks_period
+                            t = t0 % p
+                            t_last = boot.t_last
+                            if t_last is None:
+                                boot.t_acc = t
+                            else:
+                                d = (t - t_last) % p
+                                boot.t_acc += d - p if d >= p >> 1 else d
+                            boot.t_last = t
+                            st.frames_ok += 1
+                            out.append(_Frame(_T_DATA, sid, bid, seq, t0, period, count, frame[_HS:-_CS],
+                                              b"\x00" + seg + b"\x00", boot.t_acc, st.sessions, info.sample_size,
+                                              0, corrupt))
+                            continue
+            slow(seg, out)
+            boot = self._boot
+            streams = boot.streams if boot is not None else None
+            corrupt = st.corrupt_segments
 
     def _segment(self, seg: bytes, out: list) -> None:
         st = self.stats
@@ -329,7 +391,7 @@ class Decoder:
                 boot.from_boot = True
                 st.set_baseline({})
         if ftype != wire.T_CMD:
-            key = (ftype, f.stream)
+            key = f.stream if ftype == wire.T_DATA else (ftype, f.stream)  # DATA: the stream id alone
             last = boot.last_seq.get(key)
             if last is None and boot.from_boot:
                 last = 0xFFFF

@@ -1,0 +1,107 @@
+"""What every bench shares: interleaved A/B runs, min/median/max, the ratio of medians, targets.
+
+A bench that times ours and its baseline one after the other gives each a different machine (the
+load moves under it), so a ratio of two such runs says as much about the load as about the code.
+``interleave`` alternates them (A, B, A, B, ...) in one process tree, ``Spread`` keeps every repeat,
+the ratio is of medians, and a ``Targets`` list decides PASS or MISS on the median and gives the
+exit code (non-zero on any miss), so ``python3 dev.py bench`` is a check that can fail.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+
+def interleave(pairs: int, *runs: Callable[[], T]) -> list[list[T]]:
+    """``pairs`` rounds of every run in turn (A, B, A, B, ... or A, B, C, A, B, C, ...), so each sees
+    the same machine as the others; returns each run's results in order."""
+    out: list[list[T]] = [[] for _ in runs]
+    for _ in range(pairs):
+        for res, run in zip(out, runs):
+            res.append(run())
+    return out
+
+
+@dataclass
+class Spread:
+    """Every repeat of one figure; printed as min / median / max."""
+
+    values: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def lo(self) -> float:
+        return min(self.values)
+
+    @property
+    def hi(self) -> float:
+        return max(self.values)
+
+    def show(self, fmt: str = "{:,.2f}") -> str:
+        return f"{fmt.format(self.lo)} / {fmt.format(self.median)} / {fmt.format(self.hi)}"
+
+
+def spread(values) -> Spread:
+    return Spread([float(v) for v in values])
+
+
+def ratio(a: Spread, b: Spread) -> float:
+    """Ratio of the medians (a / b); inf when b's median is 0 and a's is not."""
+    if b.median == 0:
+        return 0.0 if a.median == 0 else float("inf")
+    return a.median / b.median
+
+
+def load() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "load average n/a"
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def header(title: str) -> None:
+    print(f"{title}; python {sys.version.split()[0]}; {load()}", flush=True)
+
+
+def table(rows: list[tuple[str, Spread, str]], fmt: str = "{:,.2f}", width: int = 52) -> None:
+    """Rows of (label, spread, unit) as 'label  min / median / max unit'."""
+    print(f"{'measure':<{width}}  min / median / max")
+    for label, s, unit in rows:
+        print(f"{label:<{width}}  {s.show(fmt)} {unit}".rstrip(), flush=True)
+
+
+@dataclass
+class Targets:
+    """Targets checked on medians; ``exit_code()`` is 1 when any missed."""
+
+    results: list[tuple[str, bool]] = field(default_factory=list)
+
+    def check(self, what: str, value: float, op: str, limit: float, unit: str = "", fmt: str = "{:,.2f}") -> bool:
+        ok = value >= limit if op == ">=" else value <= limit
+        self.results.append((what, ok))
+        by = ""
+        if not ok and limit:
+            by = f" (short by {abs(value - limit) / abs(limit) * 100:.1f}% of the target)"
+        print(f"target: {what} {op} {fmt.format(limit)}{unit}: median {fmt.format(value)}{unit}  "
+              f"{'PASS' if ok else 'MISS'}{by}", flush=True)
+        return ok
+
+    def fail(self, what: str, why: str) -> None:
+        """A check that is not a number (counts that must match, a verdict): a MISS with its reason."""
+        self.results.append((what, False))
+        print(f"target: {what}: {why}  MISS", flush=True)
+
+    def exit_code(self) -> int:
+        missed = [w for w, ok in self.results if not ok]
+        print(f"{len(self.results) - len(missed)} of {len(self.results)} targets met"
+              + (": missed " + "; ".join(missed) if missed else ""), flush=True)
+        return 1 if missed else 0
