@@ -141,7 +141,7 @@ class VirtualBoard(Handler):
         # and the board's life, not the host's clock
         self.clock = BoardClock()
         self.env = Environment(seed)
-        self.buses = Buses(seed)
+        self.buses = Buses(seed, wire_time=bus_mode != "instant")  # "instant": no wire time (benchmarks)
         self.chips: dict[str, object] = {}
         self.adcs: dict[int, AnalogChip] = {}
         self._build_hardware()
