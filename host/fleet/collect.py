@@ -57,7 +57,8 @@ class Collector:
         self.rejects: dict[str, int] = {}
         self.retained = 0
         self.connects = self.disconnects = 0
-        self.latency: deque[float] = deque(maxlen=100_000)  # publisher's t -> collector's arrival, s
+        self.latency: deque[float] = deque(maxlen=20_000)  # publisher's send -> collector's arrival, s
+        self.samples = 0
         self._rates: dict[str, deque] = {}
         self._last_seen: dict[str, float] = {}
         self._hello: dict[str, dict] = {}
@@ -147,6 +148,7 @@ class Collector:
             self.store.data(board, tp.stream, msg, t)
             r = self._rates.setdefault(board, deque())
             r.append((t, msg["n"]))
+            self.samples += msg["n"]
             if isinstance(msg.get("tp"), int | float):
                 self.latency.append(t - msg["tp"])
         elif tp.kind in ("status", "event"):
@@ -185,8 +187,13 @@ class Collector:
         return rep
 
     def state(self, now: float) -> dict:
+        lat = sorted(self.latency)
+        self.latency.clear()
+        p = (lambda q: round(lat[min(int(q * len(lat)), len(lat) - 1)] * 1000, 2) if lat else None)
         return {"schema": SCHEMA, "run": self.run_id, "broker": str(self.url), "written": now,
-                "messages": self.messages, "retained": self.retained, "rejects": dict(self.rejects),
+                "messages": self.messages, "samples": self.samples, "latency_ms": {"p50": p(0.5), "p99": p(0.99),
+                                                                                  "n": len(lat)},
+                "retained": self.retained, "rejects": dict(self.rejects),
                 "connects": self.connects, "disconnects": self.disconnects,
                 "write_errors": dict(self.store.errors), "boards": sorted(self.hop.boards)}
 
