@@ -294,6 +294,7 @@ def _print_summary(sampler, out):
         "samples": sum(s.counts.frames * s.batch + s.i - s.counts.miss_overrun - s.counts.miss_sensor
                        - s.frame.f_over - s.frame.f_sens for s in streams),
         "heap_lock": sampler.heap_lock,
+        "heap_locked": sampler.ran_locked,  # measured: the loop ended under heap_lock
         "overruns": sampler.health.overruns,
         "recoveries": sampler.health.recoveries,
         "frames_sent": out.sent,

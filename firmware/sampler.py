@@ -53,6 +53,7 @@ class Sampler:
         self.margin = 0  # sleep margin (us) at the end of the last run()
         self.busy_us = 0  # time spent in passes, not waiting, in the last run() (mod 2**30)
         self.locked = False
+        self.ran_locked = False  # the last run() left its loop under heap_lock (the summary says so)
 
     def start(self, sid=255):
         now = _ticks_us()
@@ -187,6 +188,7 @@ class Sampler:
             self.sleeps = sleeps
             self.margin = margin
             self.busy_us = busy
+            self.ran_locked = self.locked
             if self.locked:
                 micropython.heap_unlock()
                 self.locked = False
