@@ -40,6 +40,8 @@ read_all()
 @pytest.fixture
 def board_with_drivers(vboard):
     (vboard.fs / "sensors").copy_from(FIRMWARE / "sensors")
+    vboard.power_cycle()  # the board sees files written from the host from its next boot
+    vboard.wait_boot(2)
     return vboard
 
 
@@ -175,6 +177,8 @@ def test_instant_bus_mode_answers_a_command_chip_by_its_last_command(vboard_fact
     write once the chip had been read, so the result read NACKed and the stream went offline)."""
     b = vboard_factory(bus_mode="instant")
     (b.fs / "sensors").copy_from(FIRMWARE / "sensors")
+    b.power_cycle()
+    b.wait_boot(2)
     out = board_exec(b.port, SHT31_INSTANT_LOOP % 20, timeout=60).split()
     assert out[:2] == ["OK", "0"]  # every read under heap_lock passed its CRC check
     assert out[2] != "0"
