@@ -166,6 +166,7 @@ class VirtualBoard(Handler):
     def _build_hardware(self) -> None:
         for bus in self.definition.i2c:
             self.buses.bus(bus.id)
+        self.buses.bus(1)  # rp2 and esp32 both have I2C(1); empty unless board.json wires chips to it
         for i, s in enumerate(self.definition.sensors):
             if s.adc is not None:
                 adc = self.definition.adc_input(s.adc)

@@ -1,6 +1,6 @@
 """The runner's side of the bus FIFOs that the MicroPython `machine` shim talks through.
 
-Message layout is documented in boards/virtual/shim/machine.py; the numbers below must match it
+Message layout is documented in boards/virtual/shim/_vipc.py; the numbers below must match it
 (tests/unit/test_shim_constants.py compares them).
 One thread serves requests strictly in order, as a single-master bus would.
 """

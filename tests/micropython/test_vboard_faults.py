@@ -37,7 +37,7 @@ def run_probe(board_exec, port, expr, timeout_us=50000):
 
 def test_unplugged_chip_nacks_its_address_then_comes_back(vboard, board_exec):
     vboard.unplug("bme280")
-    assert run_probe(board_exec, vboard.port, "probe(0x76, 0xD0)") == {19: 20}  # ENODEV
+    assert run_probe(board_exec, vboard.port, "probe(0x76, 0xD0)") == {5: 20}  # rp2: EIO for a NACKed address
     assert run_probe(board_exec, vboard.port, "i2c.scan()") == [0x44, 0x68]
     vboard.replug("bme280")
     assert run_probe(board_exec, vboard.port, "probe(0x76, 0xD0)") == {"ok": 20}
@@ -180,7 +180,7 @@ def test_control_socket_drives_faults_from_another_process(vboard, board_exec, t
     try:
         client = BoardClient(tmp_path / "c.sock")
         client.unplug("sht31")
-        assert run_probe(board_exec, vboard.port, "probe(0x44, 0xF3, 3)") == {19: 3}
+        assert run_probe(board_exec, vboard.port, "probe(0x44, 0xF3, 3)") == {5: 3}  # rp2: EIO
         assert client.status()["serial"] == vboard.serial
         with pytest.raises(ControlError, match="unknown control call"):
             client.call("__del__")
