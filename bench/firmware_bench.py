@@ -1,17 +1,26 @@
 """Firmware vs a naive reference firmware on virtual boards: `python -m bench.firmware_bench`.
 
+    python -m bench.firmware_bench [--pairs N] [--seconds S] [--bus instant|simulated|both]
+
 Both run the same drivers against the same simulated chips at full speed (every sensor at its
-driver's MIN_PERIOD_US, link "usb" = 1 MB/s), twice: with the simulated bus (every transfer a
-FIFO round trip to the CPython chip models, ~13,500 transactions/s: realistic end to end, but
-both firmwares are bus-bound) and with ``bus_mode="instant"`` (each distinct read goes to the
-chip once, repeats are answered inside the VM: the loop measures the firmware's own cost).
-Besides samples/s it reports the VM process's CPU time per sample (from /proc), the figure that
-says how much faster one firmware is than the other when neither waits on the bus.  Ours: firmware/ with those periods, the default
-batch sizes, heap_lock on (so any allocation would crash it) and a lateness histogram of the IMU
-stream.  Naive: bench/naive_main.py, one JSON line per sample with print().  Printed side by side
-as ratios: samples/s, bytes per sample on the wire, sampling-interval jitter (|interval - period|
-of the IMU, p50/p99/max), heap bytes allocated per 1,000 samples and GC runs; plus the framing
-overhead of DATA frames at the default batch sizes.
+driver's MIN_PERIOD_US, ~11,160 samples/s scheduled, link "usb"), ours and naive alternating
+(ours, naive, ours, naive, ...: --pairs rounds, each on a fresh virtual board) so both see the same
+machine.  Bus "instant" (default: each distinct read goes to the chip once, repeats are answered
+inside the VM, so the loop measures the firmware's own cost) or "simulated" (every transfer a
+round trip to the CPython chip models, with I2C wire time: both firmwares bus-bound).
+
+Ours: firmware/ as deployed (.mpy), heap_lock on, the IMU stream's jitter histogram on.  Naive:
+bench/naive_main.py, one JSON line per sample with print().  Every figure below is measured on the
+device or from what it sent: loop work per sample (ticks_us from a pass starting to its wait; the
+naive's from a sample falling due to its line printed; waiting and bookkeeping out of both), VM
+CPU per sample (/proc, whole process: our sleeps' kernel cost, the naive's busy polling), IMU
+jitter p50/p99/max (|interval - period|: ours from its on-device histogram over the run, the
+naive's from its line timestamps in the window), bytes per delivered sample, heap bytes allocated
+and GC runs (ours from the free heap its STATUS frames report in the window, with heap_locked from
+its PAGERLESS-SUMMARY; the naive's own gc.mem_alloc() counts over its first 2 s, outside its
+timing) and the DATA framing overhead of the frames received in the window (missing samples are
+bytes that carry nothing).  Targets: loop work >= 20x cheaper than the naive's, p99 jitter <= 0.1x,
+bytes per sample <= 0.2x, 0 allocations and 0 GC runs under heap_lock (engaged, as the device says).
 """
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import measure
 from firmware import wire
 from host.virtual_board.board import VirtualBoard
 from host.testkit.fwboard import FIRMWARE, Reader, install
@@ -30,6 +40,9 @@ from host.testkit.fwboard import FIRMWARE, Reader, install
 ROOT = Path(__file__).resolve().parents[1]
 NAIVE = ROOT / "bench" / "naive_main.py"
 MIN_PERIODS = {"mpu6050": 1000, "bme280": 9800, "sht31": 16000, "analog": 100}
+TARGET_WORK = 20.0
+TARGET_JITTER = 0.1
+TARGET_BYTES = 0.2
 
 
 def percentile(values: list[int], q: float) -> int:
@@ -46,76 +59,75 @@ def cpu_s(pid: int | None) -> float:
         return 0.0
 
 
-def run_ours(tmp: Path, seconds: float, bus_mode: str = "simulated") -> dict:
+def _window(r: Reader, board, seconds: float) -> tuple:
+    """(frames, text, bytes, seconds, cpu seconds) of the window that opens now."""
+    with r.lock:
+        n0, k0, b0 = len(r.frames), len(r.text), r.dec.stats.bytes
+    t0, c0 = time.monotonic(), cpu_s(board.pid)
+    time.sleep(seconds)
+    with r.lock:
+        n1, k1, b1 = len(r.frames), len(r.text), r.dec.stats.bytes
+    t1, c1 = time.monotonic(), cpu_s(board.pid)
+    return r.frames[n0:n1], r.text[k0:k1], b1 - b0, t1 - t0, c1 - c0
+
+
+def run_ours(tmp: Path, seconds: float, bus_mode: str) -> dict:
     cfg = json.loads((FIRMWARE / "config.json").read_text())
     for s in cfg["streams"]:
         s["period_us"] = MIN_PERIODS[s["sensor"]]
-    cfg.update({"heap_lock": True, "bench_jitter": True, "status_period_ms": 1000})
-    board = VirtualBoard(tmp / ("ours-" + bus_mode), link_rate="usb", register=False, bus_mode=bus_mode).start()
+    cfg.update({"heap_lock": True, "bench_jitter": True, "status_period_ms": 500})
+    board = VirtualBoard(tmp, link_rate="usb", register=False, bus_mode=bus_mode).start()
     try:
         install(board.fs, cfg)
         r = Reader(board.port)
         board.power_cycle()
         board.wait_boot(2)
-        r.wait(lambda: r.of(wire.T_STATUS), what="first STATUS")
+        r.wait(lambda: r.of(wire.T_STATUS), timeout=10, what="first STATUS")
         time.sleep(1.0)
-        with r.lock:
-            n0, b0 = len(r.frames), r.dec.stats.bytes
-        t0, c0 = time.monotonic(), cpu_s(board.pid)
-        time.sleep(seconds)
-        with r.lock:
-            n1, b1 = len(r.frames), r.dec.stats.bytes
-        t1, c1 = time.monotonic(), cpu_s(board.pid)
+        frames, _, nbytes, wall, cpu = _window(r, board, seconds)
         r.send(wire.OP_REPL, 1)
-        r.wait(lambda: "PAGERLESS-SUMMARY" in r.text, timeout=10, what="summary")
+        r.wait(lambda: "PAGERLESS-SUMMARY" in r.text, timeout=15, what="summary")
         time.sleep(0.2)
         r.close()
     finally:
         board.stop()
-    window = r.frames[n0:n1]
-    samples = sum(f.count - f.data().missing_count() for f in window if f.type == wire.T_DATA)
-    payload = sum(f.count * f.sample_size for f in window if f.type == wire.T_DATA)
-    data_wire = sum(len(f.raw) for f in window if f.type == wire.T_DATA)
+    data = [f for f in frames if f.type == wire.T_DATA]
+    delivered = sum(f.count - f.data().missing_count() for f in data)
+    payload = sum((f.count - f.data().missing_count()) * f.sample_size for f in data)
+    heap = [f.status().free_heap for f in frames if f.type == wire.T_STATUS]
     line = [ln for ln in r.text.splitlines() if ln.startswith("PAGERLESS-SUMMARY ")][0]
     summary = json.loads(line.split(" ", 1)[1])
     return {
-        "samples_s": samples / (t1 - t0), "bytes_per_sample": (b1 - b0) / max(samples, 1),
-        "cpu_us_per_sample": (c1 - c0) * 1e6 / max(samples, 1), "cpu_load": (c1 - c0) / (t1 - t0),
-        "p50": summary["jitter_p50_us"], "p99": summary["jitter_p99_us"],
-        "max": summary["jitter_max_us"], "alloc_per_1000": 0.0, "gc_runs": 0,
-        "data_overhead": 1 - payload / max(data_wire, 1), "overruns": summary["overruns"],
-        "iterations": summary["iterations"], "heap_lock": summary["heap_lock"],
-        "dropped": summary["frames_dropped"], "sleeps": summary["sleeps"], "margin": summary["sleep_margin_us"],
-        # whole run (boot to REPL), from the device: time inside loop passes (not sleeping or
-        # spinning before a deadline) and sleep_us calls, per sample taken
-        "work_us_per_sample": summary["busy_us"] / max(summary["samples"], 1),
-        "sleeps_per_sample": summary["sleeps"] / max(summary["samples"], 1),
+        "work_us": summary["busy_us"] / max(summary["samples"], 1),
+        "cpu_us": cpu * 1e6 / max(delivered, 1), "samples_s": delivered / wall,
+        "bytes_per_sample": nbytes / max(delivered, 1),
+        "p50": summary["jitter_p50_us"], "p99": summary["jitter_p99_us"], "max": summary["jitter_max_us"],
+        "alloc": sum(max(0, a - b) for a, b in zip(heap, heap[1:])),
+        "gc_runs": sum(1 for a, b in zip(heap, heap[1:]) if b > a), "statuses": len(heap),
+        "overhead": 100 * (1 - payload / max(sum(len(f.raw) for f in data), 1)),
+        "heap_locked": summary.get("heap_locked"), "overruns": summary["overruns"],
+        "dropped": summary["frames_dropped"],
     }
 
 
-def run_naive(tmp: Path, seconds: float, bus_mode: str = "simulated") -> dict:
-    board = VirtualBoard(tmp / ("naive-" + bus_mode), link_rate="usb", register=False, bus_mode=bus_mode).start()
+def run_naive(tmp: Path, seconds: float, bus_mode: str) -> dict:
+    board = VirtualBoard(tmp, link_rate="usb", register=False, bus_mode=bus_mode).start()
     try:
-        fl = board.fs
-        (fl / "sensors").copy_from(FIRMWARE / "sensors")
-        (fl / "main.py").copy_from(NAIVE)
+        fs = board.fs
+        for src in sorted((FIRMWARE / "sensors").glob("*.py")):
+            (fs / "sensors" / src.name).parent.mkdir(parents=True, exist_ok=True)
+            (fs / "sensors" / src.name).write_bytes(src.read_bytes())
+        (fs / "main.py").write_bytes(NAIVE.read_bytes())
         r = Reader(board.port)
         board.power_cycle()
         board.wait_boot(2)
-        r.wait(lambda: '"stats"' in r.text, what="naive stats")
-        time.sleep(1.0)
-        with r.lock:
-            k0, b0 = len(r.text), r.dec.stats.bytes
-        t0, c0 = time.monotonic(), cpu_s(board.pid)
-        time.sleep(seconds)
-        with r.lock:
-            k1, b1 = len(r.text), r.dec.stats.bytes
-        t1, c1 = time.monotonic(), cpu_s(board.pid)
+        r.wait(lambda: '{"alloc"' in r.text, timeout=15, what="the naive's allocation count")
+        time.sleep(0.3)
+        _, body, nbytes, wall, cpu = _window(r, board, seconds)
         time.sleep(1.2)
         r.close()
     finally:
         board.stop()
-    body = r.text[k0:k1]
     recs = []
     for ln in body.splitlines()[1:-1]:
         try:
@@ -123,112 +135,80 @@ def run_naive(tmp: Path, seconds: float, bus_mode: str = "simulated") -> dict:
         except ValueError:
             pass
     samples = [x for x in recs if "s" in x and not x.get("error")]
-    stats = [json.loads(ln)["stats"] for ln in r.text.splitlines() if ln.startswith('{"stats"')]
-    first = next(s for s in stats if True)
-    last = stats[-1]
+    stats = [x["stats"] for x in recs if "stats" in x]
+    alloc = json.loads(next(ln for ln in r.text.splitlines() if ln.startswith('{"alloc"')))["alloc"]
     imu_t = [x["t"] for x in samples if x["s"] == "imu"]
     jit = [abs(((b - a) % (1 << 30)) - 1000) for a, b in zip(imu_t, imu_t[1:])]
-    dn = max(last["samples"] - first["samples"], 1)
-    secs = max(len(stats) - 1, 1)
+    dn = max(stats[-1]["samples"] - stats[0]["samples"], 1) if len(stats) > 1 else 1
     return {
-        "samples_s": len(samples) / (t1 - t0), "bytes_per_sample": (b1 - b0) / max(len(samples), 1),
-        "cpu_us_per_sample": (c1 - c0) * 1e6 / max(len(samples), 1), "cpu_load": (c1 - c0) / (t1 - t0),
+        "work_us": (stats[-1]["busy_us"] - stats[0]["busy_us"]) / dn if len(stats) > 1 else float("nan"),
+        "cpu_us": cpu * 1e6 / max(len(samples), 1), "samples_s": len(samples) / wall,
+        "bytes_per_sample": nbytes / max(len(samples), 1),
         "p50": percentile(jit, 0.5), "p99": percentile(jit, 0.99), "max": max(jit) if jit else 0,
-        "alloc_per_1000": (last["alloc_bytes"] - first["alloc_bytes"]) / dn * 1000,
-        "gc_runs": (last["gc_runs"] - first["gc_runs"]) / secs,
-        "work_us_per_sample": (last["busy_us"] - first["busy_us"]) / dn,
+        "alloc": alloc["bytes"] / max(alloc["samples"], 1) * 1000, "gc_runs": alloc["gc_runs"] / (alloc["ms"] / 1000),
     }
 
 
-def default_overhead() -> list[tuple[str, int, float]]:
-    """DATA framing overhead per stream at the shipped config's batch sizes: frames with no
-    missing sample (no bitmap), worst-case COBS."""
-    from firmware.sensors.analog import Analog
-    from firmware.sensors.bme280 import BME280
-    from firmware.sensors.mpu6050 import MPU6050
-    from firmware.sensors.sht31 import SHT31
-
-    sizes = {c.KIND: c.SAMPLE_SIZE for c in (Analog, BME280, MPU6050, SHT31)}
-    out = []
-    for s in json.loads((FIRMWARE / "config.json").read_text())["streams"]:
-        n = wire.data_frame_size(s["batch"], sizes[s["sensor"]], missing=False)
-        on_wire = wire.wire_max(n)
-        out.append((s["name"], s["batch"], 1 - s["batch"] * sizes[s["sensor"]] / on_wire,
-                    on_wire * 1e6 / (s["batch"] * s["period_us"]),
-                    sizes[s["sensor"]] * 1e6 / s["period_us"]))
-    return out
+ROWS = [  # key, label, unit, ratio target (ours / naive), formatted
+    ("work_us", "loop work per sample (device ticks_us)", "us", None),
+    ("cpu_us", "VM CPU time per sample (/proc)", "us", None),
+    ("samples_s", "samples/s delivered (schedule ~11,160)", "", None),
+    ("bytes_per_sample", "bytes on the wire per delivered sample", "B", TARGET_BYTES),
+    ("p50", "IMU interval jitter p50", "us", None),
+    ("p99", "IMU interval jitter p99", "us", TARGET_JITTER),
+    ("max", "IMU interval jitter max", "us", None),
+]
 
 
-def ratio(a: float, b: float) -> str:
-    return "%.2fx" % (a / b) if b else ("0x" if a == 0 else "inf")
-
-
-def table(ours: dict, naive: dict) -> list[str]:
-    rows = [
-        ("samples/s delivered (both keep the sensors' schedule)", "%.0f" % ours["samples_s"], "%.0f" % naive["samples_s"],
-         ratio(ours["samples_s"], naive["samples_s"]), "(capped by the schedule)"),
-        ("VM CPU time per sample (us)", "%.1f" % ours["cpu_us_per_sample"], "%.1f" % naive["cpu_us_per_sample"],
-         ratio(ours["cpu_us_per_sample"], naive["cpu_us_per_sample"]), "(<= 0.1x = 10x the samples per CPU second)"),
-        ("loop work per sample (us, see below)", "%.1f" % ours["work_us_per_sample"],
-         "%.1f" % naive["work_us_per_sample"], ratio(ours["work_us_per_sample"], naive["work_us_per_sample"]), ""),
-        ("samples/s one core sustains (1e6 / loop work)", "%.0f" % (1e6 / ours["work_us_per_sample"]),
-         "%.0f" % (1e6 / naive["work_us_per_sample"]),
-         ratio(naive["work_us_per_sample"], ours["work_us_per_sample"]), ">= 10x"),
-        ("OS sleeps (sleep_us calls) per sample", "%.2f" % ours["sleeps_per_sample"], "0 (busy-polls)", "", ""),
-        ("VM CPU load (CPU s per s)", "%.2f" % ours["cpu_load"], "%.2f" % naive["cpu_load"], ratio(ours["cpu_load"], naive["cpu_load"]), ""),
-        ("bytes/sample on the wire", "%.1f" % ours["bytes_per_sample"], "%.1f" % naive["bytes_per_sample"],
-         ratio(ours["bytes_per_sample"], naive["bytes_per_sample"]), "<= 0.2x"),
-        ("IMU interval jitter p50 (us)", str(ours["p50"]), str(naive["p50"]), ratio(ours["p50"], naive["p50"]), ""),
-        ("IMU interval jitter p99 (us)", str(ours["p99"]), str(naive["p99"]), ratio(ours["p99"], naive["p99"]), "<= 0.1x"),
-        ("IMU interval jitter max (us)", str(ours["max"]), str(naive["max"]), ratio(ours["max"], naive["max"]), ""),
-        ("heap bytes per 1,000 samples", "%.0f" % ours["alloc_per_1000"], "%.0f" % naive["alloc_per_1000"],
-         ratio(ours["alloc_per_1000"], naive["alloc_per_1000"]), "0"),
-        ("GC runs per second", "%.1f" % ours["gc_runs"], "%.1f" % naive["gc_runs"], ratio(ours["gc_runs"], naive["gc_runs"]), "0"),
-    ]
-    out = ["| measure | pagerless | naive | ratio | target |", "|---|---|---|---|---|"]
-    out += ["| %s |" % " | ".join(row) for row in rows]
-    out.append("")
-    out.append("pagerless run: %d loop passes under heap_lock=%s, %d sleeps (final sleep margin %d us), "
-               "%d overruns, %d frames dropped; measured DATA framing overhead %.1f%%"
-               % (ours["iterations"], ours["heap_lock"], ours["sleeps"], ours["margin"], ours["overruns"],
-                  ours["dropped"], 100 * ours["data_overhead"]))
-    out.append("loop work per sample: ticks_us measured on the device from the start of each loop pass to "
-               "the start of its wait (sampling, driver and machine-shim reads, framing, output writes, "
-               "command polls), summed over the whole run and divided by the samples taken; it excludes "
-               "sleep_us and the spin before a deadline, and is wall time (preemption included). "
-               "Naive: ticks_us from a sample falling due to its JSON line printed and counted, "
-               "excluding its deadline polling. 1e6 / loop work is the sample rate one core could "
-               "keep if it did nothing else: what separates the two firmwares on a real MCU, tens of times "
-               "slower than this host, where neither could keep this ~11,000 samples/s schedule.")
-    return out
+def report(mode: str, ours: list[dict], naive: list[dict], targets: measure.Targets) -> None:
+    print(f"\n### bus {mode}: {len(ours)} interleaved pairs; min / median / max")
+    print(f"{'measure':<44}{'pagerless':>28}{'naive':>30}{'ratio':>9}")
+    for key, label, unit, _ in ROWS:
+        a, b = measure.spread(o[key] for o in ours), measure.spread(n[key] for n in naive)
+        print(f"{label + (' (' + unit + ')' if unit else ''):<44}{a.show('{:,.1f}'):>28}{b.show('{:,.1f}'):>30}"
+              f"{measure.ratio(a, b):>8.2f}x")
+    print(f"{'heap bytes allocated in the window':<44}{measure.spread(o['alloc'] for o in ours).show('{:,.0f}'):>28}"
+          f"{measure.spread(n['alloc'] for n in naive).show('{:,.0f}'):>30}  (naive: per 1,000 samples)")
+    print(f"{'GC runs':<44}{measure.spread(o['gc_runs'] for o in ours).show('{:,.0f}'):>28}"
+          f"{measure.spread(n['gc_runs'] for n in naive).show('{:,.1f}'):>30}  (naive: per second)")
+    print(f"{'DATA framing overhead, frames received (%)':<44}{measure.spread(o['overhead'] for o in ours).show('{:.1f}'):>28}")
+    print(f"ours: heap_locked (device) {[o['heap_locked'] for o in ours]}, STATUS frames in window "
+          f"{[o['statuses'] for o in ours]}, overruns {[o['overruns'] for o in ours]}, "
+          f"frames dropped {[o['dropped'] for o in ours]}")
+    w = measure.ratio(measure.spread(n["work_us"] for n in naive), measure.spread(o["work_us"] for o in ours))
+    targets.check(f"{mode}: naive / ours loop work per sample", w, ">=", TARGET_WORK, "x", "{:.1f}")
+    for key, label, _, limit in ROWS:
+        if limit is not None:
+            r = measure.ratio(measure.spread(o[key] for o in ours), measure.spread(n[key] for n in naive))
+            targets.check(f"{mode}: {label}, ours / naive", r, "<=", limit, "x", "{:.2f}")
+    if not all(o["heap_locked"] is True for o in ours):
+        targets.fail(f"{mode}: heap_lock engaged", "the device's summary did not say heap_locked in every run")
+    bad = [o for o in ours if o["alloc"] or o["gc_runs"] or o["statuses"] < 2]
+    if bad:
+        targets.fail(f"{mode}: 0 allocations and 0 GC runs (device free heap)",
+                     f"{len(bad)} runs: {bad[0]['alloc']} bytes, {bad[0]['gc_runs']} GC runs, {bad[0]['statuses']} STATUS")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.firmware_bench", description=__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=float, default=5.0, help="measuring window per firmware and bus mode")
-    p.add_argument("--bus", choices=("both", "simulated", "instant"), default="both",
-                   help="virtual-board bus mode(s) to run (default both)")
+    p.add_argument("--pairs", type=int, default=5, help="interleaved ours/naive rounds per bus mode (default 5)")
+    p.add_argument("--seconds", type=float, default=3.0, help="measuring window per run (default 3)")
+    p.add_argument("--bus", choices=("both", "simulated", "instant"), default="instant",
+                   help="virtual-board bus mode(s) to run (default instant)")
     args = p.parse_args(argv)
-    modes = ("simulated", "instant") if args.bus == "both" else (args.bus,)
-    titles = {"simulated": "Simulated bus (realistic end to end; both firmwares bus-bound)",
-              "instant": 'bus_mode="instant" (repeat reads answered inside the VM: CPU-bound)'}
-    for mode in modes:
-        with tempfile.TemporaryDirectory() as d:
-            ours = run_ours(Path(d), args.seconds, mode)
-            naive = run_naive(Path(d), args.seconds, mode)
-        print("### " + titles[mode])
-        print()
-        print("\n".join(table(ours, naive)))
-        print()
-    ov = default_overhead()
-    print("DATA framing overhead at the default batch sizes (header + CRC + worst-case COBS, no missing sample): "
-          + ", ".join("%s batch %d: %.1f%%" % (n, b, 100 * o) for n, b, o, _, _ in ov))
-    cfg = {s["name"]: s for s in json.loads((FIRMWARE / "config.json").read_text())["streams"]}
-    print("latency (one frame) at the default periods: "
-          + ", ".join("%s %.3g s" % (n, cfg[n]["batch"] * cfg[n]["period_us"] / 1e6) for n, _, _, _, _ in ov))
-    print("all DATA at the default rates: %.1f%% of %.0f B/s on the wire"
-          % (100 * (1 - sum(x[4] for x in ov) / sum(x[3] for x in ov)), sum(x[3] for x in ov)))
-    return 0
+    modes = ("instant", "simulated") if args.bus == "both" else (args.bus,)
+    measure.header("firmware_bench")
+    targets = measure.Targets()
+    with tempfile.TemporaryDirectory(prefix="firmware-bench-") as d:
+        os.environ["PAGERLESS_HOME"] = str(Path(d) / "home")
+        for mode in modes:
+            k = iter(range(1000))
+            ours, naive = measure.interleave(
+                args.pairs,
+                lambda: run_ours(Path(d) / f"ours-{mode}-{next(k)}", args.seconds, mode),
+                lambda: run_naive(Path(d) / f"naive-{mode}-{next(k)}", args.seconds, mode))
+            report(mode, ours, naive, targets)
+    return targets.exit_code()
 
 
 if __name__ == "__main__":
