@@ -21,7 +21,8 @@ VIRTUAL_BOARD_JSON = ROOT / "boards" / "virtual" / "board.json"
 def install(flash_dir, config: dict | str | None = "default") -> None:
     """Write what `flash.py deploy --board virtual` installs (host.flashing.deploy_tree.build_tree: .mpy
     for the board's arch, main.py/boot.py as source, board.json, firmware/config.json) straight
-    into a virtual board's filesystem (`board.fs`; the board runs it from its next boot) or a folder; then config: a dict to write as config.json, a str written verbatim,
+    into a virtual board's filesystem (`board.fs`: the board runs it from its next boot) or a
+    folder; then config: a dict to write as config.json, a str written verbatim,
     "default" to keep firmware/config.json, None for no config.json at all."""
     from host.device.boards import load_board
     from host.flashing.deploy_tree import build_tree
