@@ -39,11 +39,13 @@ def test_boot_py_then_main_py_run_at_power_on(vboard):
     assert vboard.boots[-1].cause == 1
 
 
-@pytest.mark.parametrize("profile,expected_kib", [("rp2040", 192), ("esp32", 112)])
+@pytest.mark.parametrize("profile,expected_kib", [("rp2040", 376), ("esp32", 220)])
 def test_heap_is_sized_like_the_real_board(vboard_factory, board_exec, profile, expected_kib):
+    """As many objects as a 192k RP2040 / 112k ESP32 heap holds (64-bit objects are ~2x larger;
+    calibration in tests/micropython/test_vboard_heap.py)."""
     b = vboard_factory(profile=profile)
     out = board_exec(b.port, "import gc\ngc.collect()\nprint(gc.mem_free() + gc.mem_alloc())")
-    assert abs(int(out) - expected_kib * 1024) < 4096
+    assert abs(int(out) - expected_kib * 1024) < 8192  # the GC pool: the heap less its allocation table
 
 
 def test_machine_reset_restarts_with_hard_reset_cause(vboard, board_exec):
