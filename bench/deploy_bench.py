@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,11 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import measure  # noqa: E402
+
 
 def _clear(port: str) -> None:
     """Empty the board's filesystem through the board, as a user would."""
-    subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "rm", "-r", ":/"],
-                   check=True, capture_output=True)
+    proc = subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "rm", "-r", ":/"],
+                          capture_output=True, text=True)
+    if proc.returncode and "cannot remove :/" not in proc.stderr:  # the root itself stays (EPERM), as on a board
+        raise SystemExit(f"deploy_bench: mpremote rm failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
 
 
 def _mpremote_cp(port: str, tree_dir: Path) -> None:
@@ -42,7 +45,7 @@ def _mpremote_cp(port: str, tree_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.deploy_bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement (median reported)")
+    ap.add_argument("--repeat", type=int, default=5, help="interleaved rounds (default 5)")
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="deploy-bench-"))
@@ -82,16 +85,18 @@ def main(argv: list[str] | None = None) -> int:
         board.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    base = statistics.median(cp)
+    measure.header(f"deploy_bench: tree {len(tree)} files, {size} bytes; virtual board, link unlimited; "
+                   f"{args.repeat} interleaved rounds (full, no change, mpremote cp)")
     rows = [("mpremote fs cp -r (baseline)", cp), ("flash.py deploy, full", full),
             ("flash.py deploy, no change", nochange)]
-    print(f"tree: {len(tree)} files, {size} bytes; virtual board, link unlimited; median of {args.repeat}")
-    print(f"{'run':<32}{'median s':>10}{'min s':>9}{'vs cp':>8}")
-    for name, xs in rows:
-        med = statistics.median(xs)
-        print(f"{name:<32}{med:>10.3f}{min(xs):>9.3f}{med / base:>7.2f}x")
-    return 0
-
+    measure.table([(name, measure.spread(xs), "s") for name, xs in rows], fmt="{:.3f}", width=32)
+    base = measure.spread(cp)
+    for name, xs in rows[1:]:
+        print(f"{name + ' / mpremote fs cp -r':<52}{measure.ratio(measure.spread(xs), base):.2f}x")
+    targets = measure.Targets()
+    targets.check("no-change deploy", measure.spread(nochange).median, "<=", 1.0, " s", "{:.3f}")
+    targets.check("full deploy / mpremote fs cp -r", measure.ratio(measure.spread(full), base), "<=", 1.0, "x")
+    return targets.exit_code()
 
 if __name__ == "__main__":
     sys.exit(main())
