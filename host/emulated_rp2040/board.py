@@ -21,7 +21,8 @@ from pathlib import Path
 from host import sensors
 from host.device import registry
 from host.device.boards import BoardDefinition, Uf2Flash, load_board
-from host.emulated_rp2040.flash_store import FlashStore
+from host.emulated_rp2040.bootsel import BootselDrive, is_usb_boot_request
+from host.emulated_rp2040.flash_store import FlashStore, program
 from host.emulated_rp2040.i2c_bridge import I2CBridge
 from host.emulated_rp2040.image import require_image
 from host.emulated_rp2040.pin_probe import PinProbeResponder
@@ -67,6 +68,8 @@ class EmulatedBoard:
         self._stopping = threading.Event()
         self._saver: threading.Thread | None = None
         self.boot_seconds: float | None = None
+        self.bootsel = BootselDrive(registry.home() / "drives" / name, self._flash_from_drive)
+        self.flashed_images = 0
 
     # -- hardware ----------------------------------------------------------------------------
     def emulated_seconds(self) -> float:
@@ -97,6 +100,7 @@ class EmulatedBoard:
                 self.buses.bus(s.bus).attach(chip)
             self.chips[s.kind] = chip
         mcu.adc.on_adc_read = self._adc_read
+        mcu.watchdog.on_watchdog_trigger = self._watchdog_fired
 
     @property
     def mcu(self):
@@ -106,6 +110,53 @@ class EmulatedBoard:
         alarm = self.device.simulator.clock.create_alarm(fn)
         alarm.schedule(delay_ns)
         return alarm
+
+    def _watchdog_fired(self) -> None:
+        """A watchdog reboot; the ROM's USB-boot request goes to BOOTSEL (bootsel.py) instead."""
+        if is_usb_boot_request(self.mcu.watchdog.scratch_data):
+            self._enter_bootsel()
+        else:
+            self.device._on_watchdog_trigger()
+
+    def _hold(self, held: bool) -> None:
+        """RUN low/high without the device layer's RUN-pin reset bookkeeping (the cause stays WDT)."""
+        mcu, noop = self.mcu, (lambda: None)
+        hooks = mcu.on_run_pin_held, mcu.on_run_pin_reset
+        mcu.on_run_pin_held = mcu.on_run_pin_reset = noop
+        try:
+            mcu.set_run_pin(low=held)
+        finally:
+            mcu.on_run_pin_held, mcu.on_run_pin_reset = hooks
+
+    def _enter_bootsel(self) -> None:
+        from rp2040py.device.base_device import ResetCause
+
+        self.device._enter_reset(ResetCause.WATCHDOG)
+        self.mcu.watchdog.scratch_data[4] = 0  # the ROM consumes the request
+        self._hold(True)
+        self.flash.save(self.mcu.flash)
+        self.link.disconnect()
+        self.bootsel.show()
+        if self.register:
+            registry.publish(self.name, self._registry_entry())
+
+    def _flash_from_drive(self, uf2: bytes) -> None:
+        """The drive took a UF2 (watcher thread): program it, unmount, reboot into it."""
+        def reboot() -> None:
+            program(self.mcu.flash[:self.flash.size], uf2)
+            self.flash.save(self.mcu.flash)
+            self.flashed_images += 1
+            self.device.cdc.on_device_connected = lambda: threading.Thread(
+                target=self._back_on_usb, name="erp2040-reenum", daemon=True).start()
+            self._hold(False)
+            self.device._leave_reset()
+        self.bootsel.hide()
+        self.device.simulator.schedule_threadsafe(reboot)
+
+    def _back_on_usb(self) -> None:
+        self.device.cdc.on_device_connected = None
+        if not self._stopping.is_set():
+            self.link.reconnect()
 
     def _adc_read(self, channel: int) -> None:
         adc = self.mcu.adc
@@ -168,6 +219,7 @@ class EmulatedBoard:
             if loop is not None and thread is not None:
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join(timeout=5)
+        self.bootsel.hide()
         if self._cdc is not None:
             self._cdc.close()
         self.link.close()
@@ -185,7 +237,7 @@ class EmulatedBoard:
     def _registry_entry(self) -> dict:
         return {"port": self.port, "pid": _pid(), "board": BOARD, "board_dir": str(self.dir),
                 "serial": self.serial, "control": str(self.run_dir / "control.sock"),
-                "image": str(self.image)}
+                "image": str(self.image), "drive": str(self.bootsel.folder) if self.bootsel.shown else None}
 
     def _port_changed(self, port: str | None) -> None:
         if self.register and not self._stopping.is_set():
@@ -203,8 +255,14 @@ class EmulatedBoard:
         from rp2040py.device.base_device import ResetCause
 
         self.flash.save(self.mcu.flash)
-        self.device.simulator.schedule_threadsafe(
-            lambda: self.device.hard_reset(cause=ResetCause[cause]))
+
+        def reset() -> None:
+            if self.bootsel.shown:  # power or RESET ends BOOTSEL: the drive goes, the firmware runs
+                self.bootsel.hide()
+                self._hold(False)
+                self.link.reconnect()
+            self.device.hard_reset(cause=ResetCause[cause])
+        self.device.simulator.schedule_threadsafe(reset)
 
     def hang(self) -> None:
         raise EmulatedBoardError("hang() is not modelled on the emulated RP2040: its I2C and ADC are the "

@@ -27,8 +27,12 @@ BOOTSEL_HELP = ("hold the BOOTSEL button while plugging the board in (or while t
 
 
 def default_mount_roots() -> list[Path]:
+    """Where desktops mount USB drives, then $PAGERLESS_HOME/drives, where an emulated board in
+    BOOTSEL shows its RPI-RP2 drive (host/emulated_rp2040/bootsel.py)."""
+    from host.device import registry
+
     user = os.environ.get("USER") or getpass.getuser()
-    return [Path("/media") / user, Path("/run/media") / user, Path("/Volumes")]
+    return [Path("/media") / user, Path("/run/media") / user, Path("/Volumes"), registry.home() / "drives"]
 
 
 def is_rp2_drive(path: Path, label: str = "RPI-RP2") -> bool:
@@ -182,7 +186,7 @@ def _same_usb_serial_finder(port: str) -> Callable[[], str | None] | None:
         if bp.device in (port, real):
             serial_number = bp.serial_number
     if not serial_number:
-        return None
+        return _registered_board_finder(real)
     sn = serial_number
 
     def find() -> str | None:
@@ -190,3 +194,18 @@ def _same_usb_serial_finder(port: str) -> Callable[[], str | None] | None:
         return bp.device if bp is not None else None
 
     return find
+
+
+def _registered_board_finder(real_port: str) -> Callable[[], str | None] | None:
+    """For a board in the $PAGERLESS_HOME registry (an emulated RP2040): its port once it is back."""
+    from host.device import ports, registry
+
+    for entry_file in sorted(registry.home().glob("*.json")):
+        name = entry_file.stem
+        entry = registry.lookup(name)
+        if entry and entry.get("port") and os.path.realpath(entry["port"]) == real_port:
+            def find(name: str = name) -> str | None:
+                vb = ports.read_virtual_board(name)
+                return vb.port if vb is not None else None
+            return find
+    return None
