@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def pytest_addoption(parser):
     parser.addoption("--rp2-image", default=None, metavar="UF2",
                      help="MicroPython RP2040 UF2 for the emulated-RP2040 tests (default: $PAGERLESS_RP2_UF2)")
+    parser.addoption("--seed", type=int, default=None, metavar="N",
+                     help="replay one seed of the seeded fault tests (test_ledger_faults, the soak's ledger runs)")
 
 
 @pytest.fixture

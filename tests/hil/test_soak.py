@@ -4,7 +4,12 @@ minutes while seeded random faults (host/vboard/scenario.py [random]) come and g
 Proves: zero crashes (no reset, one boot id, no UNHANDLED_EXCEPTION), exact accounting (every
 host gap is a device drop or a corrupt segment on the link, per stream), every sensor back online
 after the faults, and a flat free heap (the loop runs under micropython.heap_lock(), so any
-allocation in the steady state would crash it)."""
+allocation in the steady state would crash it).
+
+The ledger soak runs host/testkit/faultrun.py's seeded schedules (every fault kind, resets and
+port loss included) one seed after another for the soak's minutes; each recording's sample ledger
+must balance exactly against the board's ground truth (tests/micropython/test_ledger_faults.py
+runs three seeds of it in the default suite)."""
 from __future__ import annotations
 
 import json
@@ -15,6 +20,7 @@ import pytest
 from firmware import wire
 from host.hil import checks
 from host.hil.target import clear_faults
+from host.testkit import faultrun
 from host.virtual_board.scenario import ScenarioRunner, expand
 
 pytestmark = [pytest.mark.virtual_board, pytest.mark.fault_injection, pytest.mark.soak, pytest.mark.slow]
@@ -34,6 +40,7 @@ FAULT_EVERY_S = 10.0
 QUIET_TAIL_S = 15.0      # no fault starts in the last QUIET_TAIL_S (recovery + final accounting)
 RECOVERY_S = 7.0
 HEAP_DRIFT_MAX = 1024    # bytes: free heap may move by this much over the soak (recoveries allocate)
+LEDGER_SPAN_S = 20.0     # seconds of faults per seed of the ledger soak
 
 
 @pytest.mark.timeout(0)
@@ -110,3 +117,37 @@ def test_soak_max_rate_with_random_faults(dut, traffic, virtual_board, soak_minu
     assert figures["heap_max"] - figures["heap_min"] <= HEAP_DRIFT_MAX, heap[:5] + heap[-5:]
     for sid, fs in checks.data_by_stream(traffic.frames("DATA", since=mark)).items():
         assert checks.out_of_range(traffic.streams[sid], traffic.physical(fs[-1])) == []
+
+
+@pytest.mark.timeout(0)
+def test_soak_ledger_balances_over_many_seeds(vboard_factory, tmp_path, soak_minutes, hil_seed, request):
+    """The invariant of tests/micropython/test_ledger_faults.py for as many seeds as fit in the
+    soak's minutes (from --hil-seed up; --seed N runs that one seed): each seed a fresh schedule of
+    every fault kind, one recording, its ledger against the board's ground truth."""
+    board = vboard_factory("ledger-soak")
+    one = request.config.getoption("--seed", default=None)
+    seed = hil_seed if one is None else one
+    t_end = time.monotonic() + soak_minutes * 60
+    failed: dict[int, list[str]] = {}
+    runs = []
+    while True:
+        try:
+            out = faultrun.run(board, seed, LEDGER_SPAN_S, tmp_path, log=lambda text: None)
+        except AssertionError as exc:
+            print(f"seed {seed}: FAILED (replay: --seed {seed}): {exc}")
+            failed[seed] = [str(exc)]
+        else:
+            bad = faultrun.check(out)
+            print(faultrun.summary(out) + (f"\n  FAILED (replay: --seed {seed}): {bad}" if bad else ""))
+            runs.append({"seed": seed, "faults": out.faults, "total": out.report.total.as_dict()})
+            if bad:
+                failed[seed] = bad
+            out.recording.unlink()
+        seed += 1
+        if one is not None or time.monotonic() >= t_end:
+            break
+    request.node.user_properties.append(("ledger_seeds", json.dumps(runs)))
+    faults = sum(sum(r["faults"].values()) for r in runs)
+    print(f"ledger soak: {len(runs) + len(failed)} seeds from {hil_seed if one is None else one}, {faults} faults, "
+          f"{len(failed)} failed")
+    assert not failed, "failing seeds (replay one with --seed N): " + json.dumps(failed)
