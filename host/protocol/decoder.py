@@ -41,16 +41,9 @@ assert _HDR.size == wire.HEADER_SIZE
 
 _KNOWN_TYPES = frozenset(wire.TYPES)
 _cobs_decode = _cobs.decode
-_crc32 = zlib.crc32
+_crc32, _HDR_UNPACK, _Frame = zlib.crc32, _HDR.unpack_from, Frame
 _CRC_RESIDUE = 0x2144DF1C  # zlib.crc32 of any frame followed by its own CRC-32 (little-endian): the check in one call
-_HDR_UNPACK = _HDR.unpack_from
-_Frame = Frame
-_T_DATA = wire.T_DATA
-_VERSION = wire.VERSION
-_OVERHEAD = wire.OVERHEAD
-_MIN_DATA = wire.OVERHEAD + 1
-_HS = wire.HEADER_SIZE
-_CS = wire.CRC_SIZE
+_T_DATA, _VERSION, _OVERHEAD, _HS, _CS = wire.T_DATA, wire.VERSION, wire.OVERHEAD, wire.HEADER_SIZE, wire.CRC_SIZE
 
 # Device text: printable ASCII, \b \t \n \f \r ESC, and well-formed UTF-8 multibyte sequences.
 _TEXT_RE = re.compile(
@@ -206,11 +199,9 @@ class Decoder:
         st.garbage_bytes += len(seg)
 
     def _segments(self, parts: list[bytes], out: list) -> None:
-        """Every complete segment of one read.  DATA frames of the current boot's announced
-        streams without missing samples, in sequence or after a gap, are what a link carries
-        almost only: they take this inlined path (the checks and bookkeeping of ``_segment``,
-        ``_validate`` and ``_track`` for that case, without their per-frame calls and lookups).
-        Anything else (text, errors, other types, a bitmap, a duplicate) goes to ``_segment``."""
+        """Every complete segment of one read.  DATA frames of announced streams without a bitmap
+        are almost all a link carries: they take this inlined copy of what ``_segment``,
+        ``_validate`` and ``_track`` do for them; anything else goes to ``_segment``."""
         st = self.stats
         slow = self._segment
         corrupt = st.corrupt_segments
@@ -232,9 +223,7 @@ class Decoder:
                     if (info is not None and version == _VERSION and bid == boot.boot_id and period
                             and 0 < count <= MAX_COUNT and fl - _OVERHEAD == count * info.sample_size):
                         last_seq = boot.last_seq
-                        last = last_seq.get(sid)
-                        if last is None and boot.from_boot:
-                            last = 0xFFFF
+                        last = last_seq.get(sid, 0xFFFF if boot.from_boot else None)
                         gap = 0 if last is None else (seq - last - 1) & 0xFFFF
                         if gap < 0x8000:
                             if gap:
