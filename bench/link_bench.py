@@ -84,7 +84,9 @@ def run_once(name: str, rate: float, tmp: Path) -> dict:
 
     streams, warmup, window = LINKS[name]
     cfg = json.loads((FIRMWARE / "config.json").read_text())
-    cfg.update(streams=streams, heap_lock=True, status_period_ms=500, ring_bytes=16384, watchdog=False)
+    # the USB streams complete their frames together (same period and batch): 16 x 1.4 kB at once
+    cfg.update(streams=streams, heap_lock=True, status_period_ms=500, watchdog=False,
+               ring_bytes=65536 if name == "usb" else 16384)
     board = VirtualBoard(tmp, link_rate=name, register=False, heap=HEAP, bus_mode="instant").start()
     statuses: list = []
     feed = None
