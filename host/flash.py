@@ -1,11 +1,7 @@
 """Flash MicroPython onto ESP32 and RP2040 boards, deploy the pagerless app, verify both.
 
-Library API (typed, no printing unless you pass a Reporter):
-    list_boards()                                   -> host.device.ports.list_boards
-    flash_firmware(board, image, port=..., ...)     -> EspFlashResult | Uf2FlashResult
-    deploy(board, port=..., source=False, config=None, ...) -> DeployResult
-
-The CLI below is a thin layer over them; `main()` is its one error boundary.
+Only the CLI lives here: a thin layer over the typed library API in host.flashing.api
+(list_boards, flash_firmware, deploy); `main()` is its one error boundary.
 """
 
 from __future__ import annotations
@@ -26,10 +22,11 @@ if __package__ in (None, ""):  # run as a file: the package must be installed (d
         sys.exit(2)
 
 from host.device import ports  # noqa: E402
-from host.device.boards import BoardDefinition, board_names, load_board  # noqa: E402
+from host.device.boards import board_names, load_board  # noqa: E402
 from host.errors import FlashError, ImageError  # noqa: E402
+from host.flashing.api import deploy, flash_firmware, list_boards  # noqa: E402
 from host.flashing.deploy_config import read_config  # noqa: E402
-from host.flashing.progress import ConsoleReporter, Reporter  # noqa: E402
+from host.flashing.progress import ConsoleReporter  # noqa: E402
 from host.flashing.images import read_image  # noqa: E402
 
 PROG = "flash.py"
@@ -56,48 +53,6 @@ exit codes:
   1  verification failed: data was written but the board's copy differs (flash MD5 / file SHA-256)
   2  refused or failed before/while writing: bad image, unknown board, no port, no bootloader, ...
 """
-
-
-def list_boards() -> list[ports.BoardPort]:
-    """Connected USB boards with a guess of each, plus the running virtual board."""
-    return ports.list_boards()
-
-
-def flash_firmware(board: BoardDefinition, image: bytes, *, port: str | None = None, baud: int | None = None,
-                   erase: bool = False, use_stub: bool = True, drive: Path | None = None,
-                   mount_roots: list[Path] | None = None, reporter: Reporter | None = None,
-                   verbose: bool = False, wait_timeout: float = 15.0) -> Any:
-    """Write `image` to `board` by the board's flash method (esptool or uf2); verify it.
-
-    The image is validated against the board first; ImageError means nothing was written.
-    """
-    method = board.flash_method
-    if method == "esptool":
-        from host.flashing.esp import flash_esp
-
-        if port is None:
-            raise FlashError("an ESP board needs a serial port (--port)")
-        return flash_esp(board, image, port, baud=baud, erase=erase, use_stub=use_stub,
-                         reporter=reporter, verbose=verbose)
-    if method == "uf2":
-        from host.flashing.uf2 import flash_uf2
-
-        if erase:
-            raise FlashError("--erase is not supported for UF2 boards (flash a flash_nuke.uf2 instead)")
-        return flash_uf2(board, image, port=port, drive=drive, mount_roots=mount_roots, reporter=reporter,
-                         drive_timeout=wait_timeout, reboot_timeout=wait_timeout)
-    raise FlashError(f"board {board.name!r} has flash method {method!r}: nothing to flash "
-                     "(the virtual board runs the unix port; use deploy)")
-
-
-def deploy(board: BoardDefinition, *, port: str, source: bool = False, config: Path | None = None,
-           reporter: Reporter | None = None, reset: bool = True) -> Any:
-    """Compile firmware/ for the board, copy what changed, verify, install atomically, soft-reset."""
-    from host.flashing.deploy import deploy_tree
-    from host.flashing.deploy_tree import build_tree
-
-    tree = build_tree(board, source=source, config=config)
-    return deploy_tree(port, tree, reporter=reporter, reset=reset)
 
 
 # CLI ------------------------------------------------------------------------------------------

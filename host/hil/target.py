@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from firmware import wire
-from host import flash
+from host.flashing import api as flash
 from host.device import ports
 from host.device.boards import BoardDefinition, load_board
 from host.paths import FIRMWARE_DIR

@@ -56,3 +56,18 @@ def test_deploy_without_board_needs_port_virtual(capsys):
     assert main(["deploy", "--port", "/dev/ttyACM0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "deploy needs --board" in err
+
+
+def test_flash_py_is_only_the_cli():
+    """The typed library API lives in host.flashing.api; the entry point and the HIL plugin use it."""
+    import ast
+
+    from host.flashing import api
+
+    tree = ast.parse((ROOT / "host" / "flash.py").read_text())
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert not defined & {"list_boards", "flash_firmware", "deploy"}, defined
+    for name in ("list_boards", "flash_firmware", "deploy"):
+        assert getattr(api, name).__module__ == "host.flashing.api"
+    target = (ROOT / "host" / "hil" / "target.py").read_text()
+    assert "from host import flash\n" not in target and "host.flashing" in target

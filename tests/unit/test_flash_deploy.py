@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from host import flash
+from host.flashing import api as flash
 from host.flashing.deploy import deploy_tree
 from host.flashing.deploy_config import ConfigError
 from host.flashing.deploy_tree import build_tree
