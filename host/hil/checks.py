@@ -94,9 +94,11 @@ class Rate:
     frames: int
     samples: int
     missing: int
+    slot_hz: float = math.nan  # sample slots per second of device time: delivered, marked missing,
+    #                           or in a frame the device skipped or dropped (seq span x batch)
 
     def error(self, which: str) -> float:
-        v = self.device_hz if which == "device" else self.host_hz
+        v = {"device": self.device_hz, "host": self.host_hz, "slots": self.slot_hz}[which]
         return (v - self.nominal_hz) / self.nominal_hz
 
     def __str__(self) -> str:
@@ -117,7 +119,35 @@ def rate(info: StreamInfo, timed: list[tuple[float, Frame]]) -> Rate:
     device_hz = (samples - missing) / (span_us / 1e6)
     host_span = timed[-1][0] - timed[0][0]
     host_hz = sum(f.count - f.data().missing_count() for f in frames[1:]) / host_span if host_span > 0 else math.nan
-    return Rate(info.id, info.name, 1e6 / first.period_us, device_hz, host_hz, len(frames), samples, missing)
+    slots = ((last.seq - first.seq) & 0xFFFF) * first.count + last.count
+    return Rate(info.id, info.name, 1e6 / first.period_us, device_hz, host_hz, len(frames), samples, missing,
+                slots / (span_us / 1e6))
+
+
+def clock_ratio(a: tuple[float, float, int], b: tuple[float, float, int]) -> tuple[float, float]:
+    """Bounds on (device time) / (host time) between two STATUS reports, each given as (host time
+    the request was sent, host time the answer arrived, its uptime_ms): the device took its uptime
+    somewhere inside each round trip, so however late the host got to read, the true ratio lies in
+    the interval returned (the round trips widen it, no host delay can move it)."""
+    dev_ms = (b[2] - a[2]) % (1 << 30)
+    longest, shortest = (b[1] - a[0]) * 1000, (b[0] - a[1]) * 1000
+    return dev_ms / longest, (dev_ms / shortest if shortest > 0 else math.inf)
+
+
+def frames_lost(traffic, stop: bool = True) -> list[str]:
+    """Why not every DATA frame the device built reached the host (empty: all did).  A host gap
+    may only be a frame the device skipped and counted (a loop a busy host held up past a whole
+    frame's slots): none dropped by the output, none lost in transit, the ledger ok.  With `stop`
+    the streams are stopped first, so the ledger and the device's last STATUS see the same frames."""
+    if stop:
+        traffic.stop_streams()
+    traffic.status()
+    led = traffic.ledger()
+    tot = led.total
+    lost = {k: getattr(tot, k) for k in ("dropped_device", "lost_link", "lost_port_gone", "lost_recording",
+                                          "lost_before_hello", "not_reported", "unexplained") if getattr(tot, k)}
+    out = [f"ledger {led.verdict}: {tot.line()}"] if led.verdict != "ok" else []
+    return out + ([f"samples lost: {lost} ({tot.line()})"] if lost else [])
 
 
 def data_by_stream(frames: list[Frame]) -> dict[int, list[Frame]]:

@@ -15,10 +15,15 @@ STALL_S = 5.0
 # The virtual board's pty absorbs ~64 KiB before the device's writes block (a real USB CDC FIFO
 # holds a few hundred bytes), so the stall runs with a small ring and a fast imu to overflow.
 STALL_CONFIG = {"ring_bytes": 2048, "streams": {"imu": {"period_us": 1000, "batch": 25}}}
-# "Keeps sampling on time": a loop that blocked on the link would lose every sample of the stall.
-# We allow at most LATE_FRACTION of the window's samples to be late (loop overruns, samples marked
-# missing, schedule re-anchoring): a virtual board shares the host's CPUs, it is not real-time.
-LATE_FRACTION = 0.02
+# "Keeps sampling on time" is judged against the same device's own record over a window of the
+# same length just before the stall, with the host reading: a loop that waited on the link would
+# lose every sample from the moment its ring filled (a few % of the stall in), whatever the CPU,
+# while a loop that shares a busy host's CPUs loses about as much in both windows.  So the share
+# of samples the device took on time during the stall must be at least ON_TIME_RATIO of that share
+# in the reference window (a blocked loop scores ~0.05; the slack covers load that varies between
+# the two windows).  Both come from STATUS counters over device time, none from host wall time.
+ON_TIME_RATIO = 0.5
+DRAIN_STATUS_MAX = 20  # STATUS reports (0.5 s of device time apart) for the drops to stop
 
 
 def wait_one_frame_per_stream(traffic, since, timeout):
@@ -26,44 +31,69 @@ def wait_one_frame_per_stream(traffic, since, timeout):
         traffic.expect("DATA", stream=sid, since=since, timeout=timeout)
 
 
+def on_time_share(traffic, a, b) -> float:
+    """Of the samples the device produced between STATUS a and b, the share not lost to lateness
+    (marked missing by an overrun, or in a frame an overrun skipped)."""
+    produced = late = 0
+    for x, y in zip(b.streams, a.streams):
+        batch = traffic.streams[x.stream].batch
+        produced += ((x.frames_built - y.frames_built) + (x.frames_skipped - y.frames_skipped)) * batch
+        late += (x.missing_overrun - y.missing_overrun) + (x.frames_skipped - y.frames_skipped) * batch
+    return 1 - late / produced if produced else 0.0
+
+
+def status_later(traffic, st, ms=500):
+    """The device's next STATUS at least `ms` of its own time after `st`."""
+    while True:
+        nxt = traffic.status()
+        if nxt.uptime_ms - st.uptime_ms >= ms:
+            return nxt
+        time.sleep((ms - (nxt.uptime_ms - st.uptime_ms)) / 1000)
+
+
 @pytest.mark.parametrize("hil_config", [STALL_CONFIG], indirect=True, ids=["ring2k-imu1kHz"])
 def test_host_stall_device_keeps_sampling_and_every_drop_is_accounted(dut, traffic):
     traffic.collect(0.5)
-    st0 = traffic.status()
+    ref0 = traffic.status()
+    ref1 = status_later(traffic, ref0, int(STALL_S * 1000))  # the reference window, host reading
+    st0 = ref1
     with dut.host_stops_reading():
         time.sleep(STALL_S)
-    time.sleep(0.5)  # the ring drains at link speed
-    st1_frame = traffic.status_frame()
-    st1 = st1_frame.status()
+    st1 = traffic.status()
+    # the ring drains at link speed: then the drops stop, and stay stopped for a STATUS period
+    for _ in range(DRAIN_STATUS_MAX):
+        st2 = status_later(traffic, st1)
+        if st2.frames_dropped == st1.frames_dropped:
+            break
+        st1 = st2
+    assert st2.frames_dropped == st1.frames_dropped, "still dropping long after the stall ended"
     slowest = max(s.period_us * s.batch for s in traffic.streams.values()) / 1e6
     wait_one_frame_per_stream(traffic, traffic.mark(), slowest + 0.5)
-    # nothing may have been dropped after that STATUS (the ring is drained): check with another one
-    st2 = traffic.status()
-    assert st2.frames_dropped == st1.frames_dropped, "still dropping after the stall ended"
 
     dropped = {x.stream: x.frames_dropped - y.frames_dropped for x, y in zip(st1.streams, st0.streams)}
     print("device drops per stream:", dropped, "overruns:", st1.loop_overruns - st0.loop_overruns)
     assert sum(dropped.values()) > 0, f"the ring never overflowed in {STALL_S} s: the test proves nothing"
 
+    # the device kept sampling on time through the stall, as well as it did with the host reading
+    ref, stall = on_time_share(traffic, ref0, ref1), on_time_share(traffic, st0, st1)
+    print(f"on time: {ref:.3f} of samples with the host reading, {stall:.3f} during the stall")
+    assert ref > 0, "the device took no sample on time even with the host reading"
+    assert stall >= ON_TIME_RATIO * ref, f"on time {stall:.3f} during the stall vs {ref:.3f} before it"
+    for x, y in zip(st1.streams, ref0.streams):
+        assert x.sensor_errors == y.sensor_errors, traffic.streams[x.stream].name
+    # the time axis stays exact (missed slots are marked or skipped, never re-anchored)
+    for sid, fs in checks.data_by_stream(traffic.frames("DATA")).items():
+        assert checks.schedule_slip_us(fs) == 0, f"{traffic.streams[sid].name}: schedule slipped"
+    assert [x.online for x in st2.streams] == [True] * len(st2.streams)
+    assert traffic.boot_id == dut.boot_id, "no reset during the stall"
+
+    # every drop accounted: stopped streams leave the counters still, so the ledger and the
+    # device's last STATUS are judged on the same frames
+    traffic.stop_streams()
+    final = traffic.status()
     led = traffic.ledger()
     assert led.verdict == "ok", "\n".join([led.total.line(), *led.total.reasons])
-    info = {traffic.streams[x.stream].name: (x, traffic.streams[x.stream].batch) for x in st2.streams}
+    info = {traffic.streams[x.stream].name: (x, traffic.streams[x.stream].batch) for x in final.streams}
     assert {n: (L.dropped_device, L.skipped_overrun) for n, L in led.streams.items()} == {
         n: (x.frames_dropped * b, x.frames_skipped * b) for n, (x, b) in info.items()}
     assert traffic.corrupt_segments == 0
-
-    # the device kept sampling on time through the stall (see LATE_FRACTION)
-    window_us = (st1.uptime_ms - st0.uptime_ms) * 1000
-    fastest = min(s.period_us for s in traffic.streams.values())
-    overruns = st1.loop_overruns - st0.loop_overruns
-    assert overruns <= LATE_FRACTION * window_us / fastest, f"{overruns} loop overruns in {window_us / 1e6:.1f} s"
-    for x, y in zip(st1.streams, st0.streams):
-        info = traffic.streams[x.stream]
-        assert x.sensor_errors == y.sensor_errors
-        late = x.samples_missing - y.samples_missing
-        assert late <= LATE_FRACTION * window_us / info.period_us, f"{info.name}: {late} samples missing"
-    for sid, fs in checks.data_by_stream(traffic.frames("DATA")).items():
-        slip = checks.schedule_slip_us(fs)
-        assert 0 <= slip <= LATE_FRACTION * window_us, f"{traffic.streams[sid].name}: schedule slipped {slip} us"
-    assert [x.online for x in st2.streams] == [True] * len(st2.streams)
-    assert traffic.boot_id == dut.boot_id, "no reset during the stall"

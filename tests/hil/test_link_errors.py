@@ -21,11 +21,8 @@ def test_bit_errors_are_counted_never_decoded_and_the_stream_continues(dut, traf
     virtual_board.set_bit_error_rate(BIT_ERROR_RATE)
     time.sleep(ERRORS_S)
     virtual_board.set_bit_error_rate(0.0)
-    clean_from = traffic.mark()
-    slowest = max(s.period_us * s.batch for s in traffic.streams.values()) / 1e6
+    traffic.stop_streams()  # the STATUS after it settles every seq the fault touched
     traffic.status()
-    for sid in traffic.streams:  # a frame per stream after the STATUS: every gap is visible
-        traffic.expect("DATA", stream=sid, since=traffic.mark(), timeout=slowest + 1)
     flipped = virtual_board.link.stats.bits_flipped
     s = traffic.stats
     print(f"bits flipped {flipped}: crc {s.crc_errors}, framing {s.framing_errors}, invalid {s.invalid_frames}, "
@@ -41,8 +38,16 @@ def test_bit_errors_are_counted_never_decoded_and_the_stream_continues(dut, traf
     led = traffic.ledger()
     assert led.total.dropped_device == 0, led.total.line()
     assert led.verdict != "fail" and not led.total.not_reported, [led.total.line(), *led.total.reasons]
-    # the stream carries on: clean again after the fault, no new gaps
-    gaps_then = s.missing
+    # the stream carries on: clean again after the fault, nothing more lost in transit (a gap
+    # now may only be a frame the device skipped and counted, if a busy host held its loop up)
+    lost_then = led.total.lost_link
+    traffic.start_streams()
+    clean_from = traffic.mark()
     traffic.collect(1.0)
-    assert traffic.stats.missing == gaps_then and traffic.frames("DATA", since=clean_from)
+    assert traffic.frames("DATA", since=clean_from)
+    traffic.stop_streams()
+    traffic.status()
+    after = traffic.ledger()
+    assert after.verdict == "ok" and after.total.lost_link == lost_then, after.total.line()
+    assert after.total.dropped_device == after.total.not_reported == 0, after.total.line()
     assert traffic.boot_id == dut.boot_id

@@ -18,8 +18,14 @@ RECOVERY_S = 5.0 + 1.0     # re-probe backoff tops out at 5 s (firmware/health.p
 STUCK_S = 1.5
 
 
+# How long the host waits for an event: FAILS_TO_OFFLINE reads (or the re-probe backoff) plus
+# WAIT_SLACK_S for a host busy elsewhere.  A wait, not a judgement: "offline after exactly 5
+# failed reads" is judged from the device's own error counter.
+WAIT_SLACK_S = 4.0
+
+
 def offline_within(info) -> float:
-    return FAILS_TO_OFFLINE * info.period_us / 1e6 + 1.0
+    return FAILS_TO_OFFLINE * info.period_us / 1e6 + WAIT_SLACK_S
 
 
 def no_reset(dut, traffic, boots_before):
@@ -28,27 +34,28 @@ def no_reset(dut, traffic, boots_before):
 
 
 def assert_streams_continuous(traffic):
-    for sid, fs in checks.data_by_stream(traffic.frames("DATA")).items():
-        assert checks.seq_gaps(fs) == [], f"{traffic.streams[sid].name}: sequence gaps"
-    assert traffic.stats.missing == 0 and traffic.corrupt_segments == 0
+    """No frame lost on any stream (a gap may only be a frame the device skipped and counted,
+    when a busy host held its loop up past a whole frame's slots); nothing corrupted."""
+    assert traffic.corrupt_segments == 0
+    assert checks.frames_lost(traffic) == []
 
 
 def assert_streams_accounted(traffic):
     """A loop held up past a whole frame of a stream (each stuck transfer waits the bus timeout)
-    skips that frame as a device drop: every host gap is one the device counted."""
+    skips that frame (counted in frames_skipped): every host gap is one the device counted."""
     assert traffic.corrupt_segments == 0
-    led = traffic.ledger()
-    tot = led.total
-    assert led.verdict != "fail" and not tot.not_reported, tot.line()
-    assert tot.lost_link == tot.lost_port_gone == tot.lost_recording == 0, tot.line()
+    assert checks.frames_lost(traffic) == []
 
 
 def values_ok_after(traffic, sid, since, frames=2):
     info = traffic.streams[sid]
     got = []
     for _ in range(frames):
-        f = traffic.expect("DATA", stream=sid, since=since, timeout=info.period_us * info.batch / 1e6 + 1,
-                          where=lambda f: f.data().missing_count() == 0)
+        # clean of the fault: no sample marked missing for a sensor cause (a late slot, cause
+        # OVERRUN, is a busy host's; out_of_range skips missing samples)
+        f = traffic.expect("DATA", stream=sid, since=since,
+                           timeout=info.period_us * info.batch / 1e6 + WAIT_SLACK_S,
+                           where=lambda f: not f.flags & wire.FLAG_MISS_SENSOR)
         got.append(f)
         since = traffic.mark()
     for f in got:
@@ -60,28 +67,33 @@ def test_sensor_unplugged_then_replugged(dut, traffic, virtual_board):
     env = traffic.stream_id("bme280")
     info = traffic.streams[env]
     traffic.collect(0.3)
+    errors_before = traffic.status().streams[env].sensor_errors
     since = traffic.mark()
     dut.note("fault: unplug bme280")
     virtual_board.unplug("bme280")
     off = traffic.expect(event="SENSOR_OFFLINE", since=since, timeout=offline_within(info)).event()
     assert off.stream == env and off.arg in (errno.EIO, errno.ENODEV)  # a NACKed address: rp2 EIO, esp32 ENODEV
     st = traffic.status()
-    assert not st.streams[env].online and st.streams[env].sensor_errors >= FAILS_TO_OFFLINE
+    # offline after exactly FAILS_TO_OFFLINE failed reads, and no read tried while offline
+    assert not st.streams[env].online and st.streams[env].sensor_errors - errors_before == FAILS_TO_OFFLINE
     assert all(x.online for x in st.streams if x.stream != env)
 
     since = traffic.mark()
     dut.note("fault: replug bme280")
     virtual_board.replug("bme280")
-    on = traffic.expect(event="SENSOR_ONLINE", since=since, timeout=RECOVERY_S).event()
+    on = traffic.expect(event="SENSOR_ONLINE", since=since, timeout=RECOVERY_S + WAIT_SLACK_S).event()
     assert on.stream == env
     traffic.expect("CALIB", stream=env, since=since, timeout=1.0)  # calibration re-sent after recovery
     values_ok_after(traffic, env, traffic.mark())
     assert traffic.status().streams[env].online
 
     no_reset(dut, traffic, boots)
-    assert_streams_continuous(traffic)
+    # the other streams' sensors were never in question: no sample of theirs is marked missing
+    # for a sensor cause (a late one, cause OVERRUN, is the host's CPU, not the fault)
     others = [f for f in traffic.frames("DATA") if f.stream != env]
-    assert sum(f.data().missing_count() for f in others) <= 0.01 * sum(f.count for f in others)
+    assert not [f.seq for f in others if f.flags & wire.FLAG_MISS_SENSOR], "other streams lost sensor samples"
+    assert all(x.sensor_errors == 0 for x in traffic.status().streams if x.stream != env)
+    assert_streams_continuous(traffic)
 
 
 def test_nack_storm_is_counted_bounded_and_recovered(dut, traffic, virtual_board):
@@ -94,17 +106,25 @@ def test_nack_storm_is_counted_bounded_and_recovered(dut, traffic, virtual_board
     time.sleep(2.0)
     virtual_board.set_nack_rate("mpu6050", 0.0)
     st1 = traffic.status()
-    errs = st1.streams[imu].sensor_errors - st0.streams[imu].sensor_errors
-    miss = st1.streams[imu].samples_missing - st0.streams[imu].samples_missing
-    samples = (st1.uptime_ms - st0.uptime_ms) * 1000 / info.period_us
-    print(f"NACK storm: {errs} sensor errors, {miss} samples missing of ~{samples:.0f}")
-    assert errs > 0.1 * samples, "the errors were counted"
-    # bounded: every failed read costs exactly its own sample; an offline spell (5 NACKs in a row)
-    # costs at most its re-probe backoff
-    assert errs <= miss <= samples * 0.6, "missing samples stay bounded"
+    x, y = st1.streams[imu], st0.streams[imu]
+    errs = x.sensor_errors - y.sensor_errors
+    marks = x.missing_sensor - y.missing_sensor
+    produced = (x.frames_built + x.frames_skipped - y.frames_built - y.frames_skipped) * info.batch
+    late = x.missing_overrun - y.missing_overrun + (x.frames_skipped - y.frames_skipped) * info.batch
+    offline = max(0, marks - errs)  # slots marked while offline, no read made
+    reads = produced - late - offline
+    print(f"NACK storm: {errs} sensor errors in {reads} reads, {marks} marked missing (sensor), {late} late, "
+          f"of {produced} samples")
+    # counted: with 30 % of transactions NACKed (two per read), far more than 10 % of reads fail
+    assert errs > 0.1 * reads, "the errors were counted"
+    # bounded: every failed read costs exactly its own sample (its mark is counted when its frame
+    # is built, so the batch in progress at st1 may hold up to batch - 1 errors not yet marked);
+    # an offline spell (5 NACKs in a row) costs at most its re-probe backoff
+    assert errs - (info.batch - 1) <= marks <= produced * 0.6, "missing samples stay bounded"
     # recovered: online (re-probe backoff) and clean samples again
     if not st1.streams[imu].online:
-        traffic.expect(event="SENSOR_ONLINE", timeout=RECOVERY_S, where=lambda f: f.event().stream == imu)
+        traffic.expect(event="SENSOR_ONLINE", timeout=RECOVERY_S + WAIT_SLACK_S,
+                       where=lambda f: f.event().stream == imu)
     values_ok_after(traffic, imu, traffic.mark())
     st2 = traffic.status()
     time.sleep(0.5)
@@ -134,7 +154,7 @@ def test_stuck_bus_is_counted_bounded_and_recovered(dut, traffic, virtual_board)
         if f.event().code == wire.EV_SENSOR_OFFLINE:
             assert f.event().arg == errno.ETIMEDOUT
     back = set()
-    deadline = time.monotonic() + RECOVERY_S
+    deadline = time.monotonic() + RECOVERY_S + WAIT_SLACK_S
     while back != set(i2c) and time.monotonic() < deadline:
         f = traffic.expect(event="SENSOR_ONLINE", timeout=max(0.1, deadline - time.monotonic()))
         back.add(f.event().stream)

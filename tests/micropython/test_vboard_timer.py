@@ -62,25 +62,32 @@ def spin(ms):
         pass
 t = machine.Timer(-1)
 t.init(period=10, callback=cb)
+t0 = time.ticks_ms()
 spin(500)
 busy = n[0]; n[0] = 0
+t1 = time.ticks_ms()
 time.sleep_ms(500)
 slept = n[0]; n[0] = 0
+t2 = time.ticks_ms()
 micropython.heap_lock()
 spin(300)
 micropython.heap_unlock()
 locked = n[0]; n[0] = 0
+t3 = time.ticks_ms()
 t.deinit()
 time.sleep_ms(100)
 after = n[0]
 t.init(period=20, mode=machine.Timer.ONE_SHOT, callback=cb)
 time.sleep_ms(200)
-print(busy, slept, locked, after, n[0] - after)
+print(busy, slept, locked, after, n[0] - after, time.ticks_diff(t1, t0), time.ticks_diff(t2, t1),
+      time.ticks_diff(t3, t2))
 """)
-    busy, slept, locked, after, one_shot = map(int, out.split())
-    # 500 ms of 10 ms periods: never more than 50 (no catch-up bursts); how many fewer depends on
-    # how much CPU the host gives the timer thread, so the lower bound only says "they ran"
-    assert 5 <= busy <= 50 and 5 <= slept <= 50 and 3 <= locked <= 30, out
+    busy, slept, locked, after, one_shot, *spans = map(int, out.split())
+    # at most one callback per 10 ms of the device's own clock over each phase (no catch-up
+    # bursts; +1 for a tick due at the phase's edge); how many fewer depends on how much CPU the
+    # host gives the timer thread, so the lower bound only says they ran in each phase
+    for n, ms in zip((busy, slept, locked), spans):
+        assert 1 <= n <= ms // 10 + 1, out
     assert after == 0 and one_shot == 1, out
 
 
@@ -103,7 +110,8 @@ t.deinit()
 print(bad[0], bad[1], wrong)
 """)
     calls, wrong_in_cb, wrong_in_main = map(int, out.split())
-    assert calls >= 5 and wrong_in_cb == 0 and wrong_in_main == 0, out
+    # how many callbacks fall in 1,500 transactions depends on the host's CPU: that they ran is the point
+    assert calls >= 1 and wrong_in_cb == 0 and wrong_in_main == 0, out
 
 
 def _repl(ser: serial.Serial, line: str) -> None:
@@ -135,7 +143,9 @@ def test_a_timer_feeds_the_watchdog_at_the_idle_repl(vboard):
     line = next(x for x in out.splitlines() if x.startswith("IDLE"))
     _, fed, idle_ms, cause = line.split()
     assert len(vboard.boots) == n, "the watchdog reset the board at the REPL"
-    assert int(idle_ms) >= 1800 and int(fed) >= 5, line  # fed while idle; no reset is the proof
+    # fed while idle (the count depends on the host's CPU; no reset is the proof), over at least
+    # three watchdog timeouts of the device's own clock
+    assert int(idle_ms) >= 1800 and int(fed) >= 1, line
     assert int(cause) != 3, line
 
 
