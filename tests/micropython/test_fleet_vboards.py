@@ -30,7 +30,7 @@ def test_four_virtual_boards_through_one_broker_with_a_restart(kind, vboard_fact
         pytest.skip(why)
     boards = [vboard_factory(name=f"vb{i}") for i in range(BOARDS)]
     for b in boards:
-        install(b.flash_dir)
+        install(b.fs)
         b.power_cycle()
     for b in boards:
         b.wait_boot(2, timeout=30)
