@@ -21,8 +21,8 @@ LAYERS = [
     {"host.errors", "host.paths"},
     {"host.protocol", "host.sensors"},
     {"host.device"},
-    {"host.monitoring", "host.flashing", "host.virtual_board"},
-    {"host.flash", "host.monitor", "host.hil", "host.testkit"},
+    {"host.monitoring", "host.flashing", "host.virtual_board", "host.emulated_rp2040"},
+    {"host.flash", "host.monitor", "host.hil", "host.testkit", "host.fleet"},
     {"host.demo"},
 ]
 
@@ -48,6 +48,12 @@ def _imports(path: Path) -> list[str]:
         elif isinstance(node, ast.Import):
             out.extend(a.name for a in node.names)
     return out
+
+
+def test_every_host_package_has_a_layer():
+    packages = {f"host.{p.name}" for p in (ROOT / "host").iterdir() if (p / "__init__.py").exists()}
+    modules = {f"host.{p.stem}" for p in (ROOT / "host").glob("*.py") if p.stem != "__init__"}
+    assert not {m for m in packages | modules if _layer(m) is None}
 
 
 def test_host_layers_import_only_downwards_and_never_tests():
