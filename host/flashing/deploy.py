@@ -107,7 +107,7 @@ class Deployer:
         dirs = sorted({STAGING + "/" + p.rsplit("/", 1)[0] for p in files if "/" in p} | {STAGING})
         self._run("for d in %r:\n _mk(d+'/x')\n" % (tuple(dirs),))
         total = sum(len(d) for d in files.values())
-        with self.reporter.task(f"Copying {len(files)} files", total) as task:
+        with self.reporter.task(f"Copying {len(files)} file{'' if len(files) == 1 else 's'}", total) as task:
             for path, data in files.items():
                 dest = f"{STAGING}/{path}"
                 chunks = [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]

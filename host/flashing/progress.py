@@ -35,19 +35,24 @@ class _NullTask:
 
 
 class _PlainTask:
-    """Prints a line at 0%, every quarter, and 100%: readable in CI logs, no control codes."""
+    """Prints a line as each quarter is crossed, when it is crossed (the share reached, not every
+    quarter passed at once), and nothing for the last: the caller's "done" line says it.
+    Readable in CI logs, no control codes. Only byte counts are shown; polls have no percentage."""
 
     def __init__(self, out: TextIO, description: str, total: int, unit: str) -> None:
         self.out, self.description, self.total, self.unit = out, description, total, unit
         self.done = 0
-        self.next_quarter = 1
+        self.quarter = 0
 
     def advance(self, amount: int) -> None:
         self.done += amount
-        while self.unit == "B" and self.total > 0 and self.next_quarter < 4 and self.done * 4 >= self.total * self.next_quarter:
-            print(f"{self.description}: {25 * self.next_quarter}% ({self.done}/{self.total} {self.unit})",
+        if self.unit != "B" or self.total <= 0 or self.done >= self.total:
+            return
+        quarter = min(3, self.done * 4 // self.total)
+        if quarter > self.quarter:
+            self.quarter = quarter
+            print(f"{self.description}: {self.done * 100 // self.total}% ({self.done}/{self.total} {self.unit})",
                   file=self.out, flush=True)
-            self.next_quarter += 1
 
     def set_total(self, total: int) -> None:
         self.total = total
@@ -86,12 +91,11 @@ class ConsoleReporter(Reporter):
             yield _NullTask()
             return
         if self._console is None:
-            print(f"{description}: {total} {unit}", file=self.out, flush=True)
+            print(f"{description}: {total} {unit}" if unit == "B" else f"{description} ...",
+                  file=self.out, flush=True)
             task = _PlainTask(self.out, description, total, unit)
             yield task
-            if task.done < task.total:
-                pass  # left incomplete: an exception is on its way, say nothing more
-            else:
+            if task.done >= task.total:  # left incomplete: a timeout or an exception, never "done"
                 print(f"{description}: done", file=self.out, flush=True)
             return
         from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn

@@ -85,6 +85,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, reporter: Reporter, w
     """Poll `predicate` until it returns something truthy or `timeout` seconds pass (then None)."""
     deadline = time.monotonic() + timeout
     steps = max(1, int(timeout / poll))
+    polled = 0
     with reporter.task(what, steps, unit="polls") as task:
         while True:
             result = predicate()
@@ -92,9 +93,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float, reporter: Reporter, w
                 task.advance(steps)
                 return result
             if time.monotonic() >= deadline:
-                return None
+                return None  # the task stays short of its total: a timeout is not "done"
             time.sleep(poll)
-            task.advance(1)
+            if polled < steps - 1:
+                polled += 1
+                task.advance(1)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from host.flashing import api as flash
+from host import flash
+from host.flashing import api
 from host.flashing.deploy import deploy_tree
 from host.flashing.deploy_config import ConfigError
 from host.flashing.deploy_tree import build_tree
@@ -142,7 +143,7 @@ def test_library_deploy_refuses_it_too_before_touching_the_port(tmp_path):
     cfg = tmp_path / "c.json"
     cfg.write_text('{"broken": ')
     with pytest.raises(ConfigError, match="not valid JSON"):
-        flash.deploy(load_board("virtual"), port="/dev/no-such-port", config=cfg)
+        api.deploy(load_board("virtual"), port="/dev/no-such-port", config=cfg)
 
 
 @pytest.mark.parametrize("board", ["virtual", "rp2040_pico"])
