@@ -162,3 +162,10 @@ def test_esp32_first_boot_sets_the_volume_up_as_inisetup_does(vboard_factory, bo
     assert board_exec(b.port, "import os\nprint(os.listdir())").strip() == "['boot.py']"
     assert (b.fs / "boot.py").read_text().startswith("# This file is executed on every boot")
     assert os.path.getsize(b.volume.image) == ESP32_BYTES
+
+
+def test_the_unix_ports_ways_out_to_the_host_are_gone(vboard, board_exec):
+    """No board has os.system/putenv/unsetenv; `uos` is the same module, not the unix built-in."""
+    out = board_exec(vboard.port, "import os, uos; print([hasattr(m, n) for m in (os, uos) for n in "
+                             "('system', 'putenv', 'unsetenv')], os is uos)")
+    assert out.strip() == "[False, False, False, False, False, False] True"
