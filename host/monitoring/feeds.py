@@ -26,10 +26,6 @@ from host.monitoring.session import Batch, Session
 from host.protocol.commands import Commands, opcode
 
 
-COALESCE_BYTES = 16384  # a read shorter than this ...
-COALESCE_S = 0.01       # ... is followed by this pause (at 1 MB/s: ~10 kB reads, <= 100 a second)
-
-
 def _stream_names(session: Session) -> Callable[[int], str | None]:
     def name(sid: int) -> str | None:
         st = session.streams.get(sid)
@@ -88,11 +84,6 @@ class LiveFeed(Commands):
 
     def _on_read(self, t: float, data: bytes) -> None:
         self._q.put((t, data))
-        if len(data) < COALESCE_BYTES:
-            # let the next read gather more: a fast link read in many small reads costs a wake-up
-            # and its syscalls each (~40 % of the live pipeline's CPU at 1 MB/s); this read is
-            # already queued and recorded, so only the next one waits, by a few ms
-            time.sleep(COALESCE_S)
 
     def _on_event(self, ev) -> None:
         self._q.put((ev.t, ev))
