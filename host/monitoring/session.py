@@ -452,10 +452,10 @@ class Session:
 
     def _convert(self, st: StreamState, group: list[tuple[Frame, int, float]]) -> list[Batch]:
         """One stream's DATA frames -> Batches whose arrays are views into one conversion."""
-        blks = [f.data() for f, _, _ in group]
-        counts = [b.count for b in blks]
+        counts = [f.count for f, _, _ in group]
         total = sum(counts)
         if any(f.flags & wire.FLAG_MISSING for f, _, _ in group):
+            blks = [f.data() for f, _, _ in group]
             missing = np.concatenate([
                 np.unpackbits(np.frombuffer(b.missing, np.uint8), bitorder="little")[: b.count] for b in blks
             ]).astype(bool)
@@ -467,14 +467,14 @@ class Session:
         if len(group) == 1:
             f = group[0][0]
             t_us = f.t_us + f.period_us * np.arange(total, dtype=np.int64)
-            samples = blks[0].samples
+            samples = f.body[:total * f.sample_size]
         else:
             n = np.array(counts)
             idx = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
             t0 = np.array([f.t_us for f, _, _ in group], np.int64)
             period = np.array([f.period_us for f, _, _ in group], np.int64)
             t_us = np.repeat(t0, n) + np.repeat(period, n) * idx
-            samples = b"".join(b.samples for b in blks)
+            samples = b"".join([f.body[:f.count * f.sample_size] for f, _, _ in group])  # = data().samples
         try:
             values = units.to_physical(st.kind, samples, st.calibration, st.config, missing=mask)
         except (units.UnitsError, ValueError) as e:
@@ -494,12 +494,13 @@ class Session:
                 good = arr[~np.isnan(arr)]
                 if good.size:
                     ch.latest = float(good[-1])
-        unit_of = {c.name: c.unit for c in st.channels}
+        unit_of = {c.name: c.unit for c in st.channels}  # one dict for the run's batches (read-only)
+        items = list(values.items())
         out = []
         a = 0
         for (f, gap, t), c in zip(group, counts):
             b = a + c
             out.append(Batch(t, f.session, f.boot_id, f.stream, st.name, f.seq, gap, t_us[a:b],
-                             {k: v[a:b] for k, v in values.items()}, dict(unit_of), missing[a:b]))
+                             {k: v[a:b] for k, v in items}, unit_of, missing[a:b]))
             a = b
         return out
