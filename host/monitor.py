@@ -42,7 +42,13 @@ from host.device.recording import RecordingError  # noqa: E402
 from host.fleet import cli as fleet_cli  # noqa: E402
 from host.fleet.topics import FleetError  # noqa: E402
 
-PROG = "monitor"
+def _prog_name() -> str:
+    """The name the monitor was run as (pagerless-monitor, monitor.py), for --help and messages."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name in ("pagerless-monitor", "monitor.py") else "monitor.py"
+
+
+PROG = _prog_name()
 SUBCOMMANDS = ("live", "replay", "export", "plot", "stats")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -51,13 +57,41 @@ class CliError(Exception):
     """Bad input the user can fix; printed as one line, exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (`monitor.py live: error: ...`), exit code 2, no usage dump."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _number(kind, test, what: str):
+    """An argparse type: `kind` (int/float) for which `test` holds, else a one-line usage error."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value != value or not test(value):  # NaN fails every test
+            raise argparse.ArgumentTypeError(f"{text!r}: must be {what}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+_POSITIVE_S = _number(float, lambda v: 0 < v < float("inf"), "a number of seconds above 0")
+_POSITIVE_INT = _number(int, lambda v: v >= 1, "a whole number of at least 1")
+_SPEED = _number(float, lambda v: 0 <= v < float("inf"), "0 (as fast as possible) or above")
+_RATE = _number(float, lambda v: 0 < v < float("inf"), "above 0")
+
+
 # ---------------------------------------------------------------- argument parsing
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                                epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+    epilog = "\n\n".join(__doc__.split("\n\n")[1:]).replace("%", "%%").replace("\n  monitor ", "\n  %(prog)s ")
+    p = _Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+                                epilog=epilog.replace("  monitor ", "  %(prog)s ", 1),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", metavar="{live,replay,export,plot,stats}")
+    sub = p.add_subparsers(dest="cmd", metavar="{live,replay,export,plot,stats}", parser_class=_Parser)
 
     live = sub.add_parser("live", help="watch a board (default when no subcommand is given)",
                           description="Watch a board live: TUI on a terminal, records otherwise.")
@@ -65,22 +99,22 @@ def build_parser() -> argparse.ArgumentParser:
                       help="auto (the one board found), virtual (the running virtual board), or a device "
                            "path / pyserial URL (default: auto)")
     live.add_argument("--board", default=None, help="board definition name to pick with --port auto")
-    live.add_argument("--baud", type=int, default=115200, help="line rate for UART bridges (default 115200)")
-    live.add_argument("--line-rate", type=float, default=None, metavar="BYTES_PER_S",
+    live.add_argument("--baud", type=_POSITIVE_INT, default=115200, help="line rate for UART bridges (default 115200)")
+    live.add_argument("--line-rate", type=_RATE, default=None, metavar="BYTES_PER_S",
                       help="payload bytes/s the link carries, for the 'share of line' figure "
                            "(default: from the board definition once HELLO names the board)")
     live.add_argument("--record", metavar="FILE", help="append everything received to this recording")
     _add_output_args(live)
-    live.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N DATA frames")
+    live.add_argument("--frames", type=_POSITIVE_INT, default=None, metavar="N", help="stop after N DATA frames")
     live.add_argument("--no-hello", action="store_true", help="do not ask the board for metadata on connect")
     fleet_cli.add_publish_args(live)
 
     rp = sub.add_parser("replay", help="play a recording through the same decoder and view")
     rp.add_argument("file")
-    rp.add_argument("--speed", type=float, default=1.0,
+    rp.add_argument("--speed", type=_SPEED, default=1.0,
                     help="1 = real time, 0 = as fast as possible (default 1; piped output is always fast)")
     _add_output_args(rp)
-    rp.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N DATA frames")
+    rp.add_argument("--frames", type=_POSITIVE_INT, default=None, metavar="N", help="stop after N DATA frames")
 
     ex = sub.add_parser("export", help="write every sample in physical units as CSV")
     ex.add_argument("file")
@@ -90,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="plot every channel of a recording (gaps stay gaps)")
     pl.add_argument("file")
     pl.add_argument("-o", "--output", required=True, metavar="OUT", help="image file (png, svg, pdf)")
-    pl.add_argument("--dpi", type=int, default=100)
+    pl.add_argument("--dpi", type=_POSITIVE_INT, default=100)
 
     st = sub.add_parser("stats", help="summarise a recording: counters, sessions, reconciliation")
     st.add_argument("file")
@@ -102,7 +136,7 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("jsonl", "csv", "text"), default=None,
                    help="machine-readable output instead of the TUI (default when stdout is not a terminal: "
                         "jsonl)")
-    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    p.add_argument("--duration", type=_POSITIVE_S, default=None, metavar="S", help="stop after S seconds")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -270,8 +304,9 @@ def cmd_export(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from host.monitoring.plot import Series, plot
+    from host.monitoring.plot import Series, check_output, plot
 
+    check_output(args.output)  # a format matplotlib cannot write is the user's to fix, before any work
     series = Series()
     loaded = _load(args.file, on_batch=series.add)
     n = plot(series, loaded.session, args.output, title=str(args.file), dpi=args.dpi)

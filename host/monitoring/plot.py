@@ -1,8 +1,9 @@
 """Plot a recording: one panel per channel, gaps drawn as gaps.
 
-x is seconds since the start of the recording: each boot session is anchored at the host time of its
-first frame and advances with the device's own sample clock. A session is drawn as its own line (a
-reboot never joins two runs), frames lost on the link break the line (a NaN is inserted), and missing
+x is seconds on the device's own sample clock, 0 at the first sample of the first boot (the t0 of
+its earliest sample, whichever stream's frame arrived first: a stream batching 6.4 s of samples
+starts at 0, not at -5 s); a later boot is placed where the host saw its clock start. A session is
+drawn as its own line (a reboot never joins two runs), frames lost on the link break the line (a NaN is inserted), and missing
 samples are NaN already. Only what is drawn is kept: each channel is reduced to about BUCKETS buckets
 (minimum and maximum of each, so a one-sample spike still shows), whatever the recording's length.
 """
@@ -80,31 +81,34 @@ class _Channel:
                 break
         self.done = segs
 
-    def segments(self) -> list[tuple[np.ndarray, np.ndarray]]:
+    def segments(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Boot session -> (x, y), in session order."""
         self._settle()
-        return [self.done[k] for k in sorted(self.done)]
+        return {k: self.done[k] for k in sorted(self.done)}
 
 
 class Series:
     """What a plot draws, gathered batch by batch (`add` fits `export.load(on_batch=...)`).
 
-    x is seconds since the first batch: each boot session is anchored at the host time of its first
-    frame and advances with the device's sample clock. A session is its own segment, and a frame lost on
-    the link inserts a NaN (a break in the line)."""
+    Channels keep x as device seconds within their boot; where each boot sits on the plot's axis
+    (module docstring) is only known once every stream's first frame came, so it is applied in
+    `segments()`. A session is its own segment, and a frame lost on the link inserts a NaN."""
 
     def __init__(self) -> None:
-        self._t_start: float | None = None
-        self._anchors: dict[int, tuple[float, int]] = {}
+        self._t0_us: dict[int, int] = {}        # per boot: device time of its earliest sample
+        self._origin: dict[int, float] = {}     # per boot: host time its device clock read 0 (earliest)
         self._channels: dict[tuple[str, str], _Channel] = {}
         self._seen: set[tuple[str, int]] = set()
         self._pending: list[Batch] = []
         self._n_pending = 0
 
     def add(self, b: Batch, _session: object = None) -> None:
-        if self._t_start is None:
-            self._t_start = b.t_host
-        if b.session not in self._anchors:
-            self._anchors[b.session] = (b.t_host - self._t_start, int(b.t_us[0]))
+        if not b.count:
+            return
+        k = b.session
+        t0, origin = int(b.t_us[0]), b.t_host - int(b.t_us[-1]) / 1e6  # a frame is sent after its last sample
+        self._t0_us[k] = min(self._t0_us.get(k, t0), t0)
+        self._origin[k] = min(self._origin.get(k, origin), origin)
         self._pending.append(b)
         self._n_pending += b.count
         if self._n_pending >= _PENDING:
@@ -118,8 +122,7 @@ class Series:
             groups.setdefault((b.name, b.session, tuple(b.values)), []).append(b)
         self._pending, self._n_pending = [], 0
         for (stream, session, names), bs in groups.items():
-            x0, us0 = self._anchors[session]
-            x = x0 + (np.concatenate([b.t_us for b in bs]) - us0) / 1e6
+            x = np.concatenate([b.t_us for b in bs]) / 1e6
             starts = np.cumsum([0] + [b.count for b in bs[:-1]])
             seen = (stream, session) in self._seen
             breaks = starts[[bool(b.gap_before) and (seen or k > 0) for k, b in enumerate(bs)]]
@@ -132,10 +135,22 @@ class Series:
                     ch = self._channels[(stream, name)] = _Channel()
                 ch.add(session, xb, y)
 
+    def offsets(self) -> dict[int, float]:
+        """Per boot session: what to add to its device seconds to place it on the plot's axis."""
+        if not self._t0_us:
+            return {}
+        first = min(self._t0_us)
+        zero = self._origin[first] + self._t0_us[first] / 1e6  # host time of the first sample
+        return {k: self._origin[k] - zero for k in self._t0_us}
+
     def segments(self) -> dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]]:
-        """(stream, channel) -> [(x, y) per boot session]."""
+        """(stream, channel) -> [(x, y) per boot session], x in seconds since the first sample."""
         self._flush()
-        return {k: ch.segments() for k, ch in self._channels.items()}
+        off = self.offsets()
+        out = {}
+        for key, ch in self._channels.items():
+            out[key] = [(x + off[k], y) for k, (x, y) in ch.segments().items()]
+        return out
 
 
 def _series(batches: Iterable[Batch]) -> dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]]:
@@ -145,22 +160,46 @@ def _series(batches: Iterable[Batch]) -> dict[tuple[str, str], list[tuple[np.nda
     return s.segments()
 
 
-def plot(series: Series, session: Session, out: str | os.PathLike, title: str = "", dpi: int = 100) -> int:
-    """Write a PNG (or any matplotlib format by extension) with one panel per channel of `series`;
-    units from `session`. Returns the number of panels."""
+def check_output(out: str | os.PathLike) -> None:
+    """PlotError unless matplotlib writes the format `out`'s extension names (asked before any work)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    ext = os.path.splitext(os.fspath(out))[1].lstrip(".").lower()
+    if ext not in formats:
+        what = f"a .{ext} file" if ext else "a file without an extension"
+        raise PlotError(f"{out}: cannot write {what}; name it .png, .svg or .pdf "
+                        f"(or {', '.join(f for f in sorted(formats) if f not in ('png', 'svg', 'pdf'))})")
+
+
+def panel_order(keys, session: Session) -> list[tuple[str, str]]:
+    """(stream, channel) keys in the order the HELLO announced streams and their channels; any the
+    session does not know (a stream seen only in an earlier boot's HELLO) after them, as they came."""
+    rank = {}
+    for st in session.streams.values():
+        for c in st.channels:
+            rank[(st.name, c.name)] = len(rank)
+    keys = list(keys)
+    return sorted(keys, key=lambda k: (rank.get(k, len(rank)), keys.index(k)))
+
+
+def figure(series: Series, session: Session, title: str = ""):
+    """The matplotlib figure `plot` writes: one panel per channel, in announced order, title above."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = series.segments()
-    if not series:
+    segments = series.segments()
+    if not segments:
         raise PlotError("no samples to plot (no DATA frames after a HELLO in the recording)")
     units = {}
     for st in session.streams.values():
         for c in st.channels:
             units[(st.name, c.name)] = c.unit
+    series = {k: segments[k] for k in panel_order(segments, session)}
     n = len(series)
-    fig, axes = plt.subplots(n, 1, figsize=(10, max(2.0, 1.6 * n)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(n, 1, figsize=(10, max(2.0, 1.6 * n + 0.6)), sharex=True, squeeze=False,
+                             layout="constrained")  # makes room for the title, unlike tight_layout
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, ((stream, ch), segs) in zip(axes[:, 0], series.items()):
         for k, (x, y) in enumerate(segs):
@@ -170,10 +209,21 @@ def plot(series: Series, session: Session, out: str | os.PathLike, title: str = 
         ax.grid(True, alpha=0.3)
         if len(segs) > 1:
             ax.legend(fontsize=7, loc="upper right")
-    axes[-1, 0].set_xlabel("time since recording start [s]")
+    axes[-1, 0].set_xlabel("time since the first sample [s] (device clock)")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    return fig
+
+
+def plot(series: Series, session: Session, out: str | os.PathLike, title: str = "", dpi: int = 100) -> int:
+    """Write a PNG (or any matplotlib format by extension) with one panel per channel of `series`;
+    units from `session`. Returns the number of panels."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    check_output(out)
+    fig = figure(series, session, title)
+    n = len(fig.axes)
     try:
         with matplotlib.rc_context({"agg.path.chunksize": _AGG_CHUNK}):
             fig.savefig(out, dpi=dpi)

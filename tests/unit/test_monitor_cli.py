@@ -101,7 +101,7 @@ def test_cli_bad_recording_is_one_line_exit_2(capsys, tmp_path: Path, content, w
 def test_cli_subprocess_error_has_no_traceback(tmp_path: Path) -> None:
     p = _run("-m", "host.monitor", "export", str(tmp_path / "none.pglrec"), "--csv", "-")
     assert p.returncode == 2
-    assert p.stderr.startswith("monitor: error:") and "Traceback" not in p.stderr
+    assert p.stderr.startswith("monitor.py: error:") and "Traceback" not in p.stderr
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -308,3 +308,89 @@ def test_link_reconnects_to_same_board_under_new_name() -> None:
     assert [e for e, _ in events] == ["connected", "disconnected", "reconnected"]
     assert "new port name" in events[2][1] and link.path == "/dev/ttyACM1"
     assert opened == ["/dev/ttyACM0", "/dev/ttyACM1"]
+
+
+# ---------------------------------------------------------------- issue 15: what a new user trips over
+
+def test_cli_help_names_the_command_as_typed() -> None:
+    p = _run("host/monitor.py", "--help")
+    assert p.stdout.startswith("usage: monitor.py ") and "\n  monitor.py replay FILE" in p.stdout
+    exe = Path(sys.executable).parent / "pagerless-monitor"
+    p = subprocess.run([str(exe), "replay", "--help"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.startswith("usage: pagerless-monitor replay ")
+    p = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
+    assert "\n  pagerless-monitor --format jsonl" in p.stdout and "\n  monitor " not in p.stdout
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--duration", "-1"], "--duration: '-1'"), (["live", "--frames", "0"], "--frames: '0'"),
+    (["replay", "x.pglrec", "--speed", "-1"], "--speed: '-1'"), (["--duration", "nan"], "'nan'"),
+    (["--baud", "fast"], "'fast' is not a number"), (["plot", "x", "-o", "x.png", "--dpi", "0"], "--dpi"),
+])
+def test_cli_bad_numbers_are_one_line_exit_2(argv, words, capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        monitor.main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ": error: argument " in err and words in err, err
+
+
+def test_cli_plot_unknown_extension_is_a_user_error(rec_with_gap: Path, tmp_path: Path, capsys) -> None:
+    assert monitor.main(["plot", str(rec_with_gap), "-o", str(tmp_path / "out.xyz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write a .xyz file" in err and ".png" in err
+    assert "internal error" not in err and not (tmp_path / "out.xyz").exists()
+
+
+def _loaded_with_streams_reversed(path: Path):
+    """The recording's batches with every a0 batch before the first imu one (announced: imu, a0)."""
+    from host.monitoring.export import load
+
+    loaded = load(path, keep=True)
+    return loaded, [b for b in loaded.batches if b.name == "a0"] + [b for b in loaded.batches if b.name != "a0"]
+
+
+def test_plot_panels_in_announced_order_and_title_clear_of_them(rec_with_gap: Path) -> None:
+    from host.monitoring.plot import Series, figure
+
+    loaded, batches = _loaded_with_streams_reversed(rec_with_gap)
+    series = Series()
+    for b in batches:
+        series.add(b)
+    fig = figure(series, loaded.session, title=str(rec_with_gap))
+    labels = [ax.get_ylabel().split("\n")[0] for ax in fig.axes]
+    announced = [st.name for st in loaded.session.streams.values()]
+    assert announced == ["imu", "a0"] and labels.index("a0") > max(i for i, n in enumerate(labels) if n == "imu")
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    title, first = fig._suptitle.get_window_extent(r), fig.axes[0].get_tightbbox(r)
+    assert title.y0 >= first.y1, (title, first)  # display coordinates: y grows upwards
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def test_plot_time_axis_is_device_time_from_the_first_sample() -> None:
+    """Attached to a running board: the first frame seen (imu, 100 ms batches) holds samples from
+    t=5 s on its clock; the env frame that follows holds 6.4 s of samples from t=0. The axis starts at
+    env's first sample, not at the first frame's arrival (which put env at -5 s)."""
+    import numpy as np
+
+    from host.monitoring.plot import Series
+    from host.monitoring.session import Batch
+
+    T = 1_700_000_000.0
+
+    def batch(name, t_us, t_host, seq):
+        n = len(t_us)
+        return Batch(t_host, 1, 7, 0 if name == "imu" else 1, name, seq, 0, np.asarray(t_us, np.int64),
+                     {"v": np.ones(n)}, {"v": "x"}, np.zeros(n, bool))
+
+    s = Series()
+    s.add(batch("imu", range(5_000_000, 5_100_000, 10_000), T + 5.1, 0))  # arrives first
+    s.add(batch("env", range(0, 6_400_000, 100_000), T + 6.4, 0))
+    s.add(batch("imu", range(5_100_000, 5_200_000, 10_000), T + 5.2, 1))
+    segs = s.segments()
+    (xe, _), = segs[("env", "v")]
+    (xi, _), = segs[("imu", "v")]
+    assert xe[0] == pytest.approx(0.0) and xe[-1] == pytest.approx(6.3)
+    assert xi[0] == pytest.approx(5.0) and xi[-1] == pytest.approx(5.19)
