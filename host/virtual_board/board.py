@@ -174,7 +174,8 @@ class VirtualBoard(Handler):
                                                                clock=self.clock)
                 self.chips[s.kind] = self.adcs[adc.pin]
                 continue
-            chip = sensors.kind(s.kind).chip(s.address, seed=self.seed + i, clock=self.clock, env=self.env)
+            chip = sensors.kind(s.kind).chip(s.address, seed=self.seed + i, clock=self.clock)
+            chip.env = self.env  # the board's air, read at each measurement (a kind's __init__ need not take it)
             self.buses.bus(s.bus).attach(chip)
             self.chips[s.kind] = chip
 
