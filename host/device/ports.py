@@ -165,7 +165,7 @@ def resolve_port(spec: str, board: str | None, modem_lines: bool = False) -> str
         if vb is None:
             raise BoardNotFound(
                 f"no virtual board running (no live pointer in {pagerless_home()}); "
-                "start one with: python -m host.virtual_board --dir DIR"
+                "start one with: pagerless-vboard (or python -m host.virtual_board)"
             )
         return vb.rfc2217 if modem_lines and vb.rfc2217 else vb.port
     if spec != "auto" and "/" not in spec and "://" not in spec:

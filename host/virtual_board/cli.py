@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 import threading
+import typing
 from pathlib import Path
 
 from host.device import registry
@@ -37,6 +39,72 @@ main.py there run at power-on. Ctrl-C here stops the board and leaves no process
 """
 
 
+def _prog() -> str:
+    """The name the tool was run as, for --help and messages."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name == "pagerless-vboard" else "python -m host.virtual_board"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, exit code 2, no usage dump."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+_HEAP = re.compile(r"([1-9][0-9]*)([kKmM]?)")
+
+
+def _heap(text: str) -> str:
+    """A MicroPython heap size (`-X heapsize=`): bytes, or k/M; refused here, not by a VM that then
+    loops on "Invalid command line arguments"."""
+    m = _HEAP.fullmatch(text.strip())
+    if m is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a heap size (e.g. 256k, 1M, 200000)")
+    size = int(m[1]) * {"": 1, "k": 1024, "m": 1024 * 1024}[m[2].lower()]
+    if not 16 * 1024 <= size <= 1024 ** 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: a heap between 16k and 1024M")
+    return m[1] + m[2].lower()
+
+
+def _fault_args(action: str, texts: list[str]) -> list:
+    """The fault call's arguments as JSON values, checked against the board method's signature, so a
+    wrong count or type is a one-line usage error here rather than a TypeError from the runner."""
+    values = [_parse_value(t) for t in texts]
+    method = getattr(VirtualBoard, action, None)
+    if method is None:  # not a board method (truth: a chip's)
+        return values
+    import inspect
+
+    try:
+        bound = inspect.signature(method).bind(None, *values)
+    except TypeError as exc:
+        raise ControlError(f"fault {action}: {exc}") from None
+    hints = typing.get_type_hints(method)
+    for name, value in list(bound.arguments.items())[1:]:
+        want = hints.get(name)
+        if want is not None and not _fits(value, want):
+            shown = " or ".join(_type_word(t) for t in typing.get_args(want) or (want,) if t is not type(None))
+            raise ControlError(f"fault {action}: {name} must be {shown}, not {json.dumps(value)}")
+    return values
+
+
+def _fits(value, want) -> bool:
+    options = typing.get_args(want) or (want,)
+    for t in options:
+        if t is type(None) and value is None or t is bool and isinstance(value, bool):
+            return True
+        if t in (int, float) and isinstance(value, int | float) and not isinstance(value, bool):
+            return t is float or isinstance(value, int)
+        if t is str and isinstance(value, str):
+            return True
+    return False
+
+
+def _type_word(t) -> str:
+    return {float: "a number", int: "a whole number", bool: "true or false", str: "a name"}.get(t, str(t))
+
+
 def _parse_value(text: str):
     try:
         return json.loads(text)
@@ -45,7 +113,7 @@ def _parse_value(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m host.virtual_board", description=__doc__,
+    p = _Parser(prog=_prog(), description=__doc__,
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", default="virtual",
                    help="board name; tools find it as --port <name> (default: %(default)s)")
@@ -53,12 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="rp2040", choices=["rp2040", "esp32"],
                    help="which real board to emulate: its heap size; esp32 adds the ROM serial loader "
                         "that esptool reaches at the board's rfc2217:// URL (default: %(default)s)")
-    p.add_argument("--heap", help="VM heap size, overriding the profile, e.g. 256k")
+    p.add_argument("--heap", type=_heap, help="VM heap size, overriding the profile, e.g. 256k")
     p.add_argument("--seed", type=int, default=0, help="seed for sensor noise and random faults")
     p.add_argument("--link", default="usb",
                    help=f"line rate: {', '.join(link_rates())} or bytes/s (default: %(default)s)")
     p.add_argument("--scenario", type=Path, help="TOML file of timed faults to replay (see docs)")
-    sub = p.add_subparsers(dest="command", metavar="{fault,status}")
+    sub = p.add_subparsers(dest="command", metavar="{fault,status}", parser_class=_Parser)
     f = sub.add_parser("fault", help="call the fault API of a running board",
                        description="Call the fault API of a running board: " + ", ".join(sorted(ALLOWED)))
     f.add_argument("action", choices=sorted(ALLOWED), metavar="ACTION")
@@ -71,7 +139,7 @@ def _client(name: str) -> BoardClient:
     entry = registry.lookup(name)
     if entry is None:
         raise ControlError(f"no virtual board named {name!r} is running; start one with "
-                           "`python -m host.virtual_board`")
+                           "`pagerless-vboard` (or `python -m host.virtual_board`)")
     return BoardClient(entry["control"])
 
 
@@ -120,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "fault":
-            result = _client(args.name).call(args.action, *map(_parse_value, args.args))
+            values = _fault_args(args.action, args.args)  # checked before any board is looked up
+            result = _client(args.name).call(args.action, *values)
             if result is not None:
                 print(json.dumps(result))
             return 0

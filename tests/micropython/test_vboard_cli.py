@@ -78,3 +78,27 @@ def test_bad_arguments_are_one_line_errors(tool_env, tmp_path):
     bad.write_text("[[event]]\nat = 1\naction = 'format_disk'\n")
     r = cli(tool_env, "--scenario", str(bad), "--dir", str(tmp_path / "y"))
     assert r.returncode == 2 and "unknown action 'format_disk'" in r.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--heap", "lots"], "--heap: 'lots' is not a heap size"),
+    (["--heap", "1k"], "between 16k and 1024M"),
+    (["fault", "set_nack_rate", "mpu6050", "lots"], "rate must be a number, not \"lots\""),
+    (["fault", "set_bus_stuck", "maybe"], "stuck must be true or false"),
+    (["fault", "unplug"], "missing a required argument: 'which'"),
+    (["--seed", "x"], "--seed"),
+])
+def test_bad_values_are_refused_before_a_board_starts(tool_env, tmp_path, args, words):
+    """No port printed, no VM looping on "Invalid command line arguments", no TypeError from the runner."""
+    r = cli(tool_env, "--dir", str(tmp_path / "b"), *args, timeout=20)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "TypeError" not in r.stderr and not (tmp_path / "b").exists()
+
+
+def test_help_names_the_tool_as_typed(tool_env):
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "pagerless-vboard"
+    r = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=30, env=tool_env)
+    assert r.returncode == 0 and r.stdout.startswith("usage: pagerless-vboard ")

@@ -143,3 +143,9 @@ def test_which_board_a_port_may_be_comes_from_board_definitions(fake_comports, p
     fake_comports.append(_port("/dev/ttyX0", 0x1209, 0x4242, serial="N1"))
     (found,) = ports.list_boards()
     assert found.boards == ("my_node",) and found.guess == "unknown USB serial device"
+
+
+def test_no_virtual_board_hint_is_a_command_to_type(ports_home):
+    with pytest.raises(BoardNotFound) as e:
+        ports.resolve_port("virtual", None)
+    assert "start one with: pagerless-vboard" in str(e.value) and "DIR" not in str(e.value)
