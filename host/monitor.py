@@ -8,7 +8,8 @@
   monitor plot FILE -o out.png                            one panel per channel, gaps left open
   monitor stats FILE [--json]                             the sample ledger per boot and in total
 
-Live keys: s start/stop streaming, r change a rate, m request metadata, b reboot (twice), q quit.
+Live keys: s start/stop streaming, r change a rate, m request metadata, b reboot (twice), a start the app
+(a board at its REPL: soft reset), ? help, Ctrl-C (or q, Ctrl-]) quit.
 
 Machine-readable output (stdout not a terminal, or --format given): csv and jsonl give one record per
 sample, text one line per DATA frame; see host/export.py for the columns. --duration S and
@@ -107,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_args(live)
     live.add_argument("--frames", type=_POSITIVE_INT, default=None, metavar="N", help="stop after N DATA frames")
     live.add_argument("--no-hello", action="store_true", help="do not ask the board for metadata on connect")
+    live.add_argument("--start-app", action="store_true",
+                      help="if the board sits at its REPL (friendly or raw), start the app (soft reset) "
+                           "instead of only saying so (key a in the live view)")
     fleet_cli.add_publish_args(live)
 
     rp = sub.add_parser("replay", help="play a recording through the same decoder and view")
@@ -148,15 +152,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 # ---------------------------------------------------------------- commands
 
 def _board_line_rate(board: str) -> float | None:
-    """The default line rate of the board the HELLO names, when its definition has a link section."""
-    from host.device.boards import load_board
-    from host.errors import BoardDefinitionError
+    """The default line rate of the board the HELLO names (the live view looks it up the same way)."""
+    from host.monitoring.feeds import board_line_rate
 
-    try:
-        link = load_board(board).link
-    except BoardDefinitionError:
-        return None
-    return None if link is None else float(link.default_bytes_per_s)
+    return board_line_rate(board)
 
 
 def _headless(feed, fmt: str, duration: float | None, frames: int | None, out=None) -> int:
@@ -224,7 +223,7 @@ def cmd_live(args) -> int:
         link.close()
         raise
     session = Session(line_rate=args.line_rate)
-    feed = LiveFeed(link, session, recorder, hello_on_connect=not args.no_hello)
+    feed = LiveFeed(link, session, recorder, hello_on_connect=not args.no_hello, start_app=args.start_app)
     if publisher is not None:
         publisher.attach(feed)
     feed.start_reader()

@@ -14,6 +14,7 @@ frame came for several expected periods, and commands that got no ACK; both go t
 from __future__ import annotations
 
 import queue
+import re
 import time
 from collections.abc import Callable, Iterable
 
@@ -24,6 +25,26 @@ from host.monitoring.export import apply_record
 from host.monitoring.liveness import Liveness
 from host.monitoring.session import Batch, Session
 from host.protocol.commands import Commands, opcode
+
+# what a board at its REPL sends back (to SEND_HELLO's bytes, or on its own): the friendly prompt, the
+# raw REPL's banner, its "OK<Ctrl-D>" reply framing, or a traceback from what it took as typed input
+_REPL_TEXT = re.compile(r'^>>>|raw REPL; CTRL-B to exit|^OK\x04|File "<stdin>"|^\x04?>$')
+# interrupt whatever runs, leave the raw REPL (Ctrl-B), soft reset from the friendly REPL (Ctrl-D):
+# only a soft reset from the friendly REPL runs boot.py and main.py again
+START_APP = b"\r\x03\x03\x02\x04"
+
+
+def board_line_rate(board: str) -> float | None:
+    """The default line rate (bytes/s) of the board a HELLO names, when its definition has a link
+    section; None for an unknown board or one without."""
+    from host.device.boards import load_board
+    from host.errors import BoardDefinitionError
+
+    try:
+        link = load_board(board).link
+    except BoardDefinitionError:
+        return None
+    return None if link is None else float(link.default_bytes_per_s)
 
 
 def _stream_names(session: Session) -> Callable[[int], str | None]:
@@ -41,6 +62,8 @@ class LiveFeed(Commands):
         session: the state to update.
         recorder: where every received chunk, sent command and link event goes (None: no recording).
         hello_on_connect: ask for metadata (HELLO + CALIB) on connect and reconnect.
+        start_app: when the board turns out to sit at its REPL, start the app (soft reset) at once
+            instead of only saying so (`at_repl`, and `start_app()` for a key).
         clock: host time in seconds, for arrivals, notes and the liveness judgement.
         liveness: the stall/ACK judge (default: `Liveness` with its default thresholds).
     """
@@ -49,7 +72,7 @@ class LiveFeed(Commands):
 
     def __init__(self, link: LinkLike, session: Session, recorder: Recorder | None = None,
                  hello_on_connect: bool = True, clock: Callable[[], float] = time.time,
-                 liveness: Liveness | None = None) -> None:
+                 liveness: Liveness | None = None, start_app: bool = False) -> None:
         self.link = link
         self.session = session
         self.recorder = recorder
@@ -66,6 +89,10 @@ class LiveFeed(Commands):
         self._frames_seen = 0
         self._hello_seen: dict | None = None
         self._op = 0
+        self.auto_start_app = start_app
+        self.at_repl = False  # the board answered as a REPL, not as the app, since the last frame
+        self._text_seen = 0
+        self._frames_at_repl = 0
         self.on_poll = None  # called with (batches, host time) after each poll (host.fleet publishes them)
 
     def _host_note(self, t: float, text: str) -> None:
@@ -109,7 +136,34 @@ class LiveFeed(Commands):
         if s.device.hello is not self._hello_seen:
             self._hello_seen = s.device.hello
             self.liveness.streams(s.decoder.streams.values())
+        self._watch_repl(reads[-1][0])
         return out
+
+    def _watch_repl(self, t: float) -> None:
+        """Notice a board at its (friendly or raw) REPL: it sends text, never frames, so without
+        this the view stays empty. Said once per stay; any frame means the app runs again."""
+        s = self.session
+        lines = s.log_since(self._text_seen)
+        self._text_seen = s.log_count
+        if self.at_repl and s.stats.frames_ok != self._frames_at_repl:
+            self.at_repl = False
+        if self.at_repl or not any(x.source == "text" and _REPL_TEXT.search(x.text) for x in lines):
+            return
+        self.at_repl = True
+        self._frames_at_repl = s.stats.frames_ok
+        if self.auto_start_app:
+            s.note("the board is at its REPL, not running the app: starting it (soft reset)", t)
+            self.start_app()
+        else:
+            s.note("the board is at its REPL, not running the app: press a to start it (soft reset), "
+                   "or run the monitor with --start-app", t)
+
+    def start_app(self) -> bool:
+        """Leave the REPL and soft-reset, so boot.py and main.py run (the app then sends its HELLO)."""
+        ok = self.reader.write(START_APP)
+        if ok:
+            self._q.put((self._clock(), _Note("sent Ctrl-C, Ctrl-B, Ctrl-D: start the app (soft reset)")))
+        return ok
 
     def _drain(self, timeout: float) -> list[Batch]:
         out: list[Batch] = []

@@ -6,7 +6,8 @@ free heap, loop overruns, reset cause, board, firmware) and the event log (devic
 link events, commands sent, ACK/NACK).
 
 Keys: s start/stop streaming, r change a stream's rate (prompt), m request metadata, b reboot (press
-twice), q quit. The app only reads the `Session` and calls the feed's command methods; everything else
+twice), a start the app of a board found at its REPL (soft reset), ? help, Ctrl-C quit (as in
+pio device monitor; also q, and miniterm's Ctrl-]). The app only reads the `Session` and calls the feed's command methods; everything else
 lives in `host.monitoring.feeds` and `host.monitoring.session`.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Header, Input, Label, RichLog, Static
 
+from host.monitoring.feeds import board_line_rate
 from host.monitoring.liveness import Liveness
 from host.monitoring.session import Session, StreamState
 
@@ -30,6 +32,17 @@ SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 24
 REFRESH_S = 0.25
 REBOOT_CONFIRM_S = 3.0
+RISING_S = 10.0        # a counter that moved within this long is shown as a warning
+# units people read, with sensible precision: (unit shown, factor from the session's unit, format)
+DISPLAY_UNITS = {"Pa": ("hPa", 0.01, "{:.2f}")}
+HELP = """\
+s   stop / start streaming          a   start the app (board at its REPL: soft reset)
+r   set a stream's rate (Hz)        ?   this help
+m   ask for metadata (HELLO)        Ctrl-C, q, Ctrl-]   quit
+b   reboot the board (press twice)
+
+link: bytes/s and % of the line rate (board definition, or --line-rate); drops are the sample
+ledger's (frames the device dropped); yellow/red: a counter that moved in the last 10 s."""
 
 
 def sparkline(values, width: int = SPARK_WIDTH) -> str:
@@ -49,6 +62,14 @@ def sparkline(values, width: int = SPARK_WIDTH) -> str:
         else:
             out.append(SPARK[min(len(SPARK) - 1, int((v - lo) / span * len(SPARK)))])
     return "".join(out)
+
+
+def display(v: float, unit: str) -> tuple[str, str]:
+    """(value text, unit) as people read them: pressure in hPa with two decimals, not 1.003e+05 Pa."""
+    shown = DISPLAY_UNITS.get(unit)
+    if shown is None or math.isnan(v):
+        return fmt_value(v), unit
+    return shown[2].format(v * shown[1]), shown[0]
 
 
 def fmt_value(v: float) -> str:
@@ -90,7 +111,8 @@ def _stream_rows(t: Table, st: StreamState, now: float) -> None:
     rate = "…" if math.isnan(hz) else f"{hz:.0f}"
     for k, ch in enumerate(st.channels):
         first = k == 0
-        t.add_row(f"[b]{st.name}[/]{state}" if first else "", ch.name, fmt_value(ch.latest), ch.unit,
+        value, unit = display(ch.latest, ch.unit)
+        t.add_row(f"[b]{st.name}[/]{state}" if first else "", ch.name, value, unit,
                   rate if first else "", sparkline(ch.history))
 
 
@@ -101,7 +123,7 @@ def link_text(session: Session, path: str, connected: bool | None, now: float) -
     verdict, why = session.reconciliation()
     color = {"ok": "green", "fail": "red"}.get(verdict, "yellow")
     gaps = sum(st.missing_by_stream.values())
-    drops = sum(st.device_dropped.values())
+    drops = session.ledger.device_frames_dropped()  # the one drop figure, in every panel
     state = "" if connected is None else ("connected" if connected else "[red]DISCONNECTED[/]")
     lines = [
         f"[b]link[/] {path} {state}",
@@ -117,9 +139,11 @@ def link_text(session: Session, path: str, connected: bool | None, now: float) -
     return Text.from_markup("\n".join(lines))
 
 
-def device_text(session: Session, liveness: Liveness | None = None, now: float = 0.0) -> Text:
+def device_text(session: Session, liveness: Liveness | None = None, now: float = 0.0,
+                overruns_rising: int = 0) -> Text:
     """The device panel; with a live feed's `liveness`, a first line saying whether the board
-    still talks (STALLED in red) and which commands it left unanswered."""
+    still talks (STALLED in red) and which commands it left unanswered. `overruns_rising`: how much
+    the loop overruns climbed lately (shown in red: the loop misses its deadlines)."""
     d = session.device
 
     def v(x, fmt="{}"):
@@ -129,8 +153,11 @@ def device_text(session: Session, liveness: Liveness | None = None, now: float =
     lines = [
         f"[b]device[/] {d.board or '?'}  fw {d.fw or '?'}",
         f"boot id {v(d.boot_id, '{:08x}')}  uptime {uptime}",
-        f"free heap {v(d.free_heap)} B  loop overruns {v(d.loop_overruns)}",
-        f"reset cause {d.reset_cause or '?'}  frames sent {v(d.frames_sent)} dropped {v(d.frames_dropped)}",
+        f"free heap {v(d.free_heap)} B  " + (f"[b red]loop overruns {d.loop_overruns} (+{overruns_rising} "
+                                             f"in {RISING_S:g} s: the loop misses its deadlines)[/]"
+                                             if overruns_rising else f"loop overruns {v(d.loop_overruns)}"),
+        f"reset cause {d.reset_cause or '?'}  frames sent {v(d.frames_sent)} "
+        f"dropped {session.ledger.device_frames_dropped()}",
     ]
     if liveness is not None:
         state = liveness.state(now)
@@ -169,14 +196,30 @@ class RatePrompt(ModalScreen[str]):
         self.dismiss("")
 
 
+class HelpScreen(ModalScreen[None]):
+    """The key map and what the panels mean; any key closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Static { width: auto; height: auto; border: round $accent; padding: 1 2; background: $panel; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(HELP, id="help-text")
+
+    def on_key(self, event) -> None:
+        event.stop()
+        self.dismiss(None)
+
+
 class MonitorApp(App):
     """The live (or replay) monitor. `feed` is a host.monitoring.feeds.LiveFeed or ReplayFeed."""
 
     TITLE = "pagerless monitor"
     CSS = """
-    #top { height: 2fr; }
-    #streams { width: 2fr; border: round $primary; padding: 0 1; }
-    #side { width: 1fr; }
+    #top { height: auto; max-height: 75%; }
+    #streams { width: 2fr; height: auto; max-height: 100%; border: round $primary; padding: 0 1; }
+    #side { width: 1fr; height: auto; overflow: hidden hidden; }
     #link, #device { border: round $primary; padding: 0 1; height: auto; }
     #log { height: 1fr; border: round $primary; }
     """
@@ -185,7 +228,11 @@ class MonitorApp(App):
         Binding("r", "rate", "rate"),
         Binding("m", "metadata", "metadata"),
         Binding("b", "reboot", "reboot"),
-        Binding("q", "quit", "quit"),
+        Binding("a", "start_app", "start app"),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("ctrl+c", "quit", "quit", priority=True, key_display="^c"),
+        Binding("q", "quit", "quit", show=False),
+        Binding("ctrl+right_square_bracket", "quit", "quit", show=False, priority=True),
     ]
 
     def __init__(self, feed, source: str, *, duration: float | None = None,
@@ -201,6 +248,8 @@ class MonitorApp(App):
         self._reboot_armed = 0.0
         self._t_start = time.monotonic()
         self.failure: BaseException | None = None
+        self._rate_board: str | None = None   # the board whose line rate was looked up
+        self._overruns: list[tuple[float, int]] = []  # (monotonic time, loop overruns) of the last RISING_S
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -230,12 +279,18 @@ class MonitorApp(App):
             self.exit(1)
             return
         now = self.session.now if not getattr(self.feed, "live", False) else time.time()
+        self._follow_port()
+        board = self.session.device.board
+        if self.session.line_rate is None and board and board != self._rate_board:
+            self._rate_board = board  # looked up once per board, live or replay
+            self.session.line_rate = board_line_rate(board)
         table = streams_table(self.session, now)
         self._show(self._streams, table, table.row_count + 1 if isinstance(table, Table) else None)
         link = getattr(self.feed, "link", None)
         connected = getattr(link, "connected", None) if link is not None else None
         self._show(self._link, link_text(self.session, self.source, connected, now))
-        self._show(self._device, device_text(self.session, getattr(self.feed, "liveness", None), now))
+        self._show(self._device, device_text(self.session, getattr(self.feed, "liveness", None), now,
+                                             self._overruns_rising()))
         log = self._log
         for line in self.session.log_since(self._log_seen):
             stamp = time.strftime("%H:%M:%S", time.localtime(line.t))
@@ -243,6 +298,35 @@ class MonitorApp(App):
         self._log_seen = self.session.log_count
         if self.duration is not None and time.monotonic() - self._t_start >= self.duration:
             self.exit(0)
+
+    def _follow_port(self) -> None:
+        """After a reconnect the board may be on another port (a new ttyACM number, a new pty):
+        the title and the link panel name the one in use."""
+        link = getattr(self.feed, "link", None)
+        path = getattr(link, "path", None)
+        if not isinstance(path, str):
+            return
+        old = getattr(self, "_port", None)
+        if old is None:
+            self._port = path
+        elif path != old:
+            self.source = self.source.replace(old, path) if old in self.source else path
+            self._port = path
+            self.sub_title = self.source
+
+    def _overruns_rising(self) -> int:
+        """How much the loop overruns climbed over the last RISING_S (0: steady)."""
+        n = self.session.device.loop_overruns
+        t = time.monotonic()
+        if n is None:
+            return 0
+        hist = self._overruns
+        if not hist or hist[-1][1] != n:
+            hist.append((t, n))
+        while len(hist) > 1 and hist[1][0] <= t - RISING_S:
+            hist.pop(0)
+        base = hist[0][1] if hist[0][0] <= t - RISING_S or len(hist) > 1 else n
+        return max(0, n - base)
 
     @staticmethod
     def _show(panel: Static, content: Table | Text, lines: int | None = None) -> None:
@@ -265,6 +349,17 @@ class MonitorApp(App):
         if ok:
             self.streaming = not self.streaming
         self.tick()
+
+    def action_start_app(self) -> None:
+        start = getattr(self.feed, "start_app", None)
+        if start is None:
+            self.notify("a replay has no board to start")
+            return
+        start()
+        self.tick()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
 
     def action_metadata(self) -> None:
         self.feed.request_hello()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import struct
 
+import pytest
+
 from firmware import wire
 from host.testkit import synthetic
 from host.protocol.decoder import Decoder
@@ -156,3 +158,144 @@ def test_tui_parse_rate_and_sparkline() -> None:
         raise AssertionError(bad)
     assert sparkline([0.0, 1.0, float("nan"), 0.5]) == "▁█ ▅"
     assert sparkline([2.0, 2.0]) == "▅▅"
+
+
+# ---------------------------------------------------------------- issue 15: the live view as people expect
+
+def _blank_rows(text: str) -> int:
+    return sum(1 for row in text.splitlines() if not row.strip())
+
+
+def test_tui_ctrl_c_quits_and_the_footer_says_so() -> None:
+    link = FakeLink(synthetic.boot_stream(n_imu=4))
+    feed = LiveFeed(link, Session())
+
+    async def run() -> tuple[str, bool]:
+        app = MonitorApp(feed, "fake", refresh_s=0.1)
+        feed.start_reader()
+        try:
+            async with app.run_test(size=(160, 45)) as pilot:
+                await pilot.pause(0.5)
+                text = _screen_text(app)
+                await pilot.press("ctrl+c")
+                await pilot.pause(0.1)
+                return text, app.is_running
+        finally:
+            feed.close()
+
+    text, running = asyncio.run(run())
+    assert "^c quit" in text and not running
+
+
+def test_tui_160x45_has_no_blank_band_pressure_in_hpa_and_line_share(monkeypatch) -> None:
+    """Replay (no --line-rate): the share of the line comes from the HELLO's board definition."""
+    from host.monitoring import screen
+
+    monkeypatch.setattr(screen, "board_line_rate", lambda board: 100_000.0 if board == "synthetic" else None)
+    feed = ReplayFeed(_records(synthetic.boot_stream(n_imu=20)), Session(), speed=0)
+
+    async def run() -> str:
+        app = MonitorApp(feed, "replay x", refresh_s=0.05)
+        async with app.run_test(size=(160, 45)) as pilot:
+            for _ in range(20):
+                await pilot.pause(0.05)
+            return _screen_text(app)
+
+    text = asyncio.run(run())
+    assert "% of line)" in text
+    assert _blank_rows(text) <= 1, text  # was 12 rows between the panels and the log
+    assert screen.display(100_314.0, "Pa") == ("1003.14", "hPa")
+    assert screen.display(21.5, "degC") == ("21.50", "degC")
+
+
+def test_tui_one_drop_figure_and_climbing_overruns_in_red() -> None:
+    import re
+
+    from host.monitoring.screen import device_text, link_text
+
+    session = Session()
+    session.feed(synthetic.boot_stream(n_imu=20, skip_seqs=(5, 6, 7)), T0)
+    session.device.frames_dropped = 0  # a STATUS total that disagrees: the ledger's figure is shown
+    link = link_text(session, "p", True, T0).plain
+    dev = device_text(session, None, T0, overruns_rising=398).plain
+    drops = re.search(r"device drops (\d+)", link)[1]
+    assert re.search(r"dropped (\d+)", dev)[1] == drops == str(session.ledger.device_frames_dropped())
+    assert "(+398 in 10 s" in dev
+    styled = device_text(session, None, T0, overruns_rising=398)
+    assert any("red" in str(span.style) for span in styled.spans)
+
+
+def test_tui_title_and_link_panel_follow_a_reconnect_to_a_new_port() -> None:
+    link = FakeLink(synthetic.boot_stream(n_imu=4))
+    link.path = "/dev/ttyACM0"
+    feed = LiveFeed(link, Session())
+
+    async def run() -> tuple[str, str]:
+        app = MonitorApp(feed, "/dev/ttyACM0 (usb:1234)", refresh_s=0.05)
+        feed.start_reader()
+        try:
+            async with app.run_test(size=(160, 45)) as pilot:
+                await pilot.pause(0.2)
+                link.path = "/dev/ttyACM1"
+                link._events.append(LinkEvent("reconnected", "/dev/ttyACM1", T0 + 1))
+                await pilot.pause(0.3)
+                return app.sub_title, _screen_text(app)
+        finally:
+            feed.close()
+
+    title, text = asyncio.run(run())
+    assert title == "/dev/ttyACM1 (usb:1234)"
+    assert "link /dev/ttyACM1 (usb:1234)" in text and "ttyACM0" not in text.split("╯")[0]
+
+
+REPL_REPLIES = {
+    "friendly": b"\r\nTraceback (most recent call last):\r\n  File \"<stdin>\", line 1\r\nSyntaxError: invalid "
+                b"syntax\r\n>>> ",
+    "raw": b"raw REPL; CTRL-B to exit\r\n>OK\x04Traceback (most recent call last):\r\n  File \"<stdin>\", "
+           b"line 1\r\nSyntaxError: invalid syntax\r\n\x04>",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REPL_REPLIES))
+def test_tui_board_at_its_repl_is_recognised_and_a_starts_the_app(kind) -> None:
+    from host.monitoring.feeds import START_APP
+
+    link = FakeLink(REPL_REPLIES[kind])
+    feed = LiveFeed(link, Session())
+
+    async def run() -> str:
+        app = MonitorApp(feed, "fake", refresh_s=0.05)
+        feed.start_reader()
+        try:
+            async with app.run_test(size=(160, 45)) as pilot:
+                for _ in range(40):
+                    await pilot.pause(0.05)
+                    if feed.at_repl:
+                        break
+                assert START_APP not in link.written
+                await pilot.press("a")
+                await pilot.pause(0.1)
+                return _screen_text(app)
+        finally:
+            feed.close()
+
+    text = asyncio.run(run())
+    assert feed.at_repl and "the board is at its REPL" in text and "press a" in text
+    assert link.written[-1] == START_APP
+
+
+def test_live_start_app_flag_starts_it_without_a_key() -> None:
+    from host.monitoring.feeds import START_APP
+
+    link = FakeLink(REPL_REPLIES["raw"])
+    feed = LiveFeed(link, Session(), start_app=True)
+    feed.start_reader()
+    try:
+        for _ in range(100):
+            feed.poll(0.02)
+            if START_APP in link.written:
+                break
+    finally:
+        feed.close()
+    assert START_APP in link.written
+    assert any("starting it (soft reset)" in x.text for x in feed.session.log)
