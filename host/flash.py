@@ -29,7 +29,7 @@ from host.flashing.deploy_config import read_config  # noqa: E402
 from host.flashing.progress import ConsoleReporter  # noqa: E402
 from host.flashing.images import read_image  # noqa: E402
 
-PROG = "flash.py"
+PROG = "pagerless-flash" if Path(sys.argv[0]).name == "pagerless-flash" else "flash.py"  # as run
 EXIT_OK, EXIT_VERIFY, EXIT_ERROR = 0, 1, 2
 
 EPILOG = """\

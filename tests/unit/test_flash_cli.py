@@ -71,3 +71,9 @@ def test_flash_py_is_only_the_cli():
         assert getattr(api, name).__module__ == "host.flashing.api"
     target = (ROOT / "host" / "hil" / "target.py").read_text()
     assert "from host import flash\n" not in target and "host.flashing" in target
+
+
+def test_help_names_the_console_script_as_typed():
+    exe = Path(sys.executable).parent / "pagerless-flash"
+    proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: pagerless-flash ")
