@@ -22,6 +22,7 @@ from host import sensors
 from host.device import registry
 from host.device.boards import BoardDefinition, Uf2Flash, load_board
 from host.emulated_rp2040.bootsel import BootselDrive, is_usb_boot_request
+from host.emulated_rp2040.fast_forward import SpinSkipper
 from host.emulated_rp2040.flash_store import FlashStore, program
 from host.emulated_rp2040.i2c_bridge import I2CBridge
 from host.emulated_rp2040.image import require_image
@@ -46,7 +47,7 @@ class EmulatedBoard:
 
     def __init__(self, directory: str | Path, *, image: str | Path | None = None, name: str = BOARD,
                  seed: int = 0, link_rate: float | None = None, register: bool = True,
-                 definition: BoardDefinition | None = None):
+                 definition: BoardDefinition | None = None, fast_forward: bool = True):
         self.dir = Path(directory).resolve()
         self.run_dir = self.dir / "run"
         self.name = name
@@ -70,6 +71,8 @@ class EmulatedBoard:
         self.boot_seconds: float | None = None
         self.bootsel = BootselDrive(registry.home() / "drives" / name, self._flash_from_drive)
         self.flashed_images = 0
+        self.fast_forward = fast_forward
+        self.skipper: SpinSkipper | None = None  # idle fast-forward (fast_forward.py)
 
     # -- hardware ----------------------------------------------------------------------------
     def emulated_seconds(self) -> float:
@@ -101,6 +104,8 @@ class EmulatedBoard:
             self.chips[s.kind] = chip
         mcu.adc.on_adc_read = self._adc_read
         mcu.watchdog.on_watchdog_trigger = self._watchdog_fired
+        if self.fast_forward:
+            self.skipper = SpinSkipper(mcu, self.device.simulator.clock)
 
     @property
     def mcu(self):
@@ -321,6 +326,7 @@ class EmulatedBoard:
     def status(self) -> dict:
         return {"port": self.port, "serial": self.serial, "board": BOARD, "image": str(self.image),
                 "emulated_s": round(self.emulated_seconds(), 6), "boot_wall_s": self.boot_seconds,
+                "fast_forward_s": round(self.skipper.skipped_ns * 1e-9, 6) if self.skipper else None,
                 "link_rate": self.link.rate, "link": vars(self.link.stats) | {"faults": vars(self.link.faults)},
                 "bus": dict(self.buses.counters),
                 "scan_probes": {b: p.probes for b, p in self._probes.items()}}

@@ -41,12 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", type=Path, help="board folder (default: ~/.pagerless/boards/<name>)")
     p.add_argument("--seed", type=int, default=0, help="seed for sensor noise")
     p.add_argument("--link-rate", type=float, help="pace the USB link at this many bytes/s (default: unpaced)")
+    p.add_argument("--no-fast-forward", action="store_true",
+                   help="emulate every cycle of the firmware's timer spins (default: skip them, fast_forward.py)")
     return p
 
 
 def run(args) -> int:
     directory = args.dir or registry.home() / "boards" / args.name
-    board = EmulatedBoard(directory, image=args.image, name=args.name, seed=args.seed, link_rate=args.link_rate)
+    board = EmulatedBoard(directory, image=args.image, name=args.name, seed=args.seed, link_rate=args.link_rate,
+                          fast_forward=not args.no_fast_forward)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: stop.set())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 from host.emulated_rp2040.image import uf2_blocks
@@ -26,6 +27,7 @@ class FlashStore:
         self.path = Path(path)
         self.size = size
         self._digest: bytes | None = None
+        self._lock = threading.Lock()  # the periodic saver, stop() and BOOTSEL may save at once
 
     def load(self, flash: bytearray, uf2: bytes | None) -> None:
         """Fill the emulator's `flash` from the saved copy (erased 0xFF when there is none), then
@@ -41,17 +43,18 @@ class FlashStore:
         """Write the flash to disk when it changed since the last load or save; True when written."""
         data = bytes(flash[:self.size])
         digest = hashlib.blake2b(data, digest_size=16).digest()
-        if digest == self._digest:
-            return False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        self._digest = digest
-        return True
+        with self._lock:
+            if digest == self._digest:
+                return False
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            self._digest = digest
+            return True
 
     def write_uf2(self, uf2: bytes) -> None:
         """Program `uf2` into the stored flash while the board is off (the BOOTSEL drive's side)."""
