@@ -15,6 +15,11 @@ from host.testkit.fwboard import FIRMWARE, boot
 pytestmark = [pytest.mark.virtual_board, pytest.mark.fault_injection]
 
 
+def sensor_clean(f) -> bool:
+    """No sample of this DATA frame is marked missing for a sensor cause."""
+    return not f.flags & wire.FLAG_MISS_SENSOR
+
+
 def default_config(**kw) -> dict:
     cfg = json.loads((FIRMWARE / "config.json").read_text())
     cfg.update(kw)
@@ -33,9 +38,10 @@ def test_firmware_sensor_unplug_goes_offline_and_replug_comes_back(vboard_factor
         board.replug("mpu6050")
         r.wait(lambda: any(e.code == wire.EV_SENSOR_ONLINE and e.stream == 0 for e in r.events()),
                timeout=8, what="SENSOR_ONLINE")
-        # recovery, judged in arrival order rather than by a sleep: a complete IMU frame after ONLINE
-        r.wait(lambda: any(f.data().missing_count() == 0 for f in imu_after_online(r)),
-               what="a complete IMU frame after SENSOR_ONLINE")
+        # recovery, judged in arrival order rather than by a sleep: an IMU frame after ONLINE with
+        # no sample missing for a sensor cause (a late slot, cause OVERRUN, is a busy host's)
+        r.wait(lambda: any(sensor_clean(f) for f in imu_after_online(r)),
+               what="a sensor-clean IMU frame after SENSOR_ONLINE")
         n_calib = len([f for f in r.of(wire.T_CALIB) if f.stream == 0])
         r.wait(lambda: len(r.of(wire.T_STATUS)) >= 2 and r.of(wire.T_STATUS)[-1].status().streams[0].online,
                what="STATUS with the IMU online")
@@ -52,21 +58,19 @@ def test_firmware_sensor_unplug_goes_offline_and_replug_comes_back(vboard_factor
     assert missing >= 50  # >= 0.25 s at 200 Hz
     st = r.of(wire.T_STATUS)[-1].status().streams[0]
     assert st.samples_missing >= missing - 25 and st.sensor_errors >= 5 and st.online
+    # frames keep flowing: a seq gap may only be a frame the device skipped (a loop a busy host
+    # held up past a whole frame's slots), never one lost while the sensor was away
     seqs = [f.seq for f in imu]
-    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # frames keep flowing, no gaps
+    gaps = seqs[-1] - seqs[0] + 1 - len(seqs)
+    assert 0 <= gaps <= st.frames_skipped and st.frames_dropped == 0, (gaps, st)
     after = imu_after_online(r)
-    first_clean = next(i for i, f in enumerate(after) if f.data().missing_count() == 0)
+    first_clean = next(i for i, f in enumerate(after) if sensor_clean(f))
     assert len(after) - first_clean >= 2
-    # no relapse: no sensor error once it was back; a sample missing after that can only be a
-    # loop overrun (the VM shares two cores with the tests), and the device must have said so
+    # no relapse: no sensor error once it was back, and no sample marked missing for the sensor
+    # (one missing after that can only be a loop overrun, and its cause flag says so)
     final = r.of(wire.T_STATUS)[-1].status()
     assert final.streams[0].sensor_errors == st_online.streams[0].sensor_errors and final.streams[0].online
-    if any(f.data().missing_count() for f in after[first_clean:]):
-        with r.lock:
-            frames = list(r.frames)
-        at = next(k for k, f in enumerate(frames) if f is after[first_clean])
-        before = [f.status() for f in frames[:at] if f.type == wire.T_STATUS][-1]
-        assert final.loop_overruns > before.loop_overruns, "samples missing after recovery, unexplained"
+    assert all(sensor_clean(f) for f in after[first_clean:]), "sensor samples missing after recovery"
 
 
 def imu_after_online(r) -> list:
