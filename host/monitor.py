@@ -4,7 +4,8 @@
   monitor --format jsonl --duration 10 > out.jsonl        machine-readable when piped
   monitor --publish mqtt://HOST[:PORT]/PREFIX             also publish it to an MQTT broker (docs/fleet.md)
   monitor replay FILE [--speed 4]                         same decoder and view, from a recording
-  monitor export FILE --csv OUT                           every sample in physical units
+  monitor export FILE --csv OUT [--tidy] [--parquet OUT]  every sample in physical units (wide or tidy
+                                                          CSV; Parquet for pandas, Polars, DuckDB)
   monitor plot FILE -o out.png                            one panel per channel, gaps left open
   monitor stats FILE [--json]                             the sample ledger per boot and in total
 
@@ -120,9 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_args(rp)
     rp.add_argument("--frames", type=_POSITIVE_INT, default=None, metavar="N", help="stop after N DATA frames")
 
-    ex = sub.add_parser("export", help="write every sample in physical units as CSV")
+    ex = sub.add_parser("export", help="write every sample in physical units as CSV and/or Parquet",
+                        description="Write every sample in physical units. CSV is wide by default (a row per "
+                                    "sample, a column per stream.channel), tidy with --tidy (a row per sample "
+                                    "and channel); Parquet is always tidy and carries the HELLOs, the board and "
+                                    "the ledger verdict in its metadata (host/monitoring/tidy.py).")
     ex.add_argument("file")
-    ex.add_argument("--csv", required=True, metavar="OUT", help="output CSV ('-' for stdout)")
+    ex.add_argument("--csv", metavar="OUT", help="output CSV ('-' for stdout)")
+    ex.add_argument("--tidy", action="store_true",
+                    help="tidy (long) CSV: t_host, boot_id, session, stream, seq, t_device_s, channel, value, unit")
+    ex.add_argument("--parquet", metavar="OUT", help="output Parquet file (tidy columns, recording metadata)")
     ex.add_argument("--stream", default=None, help="only this stream (by name)")
 
     pl = sub.add_parser("plot", help="plot every channel of a recording (gaps stay gaps)")
@@ -285,20 +293,33 @@ def cmd_replay(args) -> int:
 
 def cmd_export(args) -> int:
     from host.monitoring.export import export_csv
+    from host.monitoring.tidy import export_parquet, export_tidy_csv
 
+    if args.csv is None and args.parquet is None:
+        raise CliError("export needs --csv OUT and/or --parquet OUT")
+    if args.tidy and args.csv is None:
+        raise CliError("--tidy shapes the CSV: give --csv OUT too (Parquet is always tidy)")
     loaded = _load(args.file)
     if args.stream is not None and args.stream not in {s.name for s in loaded.session.streams.values()}:
         known = ", ".join(s.name for s in loaded.session.streams.values()) or "none"
         raise CliError(f"no stream named {args.stream!r} in {args.file} (streams: {known})")
+    write_csv = export_tidy_csv if args.tidy else export_csv
+    what = "rows (sample x channel)" if args.tidy else "samples"
     if args.csv == "-":
-        rows = export_csv(loaded, sys.stdout, args.stream)
-    else:
+        write_csv(loaded, sys.stdout, args.stream)
+    elif args.csv is not None:
         try:
             with open(args.csv, "w", newline="") as f:
-                rows = export_csv(loaded, f, args.stream)
+                rows = write_csv(loaded, f, args.stream)
         except OSError as e:
             raise CliError(f"{args.csv}: cannot write ({e.strerror or e})") from None
-        print(f"{PROG}: wrote {rows} samples to {args.csv}", file=sys.stderr)
+        print(f"{PROG}: wrote {rows} {what} to {args.csv}", file=sys.stderr)
+    if args.parquet is not None:
+        try:
+            rows = export_parquet(loaded, args.parquet, args.stream)
+        except OSError as e:
+            raise CliError(f"{args.parquet}: cannot write ({e.strerror or e})") from None
+        print(f"{PROG}: wrote {rows} rows (sample x channel) to {args.parquet}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -11,12 +11,14 @@ Output formats (live monitor when stdout is not a terminal, and `export`):
 * ``jsonl``: one object per sample ``{"type": "sample", ...same fields..., "values": {channel: value}}``
   (null for missing), plus ``{"type": "log", "source": ..., "text": ...}`` for device events, device
   text and link events.
-* ``text``: one line per DATA frame (stream, seq, count, last sample's values with units) and one per
-  log line.
+* ``text``: for people reading a pipe: one line per DATA frame (local wall-clock time of arrival,
+  ``2024-05-01 14:03:07.412``, stream, seq, count, last sample's values with units) and one per log line.
+* tidy CSV and Parquet (``export --tidy`` / ``--parquet``): host/monitoring/tidy.py.
 """
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import math
@@ -203,6 +205,11 @@ class JsonlSink:
                                     "text": line.text}) + "\n")
 
 
+def wall_clock(t: float) -> str:
+    """Host time (s since the epoch) as local wall-clock time with milliseconds, ISO-like."""
+    return datetime.datetime.fromtimestamp(t).isoformat(sep=" ", timespec="milliseconds")
+
+
 class TextSink:
     def __init__(self, out: IO[str]) -> None:
         self._out = out
@@ -216,12 +223,12 @@ class TextSink:
         gap = f" gap={b.gap_before}" if b.gap_before else ""
         miss = int(b.missing.sum())
         miss_s = f" missing={miss}" if miss else ""
-        self._out.write(f"{b.t_host:.3f} {b.name} seq={b.seq} n={b.count}{gap}{miss_s} | "
+        self._out.write(f"{wall_clock(b.t_host)} {b.name} seq={b.seq} n={b.count}{gap}{miss_s} | "
                         + "  ".join(parts) + "\n")
         self.rows += 1
 
     def log(self, line: LogLine) -> None:
-        self._out.write(f"{line.t:.3f} [{line.source}] {line.text}\n")
+        self._out.write(f"{wall_clock(line.t)} [{line.source}] {line.text}\n")
 
 
 def make_sink(fmt: str, out: IO[str]):
