@@ -18,6 +18,10 @@ class BoardNotFound(FlashError):
     """No port (or several) matched what the user asked for, or a board did not (re)appear."""
 
 
+class PortBusyError(FlashError):
+    """Another program holds the board's port (the message names it where the OS can tell)."""
+
+
 class BoardDefinitionError(FlashError, ValueError):
     """boards/<name>/board.json is missing, unreadable or wrong: `problems` holds one line per mistake."""
 

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import serial
 
-from host.device import ports
+from host.device import holders, ports
 
 
 class LinkError(Exception):
@@ -86,8 +86,8 @@ def _classify(path: str, e: Exception) -> LinkError:
     text = str(e)
     if err in (errno.ENOENT, errno.ENODEV, errno.ENXIO) or "No such file" in text:
         return PortNotFound(f"{path}: no such port (is the board plugged in?)")
-    if err in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in text:
-        return PortBusy(f"{path}: port is busy (another monitor or program has it open)")
+    if holders.is_busy_error(e):
+        return PortBusy(holders.busy_message(path))
     if err == errno.EACCES:
         return LinkError(f"{path}: permission denied (add yourself to the dialout/uucp group)")
     return LinkError(f"{path}: cannot open port ({text})")

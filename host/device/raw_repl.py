@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from host.errors import BoardNotFound, DeviceError
+from host.device.holders import probe_busy
+from host.errors import BoardNotFound, DeviceError, PortBusyError
 
 
 class RawRepl:
@@ -23,6 +24,9 @@ class RawRepl:
                 self.transport: Any = SerialTransport(port, baudrate=baudrate, timeout=timeout)
                 break
             except (TransportError, OSError) as exc:
+                busy = probe_busy(port)  # mpremote says only "failed to access"
+                if busy is not None:
+                    raise PortBusyError(busy) from None
                 if time.monotonic() >= open_deadline:
                     raise BoardNotFound(f"cannot open {port}: {exc}") from None
                 time.sleep(0.05)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from host.device.boards import BoardDefinition, EsptoolFlash
-from host.errors import BoardNotFound, DeviceError, FlashError, VerificationError
+from host.device.holders import probe_busy
+from host.errors import BoardNotFound, DeviceError, FlashError, PortBusyError, VerificationError
 from host.flashing.progress import Reporter, Task
 from host.flashing.images import validate_esp_image
 
@@ -123,6 +124,9 @@ def flash_esp(board: BoardDefinition, image: bytes, port: str, *, baud: int | No
             esp = detect_chip(port, ROM_BAUD, connect_mode="default-reset", connect_attempts=connect_attempts)
         except FatalError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            busy = probe_busy(port) if "Could not open" in first else None
+            if busy is not None:
+                raise PortBusyError(busy) from None
             if "Could not open" in first:
                 raise BoardNotFound(f"cannot open {port}: {first}") from None
             raise DeviceError(f"no ESP bootloader answering on {port}: {first} "

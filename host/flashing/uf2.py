@@ -66,10 +66,12 @@ def enter_bootloader_via_mpremote(port: str, timeout: float = 5.0) -> None:
     is accepted. DeviceError if no MicroPython REPL answers.
     """
     from host.device.raw_repl import RawRepl
-    from host.errors import FlashError
+    from host.errors import FlashError, PortBusyError
 
     try:
         session = RawRepl(port, timeout=timeout)
+    except PortBusyError:
+        raise
     except FlashError as exc:
         raise DeviceError(f"{exc}; if the board runs no MicroPython, {BOOTSEL_HELP}") from None
     try:
