@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -86,7 +87,7 @@ def run_ours(tmp: Path, seconds: float, bus_mode: str) -> dict:
         time.sleep(1.0)
         frames, _, nbytes, wall, cpu = _window(r, board, seconds)
         r.send(wire.OP_REPL, 1)
-        r.wait(lambda: "PAGERLESS-SUMMARY" in r.text, timeout=15, what="summary")
+        r.wait(lambda: re.search(r"PAGERLESS-SUMMARY .*\n", r.text), timeout=15, what="the whole summary line")
         time.sleep(0.2)
         r.close()
     finally:
