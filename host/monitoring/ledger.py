@@ -77,6 +77,9 @@ class Lines:
 
 
 LINE_NAMES = tuple(f.name for f in fields(Lines) if f.name != "reasons")
+#: lines settled per whole frame (batch x frames), as opposed to samples counted in received frames
+FRAME_LINES = ("dropped_device", "skipped_overrun", "lost_link", "lost_port_gone", "lost_recording",
+               "not_reported", "unexplained")
 
 
 def verdict_of(lines: Lines, pending: bool) -> str:
@@ -101,11 +104,14 @@ def unique_names(streams: dict[int, StreamInfo]) -> tuple[dict[int, str], list[s
 class _Track:
     """One stream in one boot.  Seqs are unwrapped ("u"); [base, hi) is the stretch accounted."""
 
-    __slots__ = ("sid", "name", "batch", "base", "hi", "last_pos", "gaps", "known", "dropped", "skipped",
-                 "has_status", "frames", "samples", "frames_dropped", "lines")
+    __slots__ = ("sid", "name", "batch", "batch_known", "base", "hi", "last_pos", "gaps", "known", "dropped",
+                 "skipped", "has_status", "frames", "samples", "frames_dropped", "lines")
 
-    def __init__(self, sid: int, batch: int) -> None:
-        self.sid, self.name, self.batch = sid, f"stream{sid}", batch
+    def __init__(self, sid: int, batch: int | None) -> None:
+        self.sid, self.name = sid, f"stream{sid}"
+        # a stream first named by a STATUS has no batch yet: its frame-counted lines stay in frames
+        # (batch 1) until a DATA frame or the HELLO says how many samples a frame holds
+        self.batch, self.batch_known = (batch, True) if batch else (1, False)
         self.base: int | None = None
         self.hi = 0
         self.last_pos = 0
@@ -121,6 +127,13 @@ class _Track:
         self.base = self.hi = u
         self.last_pos = pos
         self.known, self.dropped, self.skipped = known, dropped, skipped
+
+    def set_batch(self, batch: int) -> None:
+        """The batch is known now: lines settled before it, counted in frames, become samples."""
+        if not self.batch_known:
+            for k in FRAME_LINES:
+                setattr(self.lines, k, getattr(self.lines, k) * batch)
+        self.batch, self.batch_known = batch, True
 
     def produced(self) -> int:
         if self.base is None:
@@ -223,7 +236,7 @@ class Ledger:
             self._finish(self.boots[-1], "after the last STATUS at the end of the run")
 
     # -- per frame type
-    def _track(self, boot: _Boot, sid: int, batch: int = 1) -> _Track:
+    def _track(self, boot: _Boot, sid: int, batch: int | None = None) -> _Track:
         tr = boot.tracks.get(sid)
         if tr is None:
             tr = boot.tracks[sid] = _Track(sid, batch)
@@ -239,10 +252,12 @@ class Ledger:
         for sid, info in streams.items():
             tr = self._track(boot, sid, max(info.batch, 1))
             tr.name = names[sid]
-            tr.batch = max(info.batch, 1)
+            tr.set_batch(max(info.batch, 1))
 
     def _data(self, boot: _Boot, f: Frame) -> None:
         tr = self._track(boot, f.stream, f.count)
+        if not tr.batch_known:
+            tr.set_batch(f.count)
         if tr.base is None:
             tr.start(f.seq, self._pos, False)
         u = tr.hi + _s16(f.seq - tr.hi)

@@ -115,6 +115,17 @@ def test_status_before_a_slow_streams_first_frame_is_no_extra_drop():
     assert rep.verdict == "ok" and not rep.total.reasons
 
 
+def test_losses_settled_before_a_streams_batch_is_known_count_whole_batches():
+    """Joining late under load (found by tests/micropython/test_ledger_faults.py --seed 16): two
+    STATUS settle imu frames the device skipped before any imu frame or HELLO told the batch; those
+    lines count in frames until the batch is known, then in samples (imu batch 10)."""
+    s = run(status(7, imu=(50, 0, 0)), status(8, imu=(52, 2, 3)), imu(range(55, 57)), hello(seq=1),
+            status(9, imu=(54, 2, 3)))
+    rep, x = totals(s, "imu")
+    assert (x.produced, x.delivered, x.dropped_device, x.skipped_overrun) == (70, 20, 20, 30), x.line()
+    assert x.balanced and rep.verdict == "ok", x.line()
+
+
 def test_drops_after_a_streams_last_frame_are_accounted_by_status():
     s = run(hello(), imu(range(10)), status(1, imu=(12, 2, 0)))
     rep, x = totals(s, "imu")
