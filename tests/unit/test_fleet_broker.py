@@ -222,7 +222,9 @@ def test_kill_9_mid_collection_leaves_only_complete_files(broker, tmp_path):
     for b in boards:
         b.close()
     files = list(out.rglob("*.parquet"))
-    assert len(files) > 10
+    # how many flushes fit in the run depends on the machine's load; what matters is that some files
+    # were closed before the kill and each of them is whole
+    assert files, proc.stderr.read()
     import pyarrow.parquet as pq
 
     for f in files:
