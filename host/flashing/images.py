@@ -16,7 +16,6 @@ from host.errors import ImageError
 ESP_IMAGE_MAGIC = 0xE9
 ESP_HEADER_LEN = 8
 ESP_EXT_HEADER_LEN = 16
-ESP_CHIP_ID_OFFSET = 12  # u16 LE inside the extended header
 ESP_MAX_SEGMENTS = 16
 
 # UF2 (https://github.com/microsoft/uf2)
@@ -65,32 +64,54 @@ def _chip_name(chip_id: int) -> str:
     return ESP_CHIP_NAMES.get(chip_id, f"chip id {chip_id}")
 
 
+def _esptool_chip(chip_id: int) -> str:
+    """esptool's name for the board's chip (its image classes share the ESP32 header layout)."""
+    name = ESP_CHIP_NAMES.get(chip_id, "ESP32").lower().replace("-", "")
+    return name if name.startswith("esp32") else "esp32"
+
+
 def validate_esp_image(data: bytes, chip_id: int, offset: int, flash_size: int) -> EspImageInfo:
     """Check an ESP image (as written at `offset`) against the board's chip and flash size.
 
-    Raises ImageError for: too short, wrong magic byte, impossible segment count, chip id in the
-    extended header that is not the board's, or an image that runs past the end of flash.
+    esptool's `bin_image.LoadFirmwareImage` parses it (header, extended header, every segment); our
+    checks before it only say in words what a wrong first byte or segment count means, which
+    esptool reports as a bare magic value or an end-of-file.
+
+    Raises ImageError for: too short, wrong magic byte, impossible segment count, a segment running
+    past the end of the file, a checksum (or appended SHA-256) that does not match the contents, a
+    chip id in the extended header that is not the board's, or an image past the end of flash.
     """
+    from esptool.bin_image import LoadFirmwareImage
+    from esptool.util import FatalError
+
     if not data:
         raise ImageError("image is empty")
     if len(data) < ESP_HEADER_LEN + ESP_EXT_HEADER_LEN:
         raise ImageError(f"image is {len(data)} bytes, too short for an ESP image header")
     if data[0] != ESP_IMAGE_MAGIC:
         raise ImageError(f"not an ESP image: first byte is {data[0]:#04x}, expected {ESP_IMAGE_MAGIC:#04x}")
-    segments = data[1]
-    if not 0 < segments <= ESP_MAX_SEGMENTS:
-        raise ImageError(f"ESP image header claims {segments} segments (1..{ESP_MAX_SEGMENTS} allowed)")
-    (image_chip,) = struct.unpack_from("<H", data, ESP_CHIP_ID_OFFSET)
-    if image_chip != chip_id:
+    if not 0 < data[1] <= ESP_MAX_SEGMENTS:
+        raise ImageError(f"ESP image header claims {data[1]} segments (1..{ESP_MAX_SEGMENTS} allowed)")
+    try:
+        image = LoadFirmwareImage(_esptool_chip(chip_id), data)
+    except (FatalError, RuntimeError, struct.error, ValueError) as exc:
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise ImageError(f"not a valid ESP image (esptool: {why})") from None
+    if image.chip_id != chip_id:
         raise ImageError(
-            f"image is built for {_chip_name(image_chip)} (chip id {image_chip}), "
+            f"image is built for {_chip_name(image.chip_id)} (chip id {image.chip_id}), "
             f"board is {_chip_name(chip_id)} (chip id {chip_id})"
         )
+    if image.checksum != image.calculate_checksum():
+        raise ImageError(f"ESP image checksum {image.checksum:#04x} does not match its contents "
+                         f"({image.calculate_checksum():#04x}): the file is corrupt")
+    if getattr(image, "append_digest", False) and image.stored_digest != image.calc_digest:
+        raise ImageError("ESP image's appended SHA-256 does not match its contents: the file is corrupt")
     if offset + len(data) > flash_size:
         raise ImageError(
             f"image of {len(data)} bytes at {offset:#x} does not fit in {flash_size} bytes of flash"
         )
-    return EspImageInfo(chip_id=image_chip, segments=segments, size=len(data))
+    return EspImageInfo(chip_id=image.chip_id, segments=len(image.segments), size=len(data))
 
 
 def validate_uf2(data: bytes, family_id: int, flash_base: int, flash_size: int) -> Uf2Info:

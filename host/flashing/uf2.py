@@ -8,7 +8,6 @@ file; wait for the drive to go away and, when we know the board's serial port, f
 
 from __future__ import annotations
 
-import getpass
 import os
 import time
 from dataclasses import dataclass
@@ -27,12 +26,14 @@ BOOTSEL_HELP = ("hold the BOOTSEL button while plugging the board in (or while t
 
 
 def default_mount_roots() -> list[Path]:
-    """Where desktops mount USB drives, then $PAGERLESS_HOME/drives, where an emulated board in
-    BOOTSEL shows its RPI-RP2 drive (host/emulated_rp2040/bootsel.py)."""
+    """Every mounted drive as the OS lists it (psutil: /media/$USER/RPI-RP2, /Volumes/RPI-RP2, E:\\),
+    then $PAGERLESS_HOME/drives, where an emulated board in BOOTSEL shows its RPI-RP2 drive
+    (host/emulated_rp2040/bootsel.py). Asked afresh on every poll: the drive appears after a reboot."""
+    import psutil
+
     from host.device import registry
 
-    user = os.environ.get("USER") or getpass.getuser()
-    return [Path("/media") / user, Path("/run/media") / user, Path("/Volumes"), registry.home() / "drives"]
+    return [Path(p.mountpoint) for p in psutil.disk_partitions(all=False)] + [registry.home() / "drives"]
 
 
 def is_rp2_drive(path: Path, label: str = "RPI-RP2") -> bool:
@@ -123,7 +124,7 @@ def flash_uf2(board: BoardDefinition, image: bytes, *, port: str | None = None, 
         port: serial port of the board running MicroPython, used to enter the bootloader. None when
             the board already shows its drive.
         drive: the mounted drive itself (skips searching `mount_roots`).
-        mount_roots: folders under which drives are mounted (default /media/$USER, /run/media/$USER, /Volumes).
+        mount_roots: folders that are, or hold, mounted drives (default: every mounted drive).
         enter_bootloader: how to make the board reboot into its bootloader (injectable for tests).
         find_port_after: returns the board's serial port once it is back (None: not back yet).
             Default: the same serial number on USB when `port` had one, else not awaited.
@@ -135,11 +136,15 @@ def flash_uf2(board: BoardDefinition, image: bytes, *, port: str | None = None, 
     spec = board.flash_as(Uf2Flash)
     info = validate_uf2(image, spec.family_id, spec.flash_base, spec.flash_size)
     label = spec.drive_label
-    roots = [drive] if drive is not None else (mount_roots or default_mount_roots())
+    given = [drive] if drive is not None else mount_roots
+    where = "among the mounted drives" if not given else f"under {', '.join(map(str, given))}"
 
-    target = find_rp2_drive(roots, label)
+    def search() -> Path | None:
+        return find_rp2_drive(given or default_mount_roots(), label)
+
+    target = search()
     if target is None and port is None:
-        raise BoardNotFound(f"no {label} drive under {', '.join(map(str, roots))} and no --port to reboot "
+        raise BoardNotFound(f"no {label} drive {where} and no --port to reboot "
                             f"the board into its bootloader; {BOOTSEL_HELP}")
     if target is None:
         assert port is not None
@@ -147,10 +152,9 @@ def flash_uf2(board: BoardDefinition, image: bytes, *, port: str | None = None, 
             find_port_after = _same_usb_serial_finder(port)
         reporter.info(f"Rebooting the board on {port} into its {label} bootloader")
         enter_bootloader(port)
-        target = wait_for(lambda: find_rp2_drive(roots, label), drive_timeout, reporter,
-                          f"Waiting for the {label} drive")
+        target = wait_for(search, drive_timeout, reporter, f"Waiting for the {label} drive")
         if target is None:
-            raise BoardNotFound(f"the {label} drive did not appear under {', '.join(map(str, roots))} within "
+            raise BoardNotFound(f"the {label} drive did not appear {where} within "
                                 f"{drive_timeout:.0f} s (is it mounted? pass --drive); {BOOTSEL_HELP}")
 
     dest = Path(target) / file_name

@@ -82,11 +82,10 @@ def fmt_value(v: float) -> str:
 
 
 def fmt_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB"):
-        if abs(n) < 1000 or unit == "MB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} MB"
+    """SI sizes as rich writes them (999 bytes, 3.9 kB, 1.5 MB)."""
+    from rich.filesize import decimal
+
+    return decimal(max(0, round(n)), precision=1)
 
 
 def streams_table(session: Session, now: float) -> Table | Text:
