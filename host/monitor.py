@@ -13,7 +13,7 @@ Live keys: s start/stop streaming, r change a rate, m request metadata, b reboot
 (a board at its REPL: soft reset), ? help, Ctrl-C (or q, Ctrl-]) quit.
 
 Machine-readable output (stdout not a terminal, or --format given): csv and jsonl give one record per
-sample, text one line per DATA frame; see host/export.py for the columns. --duration S and
+sample, text one line per DATA frame (local time); see host/monitoring/export.py for the columns. --duration S and
 --frames N (DATA frames) stop it.
 
 Recordings (--record FILE) hold the bytes exactly as read from the port, in CRC-checked records,
