@@ -123,6 +123,9 @@ class BoardDefinition:
     wdt_timeout_ms: int
     mpy_arch: str | None = None
     heap_profiles: dict[str, str] = field(default_factory=dict)
+    # the port's GC heap grows on demand (ESP32 since v1.21: MICROPY_GC_SPLIT_HEAP_AUTO starts at 64k
+    # and adds regions from the IDF heap), so `heap` is a typical size, not a fixed pool
+    heap_grows: bool = False
     bootloader_usb: UsbId | None = None
     usb_alternates: tuple[UsbId, ...] = ()  # other ids the same board enumerates as (USB-UART bridge variants)
     i2c: tuple[I2CBus, ...] = ()
@@ -211,6 +214,7 @@ def parse_board(data: Any, where: str, *, path: Path | None = None,
                              if (u := _usb_entry(r, entry, at)) is not None),
         flash=flash, wdt_timeout_ms=r.integer(data, "", "wdt_timeout_ms", lo=1),
         heap_profiles={k: _heap(r, profiles, "heap_profiles", k) for k in (profiles or {})},
+        heap_grows=r.take(data, "", "heap_grows", lambda v: isinstance(v, bool), "true or false", False, False),
         i2c=i2c, adc=adc, sensors=_sensors(r, data, i2c, adc),
         output=None if output is None else r.text(output, "output", "kind"),
         led=r.integer(data, "", "led", required=False, lo=0), link=_link(r, data, required=virtual),
@@ -220,7 +224,7 @@ def parse_board(data: Any, where: str, *, path: Path | None = None,
     return board
 
 
-_TOP_LEVEL = ("name", "title", "mcu", "mpy_arch", "heap", "heap_profiles", "usb", "bootloader_usb", "usb_alternates",
+_TOP_LEVEL = ("name", "title", "mcu", "mpy_arch", "heap", "heap_grows", "heap_profiles", "usb", "bootloader_usb", "usb_alternates",
               "flash",
               "i2c", "adc", "sensors", "output", "led", "wdt_timeout_ms", "link")
 _FLASH_FIELDS = {"esptool": ("method", "chip", "chip_id", "offset", "flash_size", "baud"),

@@ -146,7 +146,7 @@ def test_library_deploy_refuses_it_too_before_touching_the_port(tmp_path):
         api.deploy(load_board("virtual"), port="/dev/no-such-port", config=cfg)
 
 
-@pytest.mark.parametrize("board", ["virtual", "rp2040_pico"])
+@pytest.mark.parametrize("board", ["virtual", "rp2040_pico", "esp32_devkit"])
 def test_deploy_accepts_the_shipped_and_hil_configs(board):
     from host.flashing.deploy_config import check_config
     from host.paths import ROOT
@@ -154,3 +154,15 @@ def test_deploy_accepts_the_shipped_and_hil_configs(board):
     for rel in ("firmware/config.json", "tests/hil/app_config.json"):
         cfg = check_config(load_board(board), (ROOT / rel).read_bytes(), rel)
         assert len(cfg["streams"]) == 4
+
+
+def test_a_heap_that_grows_is_not_budgeted_at_deploy():
+    """ESP32's split heap grows into the IDF heap: board.json says so (heap_grows), so the fixed-pool
+    budget that refuses the same config for a board with a fixed heap does not apply there."""
+    from host.flashing.deploy_config import check_config
+
+    data = json.dumps({"streams": _imu_streams(6, 100)}).encode()
+    with pytest.raises(ConfigError, match="does not fit"):
+        check_config(load_board("esp32_devkit"), data, "c.json", heap="112k")
+    assert load_board("esp32_devkit").heap_grows and not load_board("rp2040_pico").heap_grows
+    assert len(check_config(load_board("esp32_devkit"), data, "c.json")["streams"]) == 6
