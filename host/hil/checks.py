@@ -150,6 +150,26 @@ def frames_lost(traffic, stop: bool = True) -> list[str]:
     return out + ([f"samples lost: {lost} ({tot.line()})"] if lost else [])
 
 
+#: kinds whose sample is a conversion the loop starts one period ahead (the SHT31's single shot):
+#: after a pass a busy host made late (by less than a period, so no overrun), the next read can
+#: come before the conversion ends and the healthy chip NACKs it, a SENSOR mark and a counted
+#: sensor error (firmware/stream.py reads at the slot's time whatever the conversion's age)
+CONVERSION_KINDS = frozenset({"sht31"})
+
+
+def sensor_trouble(kind: str, frames: list[Frame], st) -> list[str]:
+    """What says a healthy sensor's stream failed its sensor: samples marked missing for a sensor
+    cause or sensor errors in its STATUS record `st` (a `StreamStatus`), or offline.  For a
+    CONVERSION_KINDS chip, errors are allowed but each must be marked and none may take it offline."""
+    out = [] if st.online else ["offline"]
+    if kind in CONVERSION_KINDS:
+        return out + ([f"{st.sensor_errors} sensor errors but {st.missing_sensor} samples marked"]
+                      if st.sensor_errors > st.missing_sensor + (frames[-1].count if frames else 0) else [])
+    marked = [f.seq for f in frames if f.flags & wire.FLAG_MISS_SENSOR]
+    out += [f"sensor marks in frames {marked[:5]}"] if marked else []
+    return out + ([f"{st.sensor_errors} sensor errors"] if st.sensor_errors else [])
+
+
 def data_by_stream(frames: list[Frame]) -> dict[int, list[Frame]]:
     out: dict[int, list[Frame]] = {}
     for f in frames:

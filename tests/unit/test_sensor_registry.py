@@ -264,6 +264,9 @@ def test_a_fourth_kind_streams_from_the_virtual_board(fourth_kind, vboard_factor
     s = next(s for s in streams if s["kind"] == "tmp102")
     assert (s["name"], s["period_us"], s["batch"]) == ("temp", 20000, 5)
     assert [c[0] for c in s["channels"]] == ["temperature"]
-    raw = b"".join(f.data().samples for f in r.of(wire.T_DATA) if f.stream == s["id"])
-    temps = units.to_physical("tmp102", raw, b"", s["config"])["temperature_c"]
-    assert np.all((temps > 19.0) & (temps < 26.0)), temps
+    mine = [f for f in r.of(wire.T_DATA) if f.stream == s["id"]]
+    raw = b"".join(f.data().samples for f in mine)
+    # a slot a busy host made the loop miss is marked missing (zeros in the frame): not a reading
+    missing = np.array([f.data().is_missing(i) for f in mine for i in range(f.count)], dtype=bool)
+    temps = units.to_physical("tmp102", raw, b"", s["config"])["temperature_c"][~missing]
+    assert temps.size and np.all((temps > 19.0) & (temps < 26.0)), temps
