@@ -7,20 +7,20 @@ buckets (the last bucket holds everything >= 1023 us); the histogram is allocate
 boot, and ``sample()`` stays allocation-free (the bench runs under heap_lock).
 """
 
-import time
 from array import array
 
 import micropython
 from micropython import const
 
+from schedule import diff30
 from stream import Stream
 
 _BUCKETS = const(1024)
 
-_ticks_diff = time.ticks_diff
-
 
 class JitterStream(Stream):
+    FAST = False  # every sample through sample() below, not fastloop
+
     def __init__(self, sid, name, sensor, cls, period_us, batch, settings, boot_id):
         Stream.__init__(self, sid, name, sensor, cls, period_us, batch, settings, boot_id)
         self.hist = array("I", bytes(4 * _BUCKETS))
@@ -31,7 +31,7 @@ class JitterStream(Stream):
     def sample(self, now, late):
         if late >= self.period:  # the overrun first, so the lateness is that of this slot
             self.overrun(late, now)
-            late = _ticks_diff(now, self.due)
+            late = diff30(now, self.due)
         d = late - self.last_late
         if d < 0:
             d = -d

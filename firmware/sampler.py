@@ -10,15 +10,17 @@ small int on a board).
 """
 
 import time
+from array import array
 
 import micropython
 from micropython import const
 
+import fastloop
+from schedule import ROW, now30
+
 _MASK30 = const(0x3FFFFFFF)
 _WDT_FEED_MS = const(100)
-_SPIN_MAX_US = const(50)  # default cap of the sleep margin (config "spin_us_max")
-_SPIN_UP = const(9)  # sleep margin: +9 us after a late wake-up, -1 us after a timely one,
-_SPIN_DOWN = const(1)  # so it settles where 10% of sleeps overshoot it (Sampler.run)
+_SPIN_MAX_US = const(50)  # default cap of the sleep margin (config "spin_us_max"; fastloop's wait)
 _WARMUP = const(64)  # loop passes before heap_lock (first calls may allocate caches), and
 # every running online stream must have taken a sample (its driver's first read_into may allocate)
 
@@ -28,10 +30,32 @@ REPL = const(1)  # the host asked for the REPL (CMD REPL)
 INTERRUPT = const(2)  # Ctrl-C (0x03) from the host while streaming
 REBOOT = const(3)  # CMD REBOOT (ACK sent)
 
-_ticks_us = time.ticks_us
+_ST_NOW = const(1)  # = fastloop.ST_NOW ... (the loop state st)
+_ST_K = const(2)
+_ST_LATE = const(3)
+_ST_LASTMS = const(5)
+_ST_IT = const(6)
+_ST_LIMIT = const(7)
+_ST_PY = const(8)
+_ST_RB = const(9)
+_ST_MARGIN = const(10)
+_ST_SLEEPS = const(11)
+_ST_BUSY = const(12)
+_ST_IDLE = const(13)
+_ST_SPIN = const(14)
+_ST_N = const(15)
+
 _ticks_ms = time.ticks_ms
 _ticks_add = time.ticks_add
 _ticks_diff = time.ticks_diff
+
+
+def _limit(lock_at, max_it):
+    """fastloop's ST_LIMIT: the first pass count whose pass must end in Python (0: none)."""
+    lim = lock_at if lock_at > 0 else 0
+    if max_it > 0 and (lim == 0 or max_it < lim):
+        lim = max_it
+    return lim
 
 
 class Sampler:
@@ -54,9 +78,18 @@ class Sampler:
         self.busy_us = 0  # time spent in passes, not waiting, in the last run() (mod 2**30)
         self.locked = False
         self.ran_locked = False  # the last run() left its loop under heap_lock (the summary says so)
+        # fastloop's arrays: every stream's schedule row, the loop state, what it calls
+        n = len(self.streams)
+        self.table = array("i", bytes(4 * ROW * (n if n else 1)))
+        self.st = array("i", bytes(4 * fastloop.ST_SIZE))
+        fns = [None] * n
+        for k in range(n):
+            self.streams[k].place(self.table, k * ROW, fns, k)
+        self.ctx = (time.ticks_us, time.ticks_ms, time.sleep_us, fns,
+                    tuple(s.frame.buf for s in self.streams), tuple(s.slots for s in self.streams))
 
     def start(self, sid=255):
-        now = _ticks_us()
+        now = now30()
         for s in self.streams:
             if sid == 255 or s.sid == sid:
                 s.begin(now)
@@ -92,7 +125,19 @@ class Sampler:
 
         A pass samples the due streams and writes queued bytes; the housekeeping (STATUS,
         re-probing offline sensors, commands, watchdog) runs at most once per ticks_ms.  Then
-        it waits for the next deadline (see below)."""
+        it waits for the next deadline: it sleeps until `margin` us before it and spins on
+        ticks_us for the rest.  `margin` tracks the 90th percentile of how late sleep_us(n)
+        returns (+9 us when a sleep overshot it, -1 us when not), capped at spin_us_max.  On
+        RP2040/ESP32 sleep_us of short waits is already a busy wait that returns on time, so
+        margin stays at a few us and this is the plain sleep it always was.  On an OS (the unix
+        port) a sleep returns tens of us late (timer slack, wake-up latency): the margin grows
+        to cover that, so deadlines are hit within a few us at the cost of spinning about
+        (margin - typical overshoot) us per wake-up instead of a whole core.
+
+        The passes themselves run in ``fastloop.run`` (viper), which comes back here for what
+        needs Python: a sample ``Stream.sample`` takes (frame ends, overruns, offline chips), a
+        failed read, and the end of a pass that has bytes to pump, housekeeping or a pass
+        count to check (warm-up, max_iterations)."""
         streams = self.streams
         out = self.out
         ring = out.ring
@@ -100,39 +145,41 @@ class Sampler:
         health = self.health
         poll = self.commands.poll
         wdt = self.wdt
-        idle = self.idle_us
         status_ms = self.status_ms
         max_it = self.max_iterations
         lock_at = _WARMUP if self.heap_lock else -1
-        sleep_us = time.sleep_us
-        ticks_us = _ticks_us  # locals: cheaper than globals in the loop
-        ticks_diff = _ticks_diff
-        ticks_add = _ticks_add
-        spin_max = self.spin_max
-        margin = 0
-        sleeps = 0
-        busy = 0
+        t = self.table
+        st = self.st
+        ctx = self.ctx
+        run = fastloop.run
+        for k in range(fastloop.ST_SIZE):
+            st[k] = 0
+        st[_ST_LASTMS] = -1
+        st[_ST_IDLE] = self.idle_us
+        st[_ST_SPIN] = self.spin_max
+        st[_ST_N] = len(streams)
+        st[_ST_LIMIT] = _limit(lock_at, max_it)
         it = 0
-        last_ms = -1
         status_due = _ticks_add(_ticks_ms(), status_ms)
         feed_due = _ticks_ms()
         try:
             while True:
-                now = ticks_us()
-                wait = idle  # us from `now` to the next deadline
-                for s in streams:
-                    if s.running:
-                        w = ticks_diff(s.due, now)
-                        if w <= 0:
-                            s.sample(now, -w)
-                            w = ticks_diff(s.due, now)
-                        if w < wait:
-                            wait = w
+                try:
+                    k = run(t, st, ctx)
+                except OSError as e:  # a fast read failed (its stream is st[K])
+                    streams[st[_ST_K]].read_failed(e.errno)
+                    st[_ST_PY] = 1
+                    continue
+                if k >= 0:
+                    streams[k].sample(st[_ST_NOW], st[_ST_LATE])
+                    st[_ST_PY] = 1
+                    continue
                 if ring.count:
                     pump()
                 ms = _ticks_ms()
-                if ms != last_ms:
-                    last_ms = ms
+                m = ms & _MASK30
+                if m != st[_ST_LASTMS]:
+                    st[_ST_LASTMS] = m
                     if _ticks_diff(ms, status_due) >= 0:
                         health.status()
                         status_due = _ticks_add(status_due, status_ms)
@@ -146,48 +193,24 @@ class Sampler:
                     if wdt is not None and _ticks_diff(ms, feed_due) >= 0:
                         wdt.feed()
                         feed_due = _ticks_add(ms, _WDT_FEED_MS)
+                it = st[_ST_IT]
                 if it < _MASK30:  # saturate: a larger int would be a heap object on a board
                     it += 1
+                    st[_ST_IT] = it
                 if it >= lock_at >= 0 and self.warm():
                     lock_at = -1
+                    st[_ST_LIMIT] = _limit(lock_at, max_it)
                     micropython.heap_lock()
                     self.locked = True
                     health.locked = True
                 if it == max_it:
                     return DONE
-                # Wait for the next deadline: sleep until `margin` us before it, then spin on
-                # ticks_us for the rest.  `margin` tracks the 90th percentile of how late
-                # sleep_us(n) returns (+9 us when a sleep overshot it, -1 us when not), capped
-                # at spin_us_max.  On RP2040/ESP32 sleep_us of short waits is already a busy
-                # wait that returns on time, so margin stays at a few us and this is the plain
-                # sleep it always was.  On an OS (the unix port) a sleep returns tens of us
-                # late (timer slack, wake-up latency): the margin grows to cover that, so
-                # deadlines are hit within a few us at the cost of spinning about
-                # (margin - typical overshoot) us per wake-up instead of a whole core.
-                t = ticks_us()
-                spent = ticks_diff(t, now)  # this pass's work (us)
-                busy = (busy + spent) & _MASK30
-                nxt = ticks_add(now, wait)
-                wait -= spent
-                if wait > margin:
-                    sleep_us(wait - margin)
-                    sleeps = (sleeps + 1) & _MASK30
-                    t = ticks_us()
-                    if ticks_diff(t, nxt) > 0:  # overshot by more than the margin: late
-                        margin += _SPIN_UP
-                        if margin > spin_max:
-                            margin = spin_max
-                    elif margin > 0:
-                        margin -= _SPIN_DOWN
-                elif margin > 0:  # no sleep: nothing late seen, let a margin that grew decay
-                    margin -= _SPIN_DOWN
-                while ticks_diff(nxt, ticks_us()) > 0:
-                    pass
+                st[_ST_RB] = 1 if ring.count else 0
         finally:
-            self.iterations = it
-            self.sleeps = sleeps
-            self.margin = margin
-            self.busy_us = busy
+            self.iterations = st[_ST_IT]
+            self.sleeps = st[_ST_SLEEPS]
+            self.margin = st[_ST_MARGIN]
+            self.busy_us = st[_ST_BUSY]
             self.ran_locked = self.locked
             if self.locked:
                 micropython.heap_unlock()

@@ -20,8 +20,6 @@ offline chip mark the sample missing (cause SENSOR); after repeated failures the
 offline and ``health.Health`` brings it back.
 """
 
-import time
-
 import micropython
 from micropython import const
 
@@ -34,11 +32,18 @@ import wire
 _MASK30 = const(0x3FFFFFFF)
 _OVERRUN = const(0)  # = dataframe.OVERRUN (a const is inlined only in its own module)
 _SENSOR = const(1)  # = dataframe.SENSOR
-
-_ticks_add = time.ticks_add
+_PER = const(2)  # = schedule.PER, I, DUE, T0, ON, FAILS (the row)
+_I = const(3)
+_DUE = const(1)
+_T0 = const(4)
+_ON = const(6)
+_FAILS = const(7)
+_BATCH = const(5)
 
 
 class Stream(Schedule):
+    FAST = True  # fastloop may take its on-time samples (a subclass that sees each sample: False)
+
     def __init__(self, sid, name, sensor, cls, period_us, batch, settings, boot_id):
         Schedule.__init__(self, period_us)
         self.sid = sid
@@ -46,7 +51,10 @@ class Stream(Schedule):
         self.frame = DataFrame(sid, boot_id, batch, cls.SAMPLE_SIZE, self.counts)
         self.slots = self.frame.slots  # bound for sample(): one lookup fewer per sample
         self.batch = batch
+        self._t[self._b + _BATCH] = batch
         self.chip = Chip(sensor, cls.SAMPLE_SIZE)
+        self.chip.fast = self.FAST
+        self.chip.place(self._t, self._b, [None], 0)
         self.info = StreamInfo(name, cls, settings)
         self.health = None  # health.Health: overruns, a chip going offline (attach)
 
@@ -56,6 +64,11 @@ class Stream(Schedule):
         self.frame.out = out
         out.add_stream(self.sid, len(self.frame.buf) - wire.CRC_SIZE)
         self.health = health
+
+    def place(self, table, base, fns, k):
+        """Move the row into the sampler's table (its k-th stream; fns: fastloop's read fns)."""
+        Schedule.place(self, table, base)
+        self.chip.place(table, base, fns, k)
 
     def bind(self, driver):
         self.chip.bind(driver)
@@ -91,34 +104,48 @@ class Stream(Schedule):
         self.frame.clear()
 
     # -- hot path -----------------------------------------------------------------------------
+    # fastloop.run (viper) takes the samples of a chip it can read (chip.FAST_*) that are on time
+    # and not a frame's last; every other sample comes here, as every sample did before it.
     # sample() is native (as Sampler.run is): no bytecode dispatch.  Native code allocates
     # where bytecode would and slice assignment allocates there too: none here (heap_lock tests).
     @micropython.native
     def sample(self, now, late):
         """Take the sample due at self.due, which passed `late` us ago (the Sampler computed it)."""
-        p = self.period
+        t = self._t
+        b = self._b
+        p = t[b + _PER]
         if late >= p:
             self.overrun(late, now)
-        i = self.i
-        due = self.due
+        i = t[b + _I]
+        due = t[b + _DUE]
         if i == 0:
-            self.t0 = due
+            t[b + _T0] = due
         chip = self.chip
-        if chip.online:
+        if t[b + _ON]:
             try:
                 chip.read(self.slots[i])
-                chip.fails = 0
+                t[b + _FAILS] = 0
             except OSError as e:
                 self.failed(i, e.errno)
             start = chip.restart
-            if start is not None and chip.online:
+            if start is not None and t[b + _ON]:
                 try:
                     start()  # next conversion
                 except OSError:
                     pass
         else:
             self.frame.mark(i, _SENSOR)
-        self.due = _ticks_add(due, p)
+        t[b + _DUE] = (due + p) & _MASK30
+        i += 1
+        t[b + _I] = i
+        if i >= self.batch:
+            self.emit()
+
+    def read_failed(self, errno):
+        """fastloop's read of slot i raised OSError(errno): the rest of sample() for it."""
+        i = self.i
+        self.failed(i, errno)
+        self.due = (self.due + self.period) & _MASK30
         i += 1
         self.i = i
         if i >= self.batch:
@@ -147,13 +174,13 @@ class Stream(Schedule):
             if i == 0:
                 if k >= batch:
                     n = k // batch
-                    self.due = _ticks_add(self.due, n * batch * p)  # < late: a small int
+                    self.due = (self.due + n * batch * p) & _MASK30  # < late: a small int
                     frame.skip(n)
                     k -= n * batch
                     continue
                 self.t0 = self.due
             frame.mark(i, _OVERRUN)
-            self.due = _ticks_add(self.due, p)
+            self.due = (self.due + p) & _MASK30
             k -= 1
             i += 1
             self.i = i

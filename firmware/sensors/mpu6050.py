@@ -161,6 +161,10 @@ class MPU6050:
         """Burst-read the 14 data registers into buf (SAMPLE_SIZE bytes, ">7h")."""
         self._read_mem(self._address, _REG_ACCEL_XOUT_H, buf)
 
+    def fast_read(self):
+        """read_into as the sampler's viper loop does it (chip.FAST_MEM = 2): fn(addr, reg, buf)."""
+        return (2, self._read_mem, self._address, _REG_ACCEL_XOUT_H)
+
     def reset(self):
         """DEVICE_RESET, wait (bounded) for the bit to clear, check WHO_AM_I, reconfigure."""
         self._write(_REG_PWR_MGMT_1, _PWR_DEVICE_RESET)
