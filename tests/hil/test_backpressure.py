@@ -8,6 +8,7 @@ import time
 import pytest
 
 from host.hil import checks
+from host.hil.traffic import HilError
 
 pytestmark = [pytest.mark.virtual_board]
 
@@ -42,10 +43,26 @@ def on_time_share(traffic, a, b) -> float:
     return 1 - late / produced if produced else 0.0
 
 
+# a wait for a command's answer, not a judgement: after the stall the answer queues behind the
+# backlog, a busy host reads it late, and while the ring is still full the ACK or the STATUS itself
+# may be refused (counted in the global frames_dropped): ask again, ASKS times at most
+ANSWER_WAIT_S = 5.0
+ASKS = 4
+
+
+def ask_status(traffic):
+    for _ in range(ASKS - 1):
+        try:
+            return traffic.status(timeout=ANSWER_WAIT_S)
+        except HilError:
+            pass
+    return traffic.status(timeout=ANSWER_WAIT_S)
+
+
 def status_later(traffic, st, ms=500):
     """The device's next STATUS at least `ms` of its own time after `st`."""
     while True:
-        nxt = traffic.status()
+        nxt = ask_status(traffic)
         if nxt.uptime_ms - st.uptime_ms >= ms:
             return nxt
         time.sleep((ms - (nxt.uptime_ms - st.uptime_ms)) / 1000)
@@ -54,12 +71,12 @@ def status_later(traffic, st, ms=500):
 @pytest.mark.parametrize("hil_config", [STALL_CONFIG], indirect=True, ids=["ring2k-imu1kHz"])
 def test_host_stall_device_keeps_sampling_and_every_drop_is_accounted(dut, traffic):
     traffic.collect(0.5)
-    ref0 = traffic.status()
+    ref0 = ask_status(traffic)
     ref1 = status_later(traffic, ref0, int(STALL_S * 1000))  # the reference window, host reading
     st0 = ref1
     with dut.host_stops_reading():
         time.sleep(STALL_S)
-    st1 = traffic.status()
+    st1 = ask_status(traffic)
     # the ring drains at link speed: then the drops stop, and stay stopped for a STATUS period
     for _ in range(DRAIN_STATUS_MAX):
         st2 = status_later(traffic, st1)
@@ -79,8 +96,10 @@ def test_host_stall_device_keeps_sampling_and_every_drop_is_accounted(dut, traff
     print(f"on time: {ref:.3f} of samples with the host reading, {stall:.3f} during the stall")
     assert ref > 0, "the device took no sample on time even with the host reading"
     assert stall >= ON_TIME_RATIO * ref, f"on time {stall:.3f} during the stall vs {ref:.3f} before it"
-    for x, y in zip(st1.streams, ref0.streams):
-        assert x.sensor_errors == y.sensor_errors, traffic.streams[x.stream].name
+    by = checks.data_by_stream(traffic.frames("DATA"))
+    for x in st1.streams:  # the stall is no sensor's business
+        info = traffic.streams[x.stream]
+        assert checks.sensor_trouble(info.kind, by.get(x.stream, []), x) == [], info.name
     # the time axis stays exact (missed slots are marked or skipped, never re-anchored)
     for sid, fs in checks.data_by_stream(traffic.frames("DATA")).items():
         assert checks.schedule_slip_us(fs) == 0, f"{traffic.streams[sid].name}: schedule slipped"
@@ -90,7 +109,7 @@ def test_host_stall_device_keeps_sampling_and_every_drop_is_accounted(dut, traff
     # every drop accounted: stopped streams leave the counters still, so the ledger and the
     # device's last STATUS are judged on the same frames
     traffic.stop_streams()
-    final = traffic.status()
+    final = ask_status(traffic)
     led = traffic.ledger()
     assert led.verdict == "ok", "\n".join([led.total.line(), *led.total.reasons])
     info = {traffic.streams[x.stream].name: (x, traffic.streams[x.stream].batch) for x in final.streams}
