@@ -47,10 +47,12 @@ def flash_firmware(board: BoardDefinition, image: bytes, *, port: str | None = N
 
 
 def deploy(board: BoardDefinition, *, port: str, source: bool = False, config: Path | None = None,
-           reporter: Reporter | None = None, reset: bool = True) -> Any:
+           reporter: Reporter | None = None, reset: bool = True, step_timeout: float = 30.0,
+           open_timeout: float = 5.0) -> Any:
     """Compile firmware/ for the board, copy what changed, verify, install atomically, soft-reset."""
     from host.flashing.deploy import deploy_tree
     from host.flashing.deploy_tree import build_tree
 
     tree = build_tree(board, source=source, config=config)
-    return deploy_tree(port, tree, reporter=reporter, reset=reset)
+    return deploy_tree(port, tree, reporter=reporter, reset=reset, step_timeout=step_timeout,
+                       timeout=open_timeout)

@@ -73,13 +73,16 @@ def _install_order(paths: list[str]) -> list[str]:
 class Deployer:
     """One deploy over an open RawRepl. Use `deploy_tree()` unless you hold the session."""
 
-    def __init__(self, session: RawRepl, reporter: Reporter | None = None, hook: Hook | None = None) -> None:
+    def __init__(self, session: RawRepl, reporter: Reporter | None = None, hook: Hook | None = None,
+                 step_timeout: float = 30.0) -> None:
         self.s = session
+        self.step_timeout = step_timeout  # one raw-REPL step; an emulated board needs minutes
         self.reporter = reporter or Reporter()
         self.hook = hook or (lambda phase, path: None)
         self._lib_loaded = False
 
-    def _run(self, code: str, timeout: float = 30.0) -> str:
+    def _run(self, code: str, timeout: float | None = None) -> str:
+        timeout = self.step_timeout if timeout is None else timeout
         if not self._lib_loaded:
             code = _DEVICE_LIB + code
             self._lib_loaded = True
@@ -178,7 +181,8 @@ class Deployer:
 
 
 def deploy_tree(port: str, tree: dict[str, bytes], *, reporter: Reporter | None = None, reset: bool = True,
-                hook: Hook | None = None, attempts: int = 4, timeout: float = 5.0) -> DeployResult:
+                hook: Hook | None = None, attempts: int = 4, timeout: float = 5.0,
+                step_timeout: float = 30.0) -> DeployResult:
     """Deploy `tree` (device path -> bytes) to the board on `port`; see the module docstring."""
     with RawRepl(port, attempts=attempts, timeout=timeout) as session:
-        return Deployer(session, reporter, hook).deploy(tree, reset=reset)
+        return Deployer(session, reporter, hook, step_timeout).deploy(tree, reset=reset)

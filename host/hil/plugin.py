@@ -8,7 +8,9 @@ Options (each fixture resolves test parameter -> command line -> default, checke
     --port auto|virtual|PATH   board to test; "virtual" (default) starts a private virtual board per
                                xdist worker; "auto" finds the one USB board that looks like --board;
                                PATH1,PATH2,... gives xdist worker gwN the N-th board (-n = count)
-    --board NAME               board definition from boards/ (default: virtual)
+    --board NAME               board definition from boards/ (default: virtual); emulated_rp2040
+                               with the default port starts a private emulated Pico per worker
+                               (the UF2 of --rp2-image or $PAGERLESS_RP2_UF2), timed by its clock
     --firmware IMAGE           flash this MicroPython image first (host/flash.py; real boards)
     --no-deploy                do not deploy firmware/ (the board already runs the app)
     --soak / --soak-minutes N  run the soak tests (marker `soak`), N minutes (default 5)
@@ -30,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from host.hil.report import PROPERTY, LinkSummary
-from host.hil.target import VIRTUAL, Dut, Target, TargetError, clear_faults
+from host.hil.target import EMULATED, VIRTUAL, Dut, Target, TargetError, clear_faults
 
 DEFAULTS = {"port": VIRTUAL, "board": VIRTUAL, "seed": 1, "soak_minutes": 5.0, "reports": "reports/hil"}
 LOG_KEY = pytest.StashKey[Path]()
@@ -151,7 +153,8 @@ class TargetPool:
             workdir = self.tmp_factory.mktemp(name) if port == VIRTUAL else None
             app_config = _cli(self.config, "app_config", None)
             tgt = Target(port, board, firmware=firmware, deploy=deploy, seed=seed, workdir=workdir, name=name,
-                         app_config=Path(app_config) if app_config is not None else None)
+                         app_config=Path(app_config) if app_config is not None else None,
+                         image=_rp2_image(self.config))
             try:
                 t = tgt.setup()
             except Exception as exc:  # noqa: BLE001 - remembered: every test of this target reports it
@@ -166,6 +169,14 @@ class TargetPool:
         for t in self.targets.values():
             if isinstance(t, Target):
                 t.teardown()
+
+
+def _rp2_image(config: pytest.Config) -> str | None:
+    """--rp2-image (this repository's tests/conftest.py declares it); else $PAGERLESS_RP2_UF2."""
+    try:
+        return config.getoption("rp2_image")
+    except ValueError:
+        return None
 
 
 @pytest.fixture(scope="session")
@@ -252,9 +263,15 @@ def virtual_board(hil_target):
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     soak = _cli(config, "soak", False) or _cli(config, "soak_minutes", None) is not None
     port = _cli(config, "port", DEFAULTS["port"])
+    emulated = _cli(config, "board", DEFAULTS["board"]) == EMULATED
+    if emulated:
+        port = f"{port} --board {EMULATED} (serial only)"
     skip_soak = pytest.mark.skip(reason="soak test: opt in with --soak (or --soak-minutes N)")
+    slow = pytest.mark.timeout(3600)  # the emulator runs at 0.01-0.05x; the first test also deploys
     skip_fault = pytest.mark.skip(reason=f"fault injection needs the virtual board; this run targets --port {port}")
     for item in items:
+        if emulated and HIL_FIXTURES & set(item.fixturenames):
+            item.add_marker(slow)
         if not soak and item.get_closest_marker("soak"):
             item.add_marker(skip_soak)
         if port != VIRTUAL and item.get_closest_marker("fault_injection") and HIL_FIXTURES & set(item.fixturenames):

@@ -26,6 +26,7 @@ from host.hil.traffic import HilError, Traffic
 from host.device.link import identify, locator_for
 
 VIRTUAL = "virtual"
+EMULATED = "emulated_rp2040"  # --board emulated_rp2040 with the default port: a private emulated Pico
 FIRMWARE_CONFIG = FIRMWARE_DIR / "config.json"
 
 
@@ -45,16 +46,20 @@ class Target:
         seed: the virtual board's seed (sensor noise, link faults).
         workdir: folder for the virtual board.
         name: the virtual board's registry name (unique per xdist worker).
+        image: the MicroPython UF2 of an emulated board (default: $PAGERLESS_RP2_UF2).
     """
 
     def __init__(self, port: str, board: str, *, firmware: str | None = None, deploy: bool = True,
                  seed: int = 0, workdir: Path | None = None, name: str = "hil",
-                 link_rate: str = "usb", app_config: Path | None = None) -> None:
+                 link_rate: str = "usb", app_config: Path | None = None, image: str | None = None) -> None:
         self.port_spec, self.board_name = port, board
         self.app_config = app_config
         self.firmware, self.do_deploy, self.seed = firmware, deploy, seed
         self.workdir, self.name, self.link_rate = workdir, name, link_rate
         self.virtual = None  # VirtualBoard when port == "virtual"
+        self.emulated = None  # EmulatedBoard when board == "emulated_rp2040" and port == "virtual"
+        self.image = image
+        self.clock = time.monotonic  # the board's own clock for timeouts (the emulator's: emulated s)
         self.port: str | None = None
         self.definition: BoardDefinition | None = None
         self.deploy_result = None
@@ -72,7 +77,9 @@ class Target:
             self.definition = load_board(self.board_name)
         except Exception as exc:
             raise TargetError(str(exc)) from None
-        if self.port_spec == VIRTUAL:
+        if self.port_spec == VIRTUAL and self.board_name == EMULATED:
+            self._start_emulated()
+        elif self.port_spec == VIRTUAL:
             if self.board_name != VIRTUAL:
                 raise TargetError(f"--port virtual runs the virtual board; --board {self.board_name} needs "
                                   "a real port (--port auto or a device path)")
@@ -99,11 +106,36 @@ class Target:
             self.port = self.locate() or self.port
         if self.do_deploy:
             t0 = time.monotonic()
-            self.deploy_result = flash.deploy(self.definition, port=self.port, config=self.app_config)
+            slow = {"step_timeout": 900.0, "open_timeout": 120.0} if self.emulated else {}  # 0.01-0.05x
+            self.deploy_result = flash.deploy(self.definition, port=self.port, config=self.app_config, **slow)
             self.deploy_seconds = time.monotonic() - t0
         return self
 
+    def _start_emulated(self) -> None:
+        """A private emulated Pico (host/emulated_rp2040) running the user's UF2: deployed and reset
+        as a real board is (serial only, no fault API), every timeout on its emulated clock."""
+        from host.emulated_rp2040.board import EmulatedBoard
+
+        if self.firmware is not None:
+            raise TargetError("the emulated RP2040 runs the UF2 given by --rp2-image or $PAGERLESS_RP2_UF2; "
+                              "leave --firmware out")
+        from host.emulated_rp2040.image import require_image
+        from host.flashing.deploy_tree import build_tree
+        from host.testkit.erp_app import write_flash
+
+        workdir = self.workdir or Path.cwd() / ".vboard" / self.name
+        if self.do_deploy and not (workdir / "flash.bin").exists():  # deploy below then copies nothing
+            write_flash(workdir, require_image(self.image), build_tree(self.definition, config=self.app_config))
+        self.emulated = EmulatedBoard(workdir, image=self.image, name=self.name, seed=self.seed)
+        self.emulated.start()
+        self.port = self.emulated.port
+        self.locate = lambda: self.emulated.port
+        self.clock = self.emulated.emulated_seconds
+
     def teardown(self) -> None:
+        if self.emulated is not None:
+            self.emulated.stop()
+            self.emulated = None
         if self.virtual is not None:
             self.virtual.stop()
             self.virtual = None
@@ -142,7 +174,7 @@ class Dut:
         self.log_path = Path(log_path)
         self.capture = Capture(target.current_port(), self.log_path, locate=target.locate,
                                meta={"identity": f"{target.name} ({target.board_name})"})
-        self.traffic = Traffic(self.capture)
+        self.traffic = Traffic(self.capture, clock=target.clock)
         self.hello: dict | None = None
         self.hello_frame: Frame | None = None
         self._overrides: dict[str, bytes | None] = {}
@@ -242,7 +274,8 @@ class Dut:
         def new_boot(f: Frame) -> bool:
             return f.type == wire.T_HELLO and f.boot_id not in old
 
-        deadline = time.monotonic() + timeout
+        clock = self.target.clock
+        deadline = clock() + timeout
         try:
             f = self.traffic.expect(where=new_boot, since=since, timeout=min(timeout, 4.0),
                                    what="HELLO of a new boot")
@@ -250,8 +283,8 @@ class Dut:
             # a real board's USB port re-enumerates after a reset and the boot HELLO can be gone
             # before the host reopens it: ask for it again
             self.note("no boot HELLO seen; asking with SEND_HELLO")
-            self.traffic.send(wire.OP_SEND_HELLO, timeout=max(0.5, deadline - time.monotonic()))
-            f = self.traffic.expect(where=new_boot, since=since, timeout=max(0.5, deadline - time.monotonic()),
+            self.traffic.send(wire.OP_SEND_HELLO, timeout=max(0.5, deadline - clock()))
+            f = self.traffic.expect(where=new_boot, since=since, timeout=max(0.5, deadline - clock()),
                                    what="HELLO of a new boot")
         self.hello_frame = f
         self.hello = f.hello()

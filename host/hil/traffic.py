@@ -72,8 +72,10 @@ def describe(f: Frame) -> str:
 class Traffic:
     """Frames from one board since its last reset, and commands to it. Made by the `traffic` fixture."""
 
-    def __init__(self, capture: Capture, start: int = 0, default_timeout: float = 5.0) -> None:
+    def __init__(self, capture: Capture, start: int = 0, default_timeout: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.capture = capture
+        self.clock = clock  # timeouts and collect() run on it: the board's own clock where it has one
         self.start = start          # absolute index of the first frame of this test (the HELLO)
         self.cursor = start
         self.default_timeout = default_timeout
@@ -114,7 +116,7 @@ class Traffic:
             t = wire.T_EVENT
         timeout = self.default_timeout if timeout is None else timeout
         idx = self.cursor if since is None else since
-        deadline = time.monotonic() + timeout
+        deadline = self.clock() + timeout
         seen: list[Frame] = []
         while True:
             got, end = self.capture.frames_since(idx)
@@ -128,7 +130,7 @@ class Traffic:
                     seen.append(f)
             idx = end
             self._raise_if_dead()
-            left = deadline - time.monotonic()
+            left = deadline - self.clock()
             if left <= 0:
                 want = what or " ".join(x for x in (
                     wire.TYPE_NAMES.get(t, "any frame") if t is not None else "any frame",
@@ -142,7 +144,9 @@ class Traffic:
     def collect(self, seconds: float, type: int | str | None = wire.T_DATA, stream: int | None = None) -> list[Frame]:
         """Frames that arrive during the next `seconds` (DATA by default); the cursor moves past them."""
         since = self.capture.end
-        time.sleep(seconds)
+        end = self.clock() + seconds
+        while (left := end - self.clock()) > 0:
+            time.sleep(min(left, 0.05))
         self._raise_if_dead()
         got = self.frames(type, stream, since=since)
         self.cursor = max(self.cursor, self.capture.end)
