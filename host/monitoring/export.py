@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from host.device.recording import Damage, Kind, ReadReport, Record, open_recording
-from host.monitoring.session import Batch, LogLine, Session
+from host.monitoring.session import Session
+from host.monitoring.state import Batch, LogLine
 
 FIXED_COLUMNS = ["t_host", "session", "boot_id", "stream", "seq", "index", "t_device_s", "gap_before",
                  "missing"]

@@ -23,7 +23,8 @@ from host.device.recording import Damage, Kind, Record, Recorder
 from firmware import wire
 from host.monitoring.export import apply_record
 from host.monitoring.liveness import Liveness
-from host.monitoring.session import Batch, Session
+from host.monitoring.session import Session
+from host.monitoring.state import Batch
 from host.protocol.commands import Commands, opcode
 
 # what a board at its REPL sends back (to SEND_HELLO's bytes, or on its own): the friendly prompt, the

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from host.monitoring.session import Batch, Session
+from host.monitoring.session import Session
+from host.monitoring.state import Batch
 
 
 class PlotError(Exception):

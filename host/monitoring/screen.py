@@ -26,7 +26,8 @@ from textual.widgets import Footer, Header, Input, Label, RichLog, Static
 
 from host.monitoring.feeds import board_line_rate
 from host.monitoring.liveness import Liveness
-from host.monitoring.session import Session, StreamState
+from host.monitoring.session import Session
+from host.monitoring.state import StreamState
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 24

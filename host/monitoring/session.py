@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,126 +21,10 @@ from host.protocol.decoder import Decoder
 from host.protocol.frames import DeviceText, Frame, StreamInfo
 from host.protocol.linkstats import LinkStats
 from host.monitoring.ledger import Ledger, unique_names
+from host.monitoring.state import (EVENT_LOG, HELLO_BUFFER, HISTORY, Batch, ChannelState, DeviceState, LogLine,
+                                   StreamState, prune_arrivals, prune_window, window_rate)
 
-
-RATE_WINDOW_S = 2.0   # sliding window for Hz, bytes/s and frames/s
-MIN_RATE_FRAMES = 4   # a stream's Hz is judged over at least this many frames (slow batches)
-HISTORY = 120         # samples kept per channel for sparklines
-EVENT_LOG = 500       # lines kept in the event log
-HELLO_BUFFER = 4096   # DATA frames kept until their boot's HELLO says how to decode them
 _DATA_NAME = wire.TYPE_NAMES[wire.T_DATA]
-
-
-@dataclass(slots=True)
-class Batch:
-    """One DATA frame in physical units. Arrays have one entry per sample; NaN = missing sample."""
-    t_host: float            # host time the frame was completed (s since epoch)
-    session: int             # boot session number within this decoder (1 = first seen)
-    boot_id: int
-    stream: int
-    name: str
-    seq: int
-    gap_before: int          # DATA frames of this stream missing just before this one (host-seen)
-    t_us: np.ndarray         # device time of each sample, us, unwrapped within the session
-    values: dict[str, np.ndarray]
-    units: dict[str, str]
-    missing: np.ndarray      # bool per sample
-
-    @property
-    def count(self) -> int:
-        return len(self.t_us)
-
-
-@dataclass(slots=True)
-class LogLine:
-    t: float
-    source: str   # "device" (EVENT frame) | "text" (device print) | "link" | "host" | "ack"
-    text: str
-
-
-@dataclass
-class ChannelState:
-    name: str
-    unit: str
-    latest: float = math.nan
-    history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
-
-
-@dataclass
-class StreamState:
-    id: int
-    name: str
-    kind: str
-    period_us: int
-    channels: list[ChannelState]
-    config: dict
-    calibration: bytes = b""
-    frames: int = 0
-    samples: int = 0
-    samples_missing: int = 0      # host-seen (bitmap) missing samples
-    gaps: int = 0                 # host-seen missing DATA frames
-    online: bool | None = None    # from STATUS
-    sensor_errors: int = 0
-    device_dropped: int = 0
-    convert_error: str = ""
-    _arrivals: deque = field(default_factory=deque, repr=False)  # (t_host, samples)
-
-    def rate_hz(self, now: float) -> float:
-        """Samples per second as they arrive: NaN until two frames came, 0 once the stream stalls."""
-        return _arrival_rate(self._arrivals, now)
-
-    @property
-    def nominal_hz(self) -> float:
-        return 1e6 / self.period_us if self.period_us else math.nan
-
-
-@dataclass
-class DeviceState:
-    board: str = ""
-    fw: str = ""
-    boot_id: int | None = None
-    uptime_ms: int | None = None
-    free_heap: int | None = None
-    loop_overruns: int | None = None
-    reset_cause: str = ""
-    frames_sent: int | None = None
-    frames_dropped: int | None = None
-    hello: dict | None = None
-
-
-def _arrival_rate(arrivals: deque, now: float) -> float:
-    """The samples that came after the first frame kept, over the time since it arrived.
-
-    A stream sends a batch per frame, often seconds apart (env: 30 samples every 3 s), so a fixed
-    window would show 0 between frames and a burst when one lands. The window therefore keeps at
-    least MIN_RATE_FRAMES frames, however old, beside everything of the last RATE_WINDOW_S."""
-    _prune_arrivals(arrivals, now)
-    if len(arrivals) < 2:
-        return math.nan
-    span = arrivals[-1][0] - arrivals[0][0]
-    if span <= 1e-3:  # arrived together (a backlog read at once): no rate to see yet
-        return math.nan
-    if now - arrivals[-1][0] > max(RATE_WINDOW_S, 2 * span / (len(arrivals) - 1)):
-        return 0.0  # nothing for two frame intervals: stalled
-    return sum(n for _, n in list(arrivals)[1:]) / span
-
-
-def _prune_arrivals(arrivals: deque, now: float) -> None:
-    while len(arrivals) > MIN_RATE_FRAMES and arrivals[0][0] < now - RATE_WINDOW_S:
-        arrivals.popleft()
-
-
-def _prune_window(arrivals: deque, now: float) -> None:
-    while arrivals and arrivals[0][0] < now - RATE_WINDOW_S:
-        arrivals.popleft()
-
-
-def _window_rate(arrivals: deque, now: float) -> float:
-    _prune_window(arrivals, now)
-    if not arrivals:
-        return 0.0
-    span = max(now - arrivals[0][0], RATE_WINDOW_S / 4) if len(arrivals) > 1 else RATE_WINDOW_S
-    return sum(n for _, n in arrivals) / span
 
 
 class Session:
@@ -228,10 +111,10 @@ class Session:
     def _prune_rates(self) -> None:
         """Drop what no rate looks at any more, on every feed: a view that never asks for a rate
         (headless, replay, export) must not keep an entry per read and per frame forever."""
-        _prune_window(self._bytes_win, self.now)
-        _prune_window(self._frames_win, self.now)
+        prune_window(self._bytes_win, self.now)
+        prune_window(self._frames_win, self.now)
         for st in self.streams.values():
-            _prune_arrivals(st._arrivals, self.now)
+            prune_arrivals(st._arrivals, self.now)
 
     def finish(self, t: float) -> list[Batch]:
         """End of input (end of a recording): decode what is left in the decoder's tail."""
@@ -272,10 +155,10 @@ class Session:
 
     # -- derived figures
     def bytes_per_s(self, now: float | None = None) -> float:
-        return _window_rate(self._bytes_win, self.now if now is None else now)
+        return window_rate(self._bytes_win, self.now if now is None else now)
 
     def frames_per_s(self, now: float | None = None) -> float:
-        return _window_rate(self._frames_win, self.now if now is None else now)
+        return window_rate(self._frames_win, self.now if now is None else now)
 
     def line_share(self, now: float | None = None) -> float | None:
         if not self.line_rate:

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import IO
 
 from host.monitoring.export import Loaded, load
-from host.monitoring.session import Batch, Session
+from host.monitoring.session import Session
+from host.monitoring.state import Batch
 
 TIDY_COLUMNS = ["t_host", "boot_id", "session", "stream", "seq", "t_device_s", "channel", "value", "unit"]
 ROW_GROUP_ROWS = 256 * 1024

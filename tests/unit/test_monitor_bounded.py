@@ -18,7 +18,7 @@ import pytest
 from host.device.recording import Recorder
 from host.monitoring import plot as plot_mod
 from host.monitoring.plot import Series
-from host.monitoring.session import Batch
+from host.monitoring.state import Batch
 from host.protocol.encoder import encode_hello
 from host.testkit import synthetic
 

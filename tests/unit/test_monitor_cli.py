@@ -376,7 +376,7 @@ def test_plot_time_axis_is_device_time_from_the_first_sample() -> None:
     import numpy as np
 
     from host.monitoring.plot import Series
-    from host.monitoring.session import Batch
+    from host.monitoring.state import Batch
 
     T = 1_700_000_000.0
 

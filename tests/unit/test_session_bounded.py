@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from host.monitoring import session as session_mod
+from host.monitoring import state as session_mod
 from host.monitoring.session import Session
 from host.protocol.encoder import encode_hello
 from host.testkit import synthetic

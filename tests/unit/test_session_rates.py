@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from host.monitoring.session import StreamState
+from host.monitoring.state import StreamState
 
 
 def arrivals(st: StreamState, every_s: float, batch: int, frames: int, t0: float = 100.0) -> float:
