@@ -30,6 +30,7 @@ from host.emulated_rp2040.pin_probe import PinProbeResponder
 from host.emulated_rp2040.serial_link import CdcLink
 from host.sensors.chip import AnalogChip
 from host.virtual_board.bus import Buses
+from host.virtual_board.faults import FaultApi
 from host.virtual_board.pty_bridge import PtyBridge
 
 BOARD = "emulated_rp2040"
@@ -41,7 +42,7 @@ class EmulatedBoardError(Exception):
     """The emulated board could not start or do what was asked."""
 
 
-class EmulatedBoard:
+class EmulatedBoard(FaultApi):
     """One emulated Pico. `start()` boots it (returns once its USB enumerated); `stop()` saves the
     flash and leaves no thread behind."""
 
@@ -273,20 +274,9 @@ class EmulatedBoard:
         raise EmulatedBoardError("hang() is not modelled on the emulated RP2040: its I2C and ADC are the "
                                  "real peripherals, whose SDK calls time out instead of hanging")
 
-    # -- chip faults (the virtual board's bus model) -----------------------------------------
-    def unplug(self, which: str | int) -> None:
-        self._slot(which).plugged = False
-
-    def replug(self, which: str | int) -> None:
-        self._slot(which).plugged = True
-
-    def set_nack_rate(self, which: str | int, rate: float) -> None:
-        if not 0 <= rate <= 1:
-            raise ValueError("NACK rate must be between 0 and 1")
-        self._slot(which).nack_rate = rate
-
+    # -- faults: the shared FaultApi, plus what this chip's real peripherals need --------------
     def set_bus_stuck(self, stuck: bool, bus: int = 0) -> None:
-        self.buses.bus(bus).stuck = bool(stuck)
+        FaultApi.set_bus_stuck(self, stuck, bus)
         probe, bridge = self._probes.get(bus), self._bridges.get(bus)
 
         def apply() -> None:
@@ -296,32 +286,8 @@ class EmulatedBoard:
                 bridge.release_stall()
         self.device.simulator.schedule_threadsafe(apply)
 
-    def freeze(self, which: str | int, frozen: bool = True) -> None:
-        self.chip(which).freeze(frozen)
-
-    def set_wrong_id(self, which: str | int, wrong: bool = True) -> None:
-        self.chip(which).set_wrong_id(wrong)
-
-    # -- link faults (the virtual board's pty bridge) ----------------------------------------
-    def set_backpressure(self, paused: bool) -> None:
-        self.link.faults.paused = paused
-
-    def set_bit_error_rate(self, rate: float) -> None:
-        self.link.faults.bit_error_rate = rate
-
-    def set_drop_rate(self, rate: float) -> None:
-        self.link.faults.drop_rate = rate
-
     def set_link_rate(self, rate: float | None) -> None:
         self.link.rate = rate
-
-    def disconnect(self, duration: float | None = None) -> None:
-        self.link.disconnect()
-        if duration is not None:
-            threading.Timer(duration, self.link.reconnect).start()
-
-    def reconnect(self) -> str:
-        return self.link.reconnect()
 
     def status(self) -> dict:
         return {"port": self.port, "serial": self.serial, "board": BOARD, "image": str(self.image),

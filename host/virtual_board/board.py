@@ -27,6 +27,7 @@ from host.virtual_board.esp_rom.chip import Esp32Chip
 from host.virtual_board.esp_rom.registers import mac_from_identity
 from host import sensors
 from host.sensors.chip import AnalogChip, BoardClock, Environment
+from host.virtual_board.faults import FaultApi
 from host.virtual_board.ipc import BusError, Handler, IpcServer
 from host.virtual_board.pty_bridge import PtyBridge
 from host.virtual_board.flash_volume import IMAGE_NAME, VOLUMES, FlashVolume, VolumeError
@@ -98,7 +99,7 @@ class BootRecord:
     exit_code: int | None = None  # how this boot's VM ended (negative: killed by that signal)
 
 
-class VirtualBoard(Handler):
+class VirtualBoard(Handler, FaultApi):
     """One virtual board. `start()` powers it on; `stop()` leaves no process behind."""
 
     def __init__(self, directory: str | Path, *, name: str = "virtual", profile: str = "rp2040",
@@ -442,20 +443,6 @@ class VirtualBoard(Handler):
                 self._booted.wait(left)
         return self.boots[count - 1]
 
-    def unplug(self, which: str | int) -> None:
-        self._slot(which).plugged = False
-
-    def replug(self, which: str | int) -> None:
-        self._slot(which).plugged = True
-
-    def set_nack_rate(self, which: str | int, rate: float) -> None:
-        if not 0 <= rate <= 1:
-            raise ValueError("NACK rate must be between 0 and 1")
-        self._slot(which).nack_rate = rate
-
-    def set_bus_stuck(self, stuck: bool, bus: int = 0) -> None:
-        self.buses.bus(bus).stuck = stuck
-
     def hang(self) -> None:
         """The board locks up inside its next bus or ADC transaction: a peripheral or driver hang
         that no I2C timeout catches, so the firmware stops dead mid-pass. Only a reset (the
@@ -464,32 +451,8 @@ class VirtualBoard(Handler):
             if self._ipc:
                 self._ipc.hung = True
 
-    def freeze(self, which: str | int, frozen: bool = True) -> None:
-        self.chip(which).freeze(frozen)
-
-    def set_wrong_id(self, which: str | int, wrong: bool = True) -> None:
-        self.chip(which).set_wrong_id(wrong)
-
-    def set_backpressure(self, paused: bool) -> None:
-        self.link.faults.paused = paused
-
-    def set_bit_error_rate(self, rate: float) -> None:
-        self.link.faults.bit_error_rate = rate
-
-    def set_drop_rate(self, rate: float) -> None:
-        self.link.faults.drop_rate = rate
-
     def set_link_rate(self, rate: float | str | None) -> None:
         self.link.rate = self.link_rates[rate] if isinstance(rate, str) else rate
-
-    def disconnect(self, duration: float | None = None) -> None:
-        """The USB port vanishes; with a duration it comes back (under a new pty name) after it."""
-        self.link.disconnect()
-        if duration is not None:
-            threading.Timer(duration, self.link.reconnect).start()
-
-    def reconnect(self) -> str:
-        return self.link.reconnect()
 
     def status(self) -> dict:
         last = self.boots[-1] if self.boots else None
