@@ -91,7 +91,9 @@ class Reader:
     def data_counts(self) -> Counter:
         return Counter(f.stream for f in self.of(wire.T_DATA))
 
-    def wait(self, pred, timeout: float = 5.0, what: str = "condition"):
+    def wait(self, pred, timeout: float = 15.0, what: str = "condition"):
+        """Poll `pred` until it holds; a wait, never a judgement of timing, so the default leaves
+        room for a host busy elsewhere (a boot there can take several seconds)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             r = pred()

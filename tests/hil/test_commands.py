@@ -12,6 +12,7 @@ from host.hil import checks
 
 pytestmark = [pytest.mark.virtual_board]
 
+WAIT_SLACK_S = 4.0         # a host busy elsewhere reads late: waits get this, judgements none
 PERIOD_EFFECT_FRAMES = 2   # SET_PERIOD: at most this many frames after the ACK carry the old period
 START_BATCHES = 2          # START: a stream's first frame arrives within this many batch periods
 
@@ -32,12 +33,18 @@ def test_stop_then_start_all_streams(dut, traffic):
     last_seq = {sid: fs[-1].seq for sid, fs in checks.data_by_stream(traffic.frames("DATA")).items()}
 
     start_at = traffic.mark()
-    t0 = time.monotonic()
     traffic.start_streams()
+    ack = next(f for f in traffic.frames("ACK", since=start_at))
     for sid, info in traffic.streams.items():
-        f = traffic.expect("DATA", stream=sid, since=start_at, timeout=START_BATCHES * batch_s(info) + 0.3)
-        assert f.seq == (last_seq.get(sid, -1) + 1) & 0xFFFF, f"{info.name}: seq continues without a gap"
-        print(f"{info.name}: first frame {time.monotonic() - t0:.3f} s after START")
+        # judged in device time: the stream's next frame (seq last + 1; received, or skipped if a
+        # busy host held the loop up past it, which frames_lost below checks was counted) ends
+        # within START_BATCHES batch periods of the START's ACK; the host only waits for it
+        f = traffic.expect("DATA", stream=sid, since=start_at, timeout=START_BATCHES * batch_s(info) + WAIT_SLACK_S)
+        k = (f.seq - last_seq.get(sid, -1) - 1) & 0xFFFF
+        assert k < 0x8000, f"{info.name}: seq {f.seq} after {last_seq.get(sid)}"
+        end_us = f.t_us - k * f.count * f.period_us + f.count * f.period_us
+        assert end_us - ack.t_us <= START_BATCHES * batch_s(info) * 1e6, f"{info.name}: first frame late"
+        print(f"{info.name}: first frame ends {(end_us - ack.t_us) / 1e3:.1f} ms of device time after START")
     assert checks.frames_lost(traffic) == []
 
 
@@ -51,7 +58,7 @@ def test_stop_one_stream_leaves_the_others_running(dut, traffic):
     assert all(f.t_us <= ack.t_us for f in by.get(imu, [])), "imu DATA built after its STOP"
     assert set(by) - {imu} == set(traffic.streams) - {imu}, "the other streams kept streaming"
     traffic.start_streams(imu)
-    traffic.expect("DATA", stream=imu, timeout=START_BATCHES * batch_s(traffic.streams[imu]) + 0.3)
+    traffic.expect("DATA", stream=imu, timeout=START_BATCHES * batch_s(traffic.streams[imu]) + WAIT_SLACK_S)
     assert checks.frames_lost(traffic) == []
 
 
