@@ -247,7 +247,9 @@ def check(out: Outcome) -> list[str]:
     # sensors: samples marked missing for a sensor only on a stream whose chip had a sensor fault
     touched = {e.args[0] for e in out.applied if fault_kind(e) in ("unplug", "nack")}
     stuck = bool(faults.get("stuck"))
-    kinds = {s["name"]: s.get("sensor") or s.get("kind") for s in CONFIG["streams"]}
+    kinds = {s["name"]: s["sensor"] for s in CONFIG["streams"]}
+    # a boot whose HELLO the faults destroyed names its streams by id: stream0, stream1, ...
+    kinds.update({f"stream{i}": s["sensor"] for i, s in enumerate(CONFIG["streams"])})
     for name, x in rep.streams.items():
         chip = kinds.get(name.split("#")[0])
         # a chip whose sample is a conversion the loop starts one period ahead (the SHT31's single

@@ -148,6 +148,6 @@ def test_soak_ledger_balances_over_many_seeds(vboard_factory, tmp_path, soak_min
             break
     request.node.user_properties.append(("ledger_seeds", json.dumps(runs)))
     faults = sum(sum(r["faults"].values()) for r in runs)
-    print(f"ledger soak: {len(runs) + len(failed)} seeds from {hil_seed if one is None else one}, {faults} faults, "
-          f"{len(failed)} failed")
+    first = hil_seed if one is None else one
+    print(f"ledger soak: {seed - first} seeds from {first}, {faults} faults, {len(failed)} failed")
     assert not failed, "failing seeds (replay one with --seed N): " + json.dumps(failed)
