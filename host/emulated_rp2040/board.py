@@ -172,17 +172,6 @@ class EmulatedBoard(FaultApi):
             adc.channel_values[channel] = chip.read_u16() >> 4  # the RP2040's converter is 12-bit
         adc.sample_alarm.schedule(adc.sample_time * 1000)
 
-    def chip(self, which: str | int):
-        """A chip by kind ("bme280") or I2C address."""
-        if isinstance(which, int):
-            return self.buses.slot(which).chip
-        if which not in self.chips:
-            raise KeyError(f"no chip {which!r}; this board has {', '.join(self.chips)}")
-        return self.chips[which]
-
-    def _slot(self, which: str | int):
-        return self.buses.slot(self.chip(which).address)
-
     # -- lifecycle ---------------------------------------------------------------------------
     @property
     def port(self) -> str | None:

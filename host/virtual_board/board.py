@@ -180,18 +180,6 @@ class VirtualBoard(Handler, FaultApi):
             self.buses.bus(s.bus).attach(chip)
             self.chips[s.kind] = chip
 
-    def chip(self, which: str | int):
-        """A chip by kind ("bme280") or I2C address."""
-        if isinstance(which, int):
-            return self.buses.slot(which).chip
-        if which not in self.chips:
-            raise KeyError(f"no chip {which!r}; this board has {', '.join(self.chips)}")
-        return self.chips[which]
-
-    def _slot(self, which: str | int):
-        chip = self.chip(which)
-        return self.buses.slot(chip.address)
-
     # -- lifecycle ---------------------------------------------------------------------------
     @property
     def port(self) -> str | None:

@@ -3,7 +3,7 @@ NACKing, frozen or answering with a wrong id, a stuck bus, and link faults (back
 lost bytes, a slower line, the port vanishing). One definition for the virtual board and the
 emulated RP2040, which share the chip slots (host/virtual_board/bus.py) and the pty bridge.
 
-A board class mixes this in and provides `_slot(which)`, `chip(which)`, `buses` and `link`.
+A board class mixes this in and provides `chips` (kind -> chip model), `buses` and `link`.
 """
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ import threading
 
 
 class FaultApi:
+    def chip(self, which: str | int):
+        """A chip by kind ("bme280") or I2C address."""
+        if isinstance(which, int):
+            return self.buses.slot(which).chip
+        if which not in self.chips:
+            raise KeyError(f"no chip {which!r}; this board has {', '.join(self.chips)}")
+        return self.chips[which]
+
+    def _slot(self, which: str | int):
+        return self.buses.slot(self.chip(which).address)
+
     # -- chip faults (the bus model) ---------------------------------------------------------
     def unplug(self, which: str | int) -> None:
         self._slot(which).plugged = False
