@@ -381,6 +381,6 @@ class Dut:
 
         raw = self.read_file("config.json")
         if raw is None:
-            src = self.app_config or FIRMWARE_CONFIG
+            src = self.target.app_config or FIRMWARE_CONFIG
             raw = src.read_bytes() if src.is_file() else b"{}"
         return json.loads(raw)
