@@ -39,6 +39,8 @@ def test_firmware_loop_runs_100k_passes_under_heap_lock_with_faults(vboard_facto
         r.wait(lambda: r.of(wire.T_STATUS), what="first STATUS")
         board.unplug("bme280")
         step(0.8)
+        # offline takes 5 failed reads of the device's loop, which a busy host slows: wait for it
+        r.wait(lambda: crashed() or any(e.code == wire.EV_SENSOR_OFFLINE for e in r.events()), what="SENSOR_OFFLINE")
         board.replug("bme280")
         board.set_nack_rate("mpu6050", 0.3)
         step(0.8)
