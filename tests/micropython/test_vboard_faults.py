@@ -153,7 +153,10 @@ def test_link_rate_throttles_to_the_line_rate(vboard_factory):
     time.sleep(0.5)  # let the pty buffers fill so we measure the steady rate
     data = read_for(b.port, 2.0)
     rate = len(data) / 2.0
-    assert 11_520 * 0.8 < rate < 11_520 * 1.25
+    # the throttle's contract is the ceiling: never faster than the line (load only slows it);
+    # the floor only proves it does not throttle far below the line rate (a units slip would be
+    # 8x or 1000x): a host busy elsewhere can starve the bridge's pump thread for a while
+    assert 11_520 * 0.5 < rate < 11_520 * 1.25
 
 
 def test_port_disappears_and_comes_back_with_the_same_identity(vboard, pagerless_home):
