@@ -19,6 +19,21 @@ pytestmark = [pytest.mark.virtual_board, pytest.mark.fault_injection]
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _holds(pid: int, path: str) -> bool:
+    """Whether process `pid` still has `path` open (a deleted pty node reads "path (deleted)")."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(path):
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def test_monitor_reconnects_to_the_same_board_and_keeps_recording(vboard, tool_env, tmp_path):
     install(vboard.fs)
     vboard.power_cycle()
@@ -30,7 +45,11 @@ def test_monitor_reconnects_to_the_same_board_and_keeps_recording(vboard, tool_e
     time.sleep(2.5)
     old_port = vboard.port
     vboard.disconnect()  # the USB port vanishes...
-    time.sleep(0.5)  # (the monitor lets go of the dead port, freeing its name)
+    # (the monitor lets go of the dead port, freeing its name once its fd is closed; on a busy
+    # host that can take a while, and a name still held would not be taken below)
+    deadline = time.monotonic() + 10
+    while _holds(mon.pid, old_port) and time.monotonic() < deadline:
+        time.sleep(0.05)
     spare = os.openpty()  # ...and its name is taken meanwhile, so it comes back under another
     time.sleep(0.5)
     vboard.reconnect()
