@@ -121,6 +121,8 @@ def test_firmware_commands_ack_nack_and_garbage(vboard_factory):
     r = boot(board)
     try:
         r.wait(lambda: r.of(wire.T_HELLO), what="HELLO")
+        # the first imu frame is out before SET_PERIOD goes, so it must carry the old period
+        r.wait(lambda: [f for f in r.of(wire.T_DATA) if f.stream == 0], what="a first imu frame")
         r.send(wire.OP_PING, 101)
         r.send(wire.OP_SET_PERIOD, 102, 0, (10_000).to_bytes(4, "little"))  # imu to 100 Hz
         r.send(wire.OP_SET_PERIOD, 103, 2, (1_000).to_bytes(4, "little"))  # below the SHT31 minimum
