@@ -86,8 +86,8 @@ def test_adc_reads_a_changing_voltage(vboard, board_exec):
     assert all(0 <= v <= 65535 for v in vals) and len(set(vals)) > 1
 
 
-# Writes 256 B blocks, pausing PAUSE_MS after each; notes in a file whenever the port is full
-# (from 0.5 s after boot on: the host's reader may still be catching up before that).
+# Writes 256 B blocks, pausing PAUSE_MS after each; notes in a file once the port has stayed full for
+# 0.5 s of device time (a moment's fullness is a busy host's reader, not backpressure).
 STREAMER = ("import sys, select, micropython, time\n"
             "micropython.kbd_intr(-1)\n"
             "p = select.poll(); p.register(sys.stdout, select.POLLOUT)\n"
@@ -96,6 +96,7 @@ STREAMER = ("import sys, select, micropython, time\n"
             "while True:\n"
             "    if p.poll(0):\n"
             "        sys.stdout.buffer.write(blk)\n"
+            "        t0 = time.ticks_ms()\n"
             "        time.sleep_ms(PAUSE_MS)\n"
             "    elif time.ticks_diff(time.ticks_ms(), t0) > 500:\n"
             "        open('blocked', 'w').close()\n")
@@ -115,7 +116,7 @@ def test_backpressure_blocks_device_writes(vboard):
     time.sleep(0.8)
     assert not blocked.exists()  # the host reads, so the device never waits
     vboard.set_backpressure(True)
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 10  # a wait for a busy host; the device judges 500 ms itself
     while not blocked.exists():
         assert time.monotonic() < deadline, "the device never saw its output back up"
         time.sleep(0.05)
@@ -156,7 +157,7 @@ def test_link_rate_throttles_to_the_line_rate(vboard_factory):
     # the throttle's contract is the ceiling: never faster than the line (load only slows it);
     # the floor only proves it does not throttle far below the line rate (a units slip would be
     # 8x or 1000x): a host busy elsewhere can starve the bridge's pump thread for a while
-    assert 11_520 * 0.5 < rate < 11_520 * 1.25
+    assert 11_520 * 0.2 < rate < 11_520 * 1.25
 
 
 def test_port_disappears_and_comes_back_with_the_same_identity(vboard, pagerless_home):
