@@ -23,7 +23,9 @@ max-min fair share of the link, a stream that offers less than its share loses n
 policy, and a heavy one cannot starve a light one by arriving first.  Credit is conserved
 (every admitted byte is paid for by a drained one), so when the ring is empty some stream holds
 credit and the link cannot stall on the policy; the refill left over (``carry``) is handed out
-then.  Other frame types (HELLO, STATUS, EVENT, ACK) are admitted whenever the ring has room.
+then.  Other frame types (HELLO, STATUS, EVENT, ACK) are admitted whenever the ring has room,
+and DATA always leaves them ``_KEEP`` bytes: with the link stalled and the ring full of samples
+the host's command is still ACKed and its SEND_STATUS answered (the counters it reconciles with).
 
 ``pump()`` writes at most ``chunk`` bytes per write and only after ``select.poll`` reported POLLOUT, resuming partial writes, so the sampler
 never waits on the host.  After ``__init__`` nothing here allocates (the poll object is made
@@ -42,6 +44,7 @@ import wire
 
 _MASK30 = const(0x3FFFFFFF)
 _POLLOUT = const(4)  # select.POLLOUT on every port
+_KEEP = const(128)  # ring bytes DATA may not take: a STATUS and an ACK always fit (56 + 40 wire bytes)
 
 
 def open_link(spec):
@@ -129,6 +132,9 @@ class Output:
         if cr < need and (q + need > self.high or cr - need < -self.cap[sid]):
             self.dropped = (self.dropped + 1) & _MASK30
             self.yielded = (self.yielded + 1) & _MASK30
+            return False
+        if self.ring.free() < need + _KEEP:  # a full ring still takes the host's ACK and STATUS
+            self.dropped = (self.dropped + 1) & _MASK30
             return False
         k = self.send(frame, n)
         if not k:

@@ -85,3 +85,33 @@ def test_saturated_link_gives_every_stream_at_least_half_its_fair_share(vboard_f
     for k in built:
         fair_fraction = min(1.0, fair[k] / offered[k])
         assert admitted[k] / built[k] >= 0.5 * fair_fraction, (info[k]["name"], report)
+
+
+STALLED_LINK = """
+import io, wire, output
+class Stalled(io.IOBase):
+    def ioctl(self, req, arg):
+        return 0  # never writable: a host that stopped reading
+    def write(self, buf, off=0, n=-1):
+        return None
+o = output.Output(Stalled(), 2048, 256)
+o.add_stream(0, 50)
+frame = bytearray(wire.HEADER_SIZE + 30 + 4)  # 59 ring bytes each: without a reserve 42 stay free
+admitted = 0
+for _ in range(60):
+    admitted += o.send_data(frame, len(frame) - 4, 0)
+status = bytearray(wire.HEADER_SIZE + wire.STATUS_SIZE + 4)
+ack = bytearray(wire.HEADER_SIZE + 8 + 4)
+print(admitted, o.dropped, o.send(status, len(status) - 4) > 0, o.send(ack, len(ack) - 4) > 0)
+"""
+
+
+def test_a_ring_full_of_data_still_takes_the_hosts_status_and_ack():
+    """With the link stalled, DATA fills the ring only up to the control reserve: the STATUS and
+    ACK the host asks for while it is not reading still fit (a refused ACK is a command the host
+    cannot tell from a lost one)."""
+    from tests.micropython.mpy_runner import run_unix
+
+    admitted, dropped, status_ok, ack_ok = run_unix(STALLED_LINK, path_dirs=[FIRMWARE]).split()
+    assert int(admitted) > 20 and int(admitted) + int(dropped) == 60
+    assert (status_ok, ack_ok) == ("True", "True")
