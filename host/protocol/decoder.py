@@ -41,7 +41,11 @@ assert _HDR.size == wire.HEADER_SIZE
 
 _KNOWN_TYPES = frozenset(wire.TYPES)
 _cobs_decode = _cobs.decode
-_crc32, _HDR_UNPACK, _Frame = zlib.crc32, _HDR.unpack_from, Frame
+_DecodeError = _cobs.DecodeError
+_crc32, _Frame = zlib.crc32, Frame
+# the header as (version..boot id as one u64, seq, t0, period, count): the fast path's key is the first
+_KEY_UNPACK = struct.Struct("<QHIIH").unpack_from
+assert struct.calcsize("<QHIIH") == wire.HEADER_SIZE
 _CRC_RESIDUE = 0x2144DF1C  # zlib.crc32 of any frame followed by its own CRC-32 (little-endian): the check in one call
 _T_DATA, _VERSION, _OVERHEAD, _HS, _CS = wire.T_DATA, wire.VERSION, wire.OVERHEAD, wire.HEADER_SIZE, wire.CRC_SIZE
 
@@ -61,7 +65,7 @@ _TEXT_MIN_FIRST = 0x08  # segments starting with a byte below this are frame can
 class _Boot:
     """What the decoder knows of the boot whose frames it is reading (one boot id)."""
 
-    __slots__ = ("boot_id", "streams", "hello", "last_seq", "ticks_period", "t_last", "t_acc", "from_boot")
+    __slots__ = ("boot_id", "streams", "hello", "last_seq", "ticks_period", "t_last", "t_acc", "from_boot", "fast")
 
     def __init__(self, boot_id: int):
         self.boot_id = boot_id
@@ -72,6 +76,17 @@ class _Boot:
         self.t_last: int | None = None
         self.t_acc = 0
         self.from_boot = False
+        self.fast: dict[int, int] = {}  # header key of a plain DATA frame of an announced stream -> sample size
+
+    def announce(self, streams: dict[int, StreamInfo]) -> None:
+        """The HELLO's streams: their plain DATA frames (flags 0, this boot) may take the fast path."""
+        self.streams = streams
+        self.fast = {_data_key(sid, self.boot_id): info.sample_size for sid, info in streams.items()}
+
+
+def _data_key(sid: int, boot_id: int) -> int:
+    """The first 8 header bytes of a DATA frame of `sid` in `boot_id` without flags, as a little-endian u64."""
+    return wire.VERSION | wire.T_DATA << 8 | sid << 16 | boot_id << 32
 
 
 class Decoder:
@@ -201,53 +216,64 @@ class Decoder:
     def _segments(self, parts: list[bytes], out: list) -> None:
         """Every complete segment of one read.  DATA frames of announced streams without a bitmap
         are almost all a link carries: they take this inlined copy of what ``_segment``,
-        ``_validate`` and ``_track`` do for them; anything else goes to ``_segment``."""
+        ``_validate`` and ``_track`` do for them; anything else goes to ``_segment``.
+
+        The header's first 8 bytes (version, type, stream, flags, boot id) are one integer, looked
+        up in ``_Boot.fast`` (built from the HELLO), which is all five checks in one; the boot's
+        time and the frame counter live in locals and are written back before ``_segment`` runs."""
         st = self.stats
         slow = self._segment
-        corrupt = st.corrupt_segments
         max_seg = self.max_segment
         boot = self._boot
-        streams = boot.streams if boot is not None else None
-        for seg in parts:
-            if not seg:
-                continue
-            if streams is not None and seg[0] < _TEXT_MIN_FIRST and len(seg) <= max_seg:
+        if boot is None or not boot.fast:
+            for seg in filter(None, parts):
+                slow(seg, out)
+            return
+        append = out.append
+        fast, last_seq, p = boot.fast, boot.last_seq, boot.ticks_period
+        half, dflt, bid = p >> 1, 0xFFFF if boot.from_boot else None, boot.boot_id
+        t_last, t_acc, sessions, corrupt = boot.t_last, boot.t_acc, st.sessions, st.corrupt_segments
+        n_ok = 0
+        for seg in filter(None, parts):
+            if seg[0] < _TEXT_MIN_FIRST and len(seg) <= max_seg:
                 try:
                     frame = _cobs_decode(seg)
-                except _cobs.DecodeError:
+                except _DecodeError:
                     frame = b""
                 fl = len(frame)
                 if fl > _OVERHEAD and _crc32(frame) == _CRC_RESIDUE:
-                    version, ftype, sid, flags, bid, seq, t0, period, count = _HDR_UNPACK(frame)
-                    info = streams.get(sid) if ftype == _T_DATA and not flags else None
-                    if (info is not None and version == _VERSION and bid == boot.boot_id and period
-                            and 0 < count <= MAX_COUNT and fl - _OVERHEAD == count * info.sample_size):
-                        last_seq = boot.last_seq
-                        last = last_seq.get(sid, 0xFFFF if boot.from_boot else None)
+                    key, seq, t0, period, count = _KEY_UNPACK(frame)
+                    ss = fast.get(key)
+                    if ss is not None and period and 0 < count <= MAX_COUNT and fl == _OVERHEAD + count * ss:
+                        sid = key >> 16 & 0xFF
+                        last = last_seq.get(sid, dflt)
                         gap = 0 if last is None else (seq - last - 1) & 0xFFFF
                         if gap < 0x8000:
                             if gap:
                                 st.missing += gap
                                 st.missing_by_stream[sid] = st.missing_by_stream.get(sid, 0) + gap
                             last_seq[sid] = seq
-                            p = boot.ticks_period
                             t = t0 % p
-                            t_last = boot.t_last
                             if t_last is None:
-                                boot.t_acc = t
+                                t_acc = t
                             else:
                                 d = (t - t_last) % p
-                                boot.t_acc += d - p if d >= p >> 1 else d
-                            boot.t_last = t
-                            st.frames_ok += 1
-                            out.append(_Frame(_T_DATA, sid, bid, seq, t0, period, count, frame[_HS:-_CS],
-                                              b"\x00" + seg + b"\x00", boot.t_acc, st.sessions, info.sample_size,
-                                              0, corrupt))
+                                t_acc += d - p if d >= half else d
+                            t_last = t
+                            n_ok += 1
+                            append(_Frame(_T_DATA, sid, bid, seq, t0, period, count, frame[_HS:-_CS],
+                                          b"\x00" + seg + b"\x00", t_acc, sessions, ss, 0, corrupt))
                             continue
+            boot.t_last, boot.t_acc = t_last, t_acc
+            st.frames_ok += n_ok
+            n_ok = 0
             slow(seg, out)
-            boot = self._boot
-            streams = boot.streams if boot is not None else None
-            corrupt = st.corrupt_segments
+            boot = self._boot  # a new boot id or a HELLO may have come: what the fast path knows
+            fast, last_seq, p = boot.fast, boot.last_seq, boot.ticks_period
+            half, dflt, bid = p >> 1, 0xFFFF if boot.from_boot else None, boot.boot_id
+            t_last, t_acc, sessions, corrupt = boot.t_last, boot.t_acc, st.sessions, st.corrupt_segments
+        boot.t_last, boot.t_acc = t_last, t_acc
+        st.frames_ok += n_ok
 
     def _segment(self, seg: bytes, out: list) -> None:
         st = self.stats
@@ -371,7 +397,7 @@ class Decoder:
         if ftype == wire.T_HELLO:
             hello = json.loads(f.body.decode("utf-8"))
             boot.hello = hello
-            boot.streams = parse_streams(hello)
+            boot.announce(parse_streams(hello))
             tp = hello.get("ticks_period")
             if isinstance(tp, int) and tp > 0:
                 boot.ticks_period = tp
