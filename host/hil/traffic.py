@@ -27,7 +27,8 @@ from host.hil.capture import Capture
 from host.protocol.commands import Commands, opcode
 from host.protocol.frames import Ack, Frame, Status, StreamInfo
 from host.protocol.linkstats import LinkStats
-from host.monitoring.ledger import Ledger, Report
+from host.monitoring.ledger import Ledger
+from host.monitoring.ledger_lines import Report
 from host.sensors import units
 
 _TYPE_BY_NAME = {name: t for t, name in wire.TYPE_NAMES.items()}

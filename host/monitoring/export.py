@@ -310,7 +310,7 @@ def stats_text(loaded: Loaded, path: str) -> str:
 
 
 def _ledger_line(d: dict) -> str:
-    from host.monitoring.ledger import LINE_NAMES
+    from host.monitoring.ledger_lines import LINE_NAMES
 
     parts = [f"{k} {d[k]}" for k in LINE_NAMES[1:] if d[k]]
     return f"produced {d['produced']} = " + (" + ".join(parts) or "0") + ("" if d["balanced"] else " (UNBALANCED)")

@@ -12,17 +12,21 @@ evidence explains is "unexplained", and any of it fails the verdict.  Stretches 
 last STATUS are settled from evidence only; the rest is "not_reported", with the reason.
 
 Feed it in arrival order: `frame` for every frame the decoder returned, `link_event` for the
-port's events, `damage` where a recording skipped bytes.  All lines are in samples.
+port's events, `damage` where a recording skipped bytes.  All lines are in samples.  The result
+types (`Lines`, `Report`) live in `host.monitoring.ledger_lines`, the evidence of loss in transit
+and its matching to gaps in `host.monitoring.transit_evidence`.
 """
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass, field, fields
-
 from firmware import wire
-from host.protocol.frames import Frame, StreamInfo, parse_streams
+from host.monitoring.ledger_lines import (FRAME_LINES, LINE_NAMES, SCHEMA, Lines, Report, unique_names,
+                                          verdict_of)
+from host.monitoring.transit_evidence import TransitEvidence
+from host.protocol.frames import Frame, parse_streams
 
-SCHEMA = "pagerless.ledger/1"
+__all__ = ["FRAME_LINES", "LINE_NAMES", "PORT_EVENTS", "SCHEMA", "Ledger", "Lines", "Report", "unique_names",
+           "verdict_of"]
+
 PORT_EVENTS = frozenset({"disconnected", "reconnected", "lost"})
 _MOD = 1 << 30
 _CAUSES = wire.FLAG_MISS_OVERRUN | wire.FLAG_MISS_SENSOR
@@ -31,74 +35,6 @@ _CAUSES = wire.FLAG_MISS_OVERRUN | wire.FLAG_MISS_SENSOR
 def _s16(d: int) -> int:
     d &= 0xFFFF
     return d - 0x10000 if d >= 0x8000 else d
-
-
-@dataclass
-class Lines:
-    """One ledger: produced == the sum of every other line, exactly."""
-    produced: int = 0
-    delivered: int = 0
-    missing_overrun: int = 0
-    missing_sensor: int = 0
-    missing_mixed: int = 0
-    dropped_device: int = 0
-    skipped_overrun: int = 0
-    lost_link: int = 0
-    lost_port_gone: int = 0
-    lost_recording: int = 0
-    lost_before_hello: int = 0
-    not_reported: int = 0
-    unexplained: int = 0
-    reasons: list[str] = field(default_factory=list)
-
-    @property
-    def accounted(self) -> int:
-        return sum(getattr(self, k) for k in LINE_NAMES[1:])
-
-    @property
-    def balanced(self) -> bool:
-        return self.produced == self.accounted
-
-    def add(self, other: Lines) -> None:
-        for k in LINE_NAMES:
-            setattr(self, k, getattr(self, k) + getattr(other, k))
-        self.reasons += other.reasons
-
-    def as_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in LINE_NAMES}
-        d["balanced"] = self.balanced
-        d["reasons"] = list(self.reasons)
-        return d
-
-    def line(self) -> str:
-        """The non-zero lines on one line: 'produced 900 = delivered 880 + dropped_device 20'."""
-        parts = [f"{k} {getattr(self, k)}" for k in LINE_NAMES[1:] if getattr(self, k)]
-        return f"produced {self.produced} = " + (" + ".join(parts) or "0") + ("" if self.balanced else " (UNBALANCED)")
-
-
-LINE_NAMES = tuple(f.name for f in fields(Lines) if f.name != "reasons")
-#: lines settled per whole frame (batch x frames), as opposed to samples counted in received frames
-FRAME_LINES = ("dropped_device", "skipped_overrun", "lost_link", "lost_port_gone", "lost_recording",
-               "not_reported", "unexplained")
-
-
-def verdict_of(lines: Lines, pending: bool) -> str:
-    if lines.unexplained or not lines.balanced:
-        return "fail"
-    return "pending" if pending else "ok"
-
-
-def unique_names(streams: dict[int, StreamInfo]) -> tuple[dict[int, str], list[str]]:
-    """Stream names by id, a name used twice becoming name#id; and the duplicated names."""
-    count: dict[str, int] = {}
-    for s in streams.values():
-        n = s.name or f"stream{s.id}"
-        count[n] = count.get(n, 0) + 1
-    names = {}
-    for sid, s in streams.items():
-        n = s.name or f"stream{sid}"
-        names[sid] = f"{n}#{sid}" if count[n] > 1 else n
-    return names, sorted(n for n, c in count.items() if c > 1)
 
 
 class _Track:
@@ -152,19 +88,6 @@ class _Boot:
         self.tracks: dict[int, _Track] = {}
 
 
-@dataclass
-class Report:
-    boots: list[dict]
-    streams: dict[str, Lines]
-    total: Lines
-    verdict: str
-
-    def as_json(self) -> dict:
-        return {"schema": SCHEMA, "boots": self.boots,
-                "streams": {n: x.as_dict() for n, x in self.streams.items()},
-                "total": self.total.as_dict(), "verdict": self.verdict}
-
-
 class Ledger:
     """The ledger of one monitor run (live or a recording), over all its boots."""
 
@@ -173,10 +96,7 @@ class Ledger:
         self._by_session: dict[int, _Boot] = {}
         self._pos = 0
         self._corrupt_seen: int | None = None
-        self._cpos: list[int] = []   # positions of corrupt-segment evidence
-        self._cn: list[int] = []     # segments still unused at each
-        self._port: list[int] = []
-        self._damage: list[int] = []
+        self._evidence = TransitEvidence()
 
     # -- inputs
     def frame(self, f: Frame) -> None:
@@ -203,19 +123,18 @@ class Ledger:
         """The decoder's corrupt-segment count (LinkStats.corrupt_segments) as of now."""
         if self._corrupt_seen is not None and total > self._corrupt_seen:
             self._pos += 1
-            self._cpos.append(self._pos)
-            self._cn.append(total - self._corrupt_seen)
+            self._evidence.corrupt(self._pos, total - self._corrupt_seen)
         self._corrupt_seen = total if self._corrupt_seen is None else max(total, self._corrupt_seen)
 
     def link_event(self, event: str) -> None:
         if event in PORT_EVENTS:
             self._pos += 1
-            self._port.append(self._pos)
+            self._evidence.port_event(self._pos)
 
     def damage(self) -> None:
         """A recording skipped bytes here (whatever they held arrived between the neighbours)."""
         self._pos += 1
-        self._damage.append(self._pos)
+        self._evidence.damage(self._pos)
 
     def unseen(self, f: Frame) -> None:
         """A DATA frame already entered, that the monitor could not decode (no HELLO in time)."""
@@ -302,7 +221,7 @@ class Ledger:
             dev = (dropped - tr.dropped) % _MOD + (skipped - tr.skipped) % _MOD if tr.known else 0
             rows.append((tr, tr.gaps, max(g - dev, 0), g - dev, dropped, skipped))
             tr.gaps = []
-        done = self._allocate([(gaps, t) for _, gaps, t, _, _, _ in rows], consume=True)
+        done = self._evidence.allocate([(gaps, t) for _, gaps, t, _, _, _ in rows], consume=True)
         for (link, port, rec, left), (tr, _, _, excess, dropped, skipped) in zip(done, rows):
             L, b = tr.lines, tr.batch
             if tr.known:
@@ -339,7 +258,7 @@ class Ledger:
         """Stretches no STATUS settled: evidence explains what it can, the rest is not reported."""
         trs = [tr for tr in boot.tracks.values() if tr.gaps]
         jobs = [(tr.gaps, sum(e - s for s, e, _, _ in tr.gaps)) for tr in trs]
-        for tr, (link, port, rec, left) in zip(trs, self._allocate(jobs, consume, used)):
+        for tr, (link, port, rec, left) in zip(trs, self._evidence.allocate(jobs, consume, used)):
             L, b = lines[tr.sid], tr.batch
             L.lost_link += link * b
             L.lost_port_gone += port * b
@@ -347,79 +266,6 @@ class Ledger:
             L.not_reported += left * b
             if left:
                 L.reasons.append(f"{tr.name}: {left} frame(s) missing {why}")
-
-    def _allocate(self, jobs: list, consume: bool, used: dict | None = None) -> list[tuple]:
-        """Frames lost in transit among each job's gaps (job: (gaps, frames to explain)), from the
-        evidence in their windows: [(link, port, recording, unexplained)] per job.  Corrupt segments
-        are matched to link gaps as a maximum flow (job -> gap -> segment in its window), so one
-        stream never takes a segment another stream needed while it had one of its own."""
-        used = {} if used is None else used
-        items = []
-        for j, (gaps, _) in enumerate(jobs):
-            for s, e, lo, hi in gaps:
-                kind = 2 if _within(self._damage, lo, hi) else 1 if _within(self._port, lo, hi) else 0
-                items.append((kind, e - s, lo, hi, j))
-        left = [t for _, t in jobs]
-        got = [[0, 0, 0] for _ in jobs]
-        link = [(n, lo, hi, j) for k, n, lo, hi, j in items if k == 0 and left[j] > 0]
-        for j, c in self._match(link, left, used).items():
-            got[j][0] += c
-            left[j] -= c
-        for kind in (1, 2):
-            for k, n, _, _, j in items:
-                if k == kind and left[j] > 0:
-                    c = min(n, left[j])
-                    got[j][kind] += c
-                    left[j] -= c
-        if consume:
-            for i, n in used.items():
-                self._cn[i] -= n
-            used.clear()
-        return [(*g, x) for g, x in zip(got, left)]
-
-    def _match(self, gaps: list, want: list, used: dict) -> dict[int, int]:
-        """Max flow source -> job (frames to explain) -> gap (its size) -> corrupt entry in its
-        window (unused segments) -> sink; returns frames explained per job, marks segments used."""
-        cap: dict = {}
-        adj: dict = {}
-
-        def edge(a, b, c: int) -> None:
-            if c > 0 and (a, b) not in cap:
-                cap[a, b], cap[b, a] = c, 0
-                adj.setdefault(a, []).append(b)
-                adj.setdefault(b, []).append(a)
-
-        for g, (n, lo, hi, j) in enumerate(gaps):
-            edge("S", ("j", j), want[j])
-            edge(("j", j), ("g", g), n)
-            for k in range(bisect.bisect_right(self._cpos, lo), bisect.bisect_right(self._cpos, hi)):
-                edge(("c", k), "T", self._cn[k] - used.get(k, 0))
-                edge(("g", g), ("c", k), n)
-        while "S" in adj:
-            prev: dict = {"S": None}
-            queue = ["S"]
-            for a in queue:
-                for b in adj[a]:
-                    if b not in prev and cap[a, b] > 0:
-                        prev[b] = a
-                        queue.append(b)
-            if "T" not in prev:
-                break
-            path, b = [], "T"
-            while prev[b] is not None:
-                path.append((prev[b], b))
-                b = prev[b]
-            push = min(cap[e] for e in path)
-            for a, b in path:
-                cap[a, b] -= push
-                cap[b, a] += push
-        out: dict[int, int] = {}
-        for g, (_, _, _, j) in enumerate(gaps):
-            for b in adj.get(("g", g), ()):
-                if b[0] == "c" and cap[b, ("g", g)] > 0:  # reverse capacity = flow gap -> entry
-                    used[b[1]] = used.get(b[1], 0) + cap[b, ("g", g)]
-                    out[j] = out.get(j, 0) + cap[b, ("g", g)]
-        return out
 
     # -- output
     def report(self) -> Report:
@@ -452,11 +298,6 @@ class Ledger:
 
     def device_frames_dropped(self) -> int:
         return sum(tr.frames_dropped for b in self.boots for tr in b.tracks.values())
-
-
-def _within(positions: list[int], lo: int, hi: int) -> bool:
-    i = bisect.bisect_right(positions, lo)
-    return i < len(positions) and positions[i] <= hi
 
 
 def _marks(f: Frame) -> tuple[int, str]:

@@ -18,7 +18,7 @@ from host.device.link import Link
 from host.device.recording import Kind, Recorder, read_recording
 from host.monitoring.export import load
 from host.monitoring.feeds import LiveFeed
-from host.monitoring.ledger import Report
+from host.monitoring.ledger_lines import Report
 from host.monitoring.session import Session
 from host.protocol.decoder import Decoder
 from host.protocol.frames import Frame
