@@ -12,7 +12,7 @@ import pytest
 from host.errors import ImageError
 from host.flashing.images import validate_esp_image
 from host.flashing.uf2 import default_mount_roots, find_rp2_drive
-from host.monitoring.screen import fmt_bytes
+from host.monitoring.panels import fmt_bytes
 from tests.fakes.images import esp_image
 
 FLASH_4MB = 4 * 1024 * 1024

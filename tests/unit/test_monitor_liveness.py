@@ -11,7 +11,7 @@ from firmware import wire
 from host.device.link import LinkEvent
 from host.monitoring.feeds import LiveFeed
 from host.monitoring.liveness import Liveness
-from host.monitoring.screen import device_text
+from host.monitoring.panels import device_text
 from host.monitoring.session import Session
 from host.protocol.encoder import encode_ack, encode_hello
 from host.protocol.frames import StreamInfo

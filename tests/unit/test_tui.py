@@ -14,7 +14,9 @@ from host.device.link import LinkEvent
 from host.monitoring.feeds import LiveFeed, ReplayFeed
 from host.device.recording import Kind, Record
 from host.monitoring.session import Session
-from host.monitoring.screen import MonitorApp, parse_rate, sparkline
+from host.monitoring.dialogs import parse_rate
+from host.monitoring.panels import sparkline
+from host.monitoring.screen import MonitorApp
 
 T0 = 1_700_000_000.0
 
@@ -189,7 +191,7 @@ def test_tui_ctrl_c_quits_and_the_footer_says_so() -> None:
 
 def test_tui_160x45_has_no_blank_band_pressure_in_hpa_and_line_share(monkeypatch) -> None:
     """Replay (no --line-rate): the share of the line comes from the HELLO's board definition."""
-    from host.monitoring import screen
+    from host.monitoring import panels, screen
 
     monkeypatch.setattr(screen, "board_line_rate", lambda board: 100_000.0 if board == "synthetic" else None)
     feed = ReplayFeed(_records(synthetic.boot_stream(n_imu=20)), Session(), speed=0)
@@ -204,14 +206,14 @@ def test_tui_160x45_has_no_blank_band_pressure_in_hpa_and_line_share(monkeypatch
     text = asyncio.run(run())
     assert "% of line)" in text
     assert _blank_rows(text) <= 1, text  # was 12 rows between the panels and the log
-    assert screen.display(100_314.0, "Pa") == ("1003.14", "hPa")
-    assert screen.display(21.5, "degC") == ("21.50", "degC")
+    assert panels.display(100_314.0, "Pa") == ("1003.14", "hPa")
+    assert panels.display(21.5, "degC") == ("21.50", "degC")
 
 
 def test_tui_one_drop_figure_and_climbing_overruns_in_red() -> None:
     import re
 
-    from host.monitoring.screen import device_text, link_text
+    from host.monitoring.panels import device_text, link_text
 
     session = Session()
     session.feed(synthetic.boot_stream(n_imu=20, skip_seqs=(5, 6, 7)), T0)
