@@ -30,6 +30,7 @@ __all__ = ["FRAME_LINES", "LINE_NAMES", "PORT_EVENTS", "SCHEMA", "Ledger", "Line
 PORT_EVENTS = frozenset({"disconnected", "reconnected", "lost"})
 _MOD = 1 << 30
 _CAUSES = wire.FLAG_MISS_OVERRUN | wire.FLAG_MISS_SENSOR
+_T_DATA, _FLAG_MISSING = wire.T_DATA, wire.FLAG_MISSING
 
 
 def _s16(d: int) -> int:
@@ -101,7 +102,8 @@ class Ledger:
     # -- inputs
     def frame(self, f: Frame) -> None:
         """Every frame the decoder returned, in arrival order (f.corrupt: segments before it)."""
-        self.corrupt(f.corrupt)
+        if f.corrupt != self._corrupt_seen:
+            self.corrupt(f.corrupt)
         self._pos += 1
         boot = self._by_session.get(f.session)
         if boot is None:
@@ -110,14 +112,14 @@ class Ledger:
             boot = self._by_session[f.session] = _Boot(f.session, f.boot_id, self._pos)
             self.boots.append(boot)
         t = f.type
-        if t == wire.T_DATA:
+        if t == _T_DATA:
             self._data(boot, f)
         elif t == wire.T_HELLO:
             self._hello(boot, f)
         elif t == wire.T_STATUS:
             self._status(boot, f)
-        if t != wire.T_CMD:
-            boot.max_seq = max(boot.max_seq, f.seq)
+        if t != wire.T_CMD and f.seq > boot.max_seq:
+            boot.max_seq = f.seq
 
     def corrupt(self, total: int) -> None:
         """The decoder's corrupt-segment count (LinkStats.corrupt_segments) as of now."""
@@ -174,24 +176,30 @@ class Ledger:
             tr.set_batch(max(info.batch, 1))
 
     def _data(self, boot: _Boot, f: Frame) -> None:
-        tr = self._track(boot, f.stream, f.count)
+        count = f.count
+        tr = boot.tracks.get(f.stream)
+        if tr is None:
+            tr = self._track(boot, f.stream, count)
         if not tr.batch_known:
-            tr.set_batch(f.count)
+            tr.set_batch(count)
         if tr.base is None:
             tr.start(f.seq, self._pos, False)
-        u = tr.hi + _s16(f.seq - tr.hi)
-        if u < tr.hi:
-            return  # behind what is accounted (a duplicate the decoder let through)
-        if u > tr.hi:
-            tr.gaps.append([tr.hi, u, tr.last_pos, self._pos])
-        tr.hi, tr.last_pos = u + 1, self._pos
+        hi = tr.hi
+        d = (f.seq - hi) & 0xFFFF
+        if d:
+            if d >= 0x8000:
+                return  # behind what is accounted (a duplicate the decoder let through)
+            tr.gaps.append([hi, hi + d, tr.last_pos, self._pos])
+        tr.hi, tr.last_pos = hi + d + 1, self._pos
         tr.frames += 1
-        tr.samples += f.count
-        marks, cause = _marks(f)
-        L = tr.lines
-        L.delivered += f.count - marks
-        if marks:
+        tr.samples += count
+        if f.flags & _FLAG_MISSING:
+            marks, cause = _marks(f)
+            L = tr.lines
+            L.delivered += count - marks
             setattr(L, cause, getattr(L, cause) + marks)
+        else:
+            tr.lines.delivered += count
 
     def _status(self, boot: _Boot, f: Frame) -> None:
         boot.has_status = True

@@ -21,10 +21,11 @@ from host.protocol.decoder import Decoder
 from host.protocol.frames import DeviceText, Frame, StreamInfo
 from host.protocol.linkstats import LinkStats
 from host.monitoring.ledger import Ledger, unique_names
-from host.monitoring.state import (EVENT_LOG, HELLO_BUFFER, HISTORY, Batch, ChannelState, DeviceState, LogLine,
+from host.monitoring.state import (EVENT_LOG, HELLO_BUFFER, HISTORY, Batch, ChannelState, ChannelViews, DeviceState, LogLine,
                                    StreamState, prune_arrivals, prune_window, window_rate)
 
 _DATA_NAME = wire.TYPE_NAMES[wire.T_DATA]
+_T_DATA, _FLAG_MISSING = wire.T_DATA, wire.FLAG_MISSING
 
 
 class Session:
@@ -72,21 +73,26 @@ class Session:
         out: list[Batch] = []
         run: list[tuple[Frame, float]] = []  # consecutive DATA frames of the current boot, not yet converted
         by_type = self.frames_by_type
+        ledger_frame = self.ledger.frame
+        feed = self.decoder.feed
+        rejected = self.decoder.rejected
         for t, data in reads:
-            self.now = max(self.now, t)
+            if t > self.now:
+                self.now = t
             if data:
                 self._bytes_win.append((t, len(data)))
+            items = feed(data)
             nframes = 0
-            for item in self.decoder.feed(data):
-                if isinstance(item, DeviceText):
+            for item in items:
+                if item.__class__ is DeviceText:
                     if run:
                         self._data_run(run, out)
                         run = []
                     self._device_text(item.text, t)
                     continue
                 nframes += 1
-                self.ledger.frame(item)
-                if item.type == wire.T_DATA and item.session == self._session_seen:
+                ledger_frame(item)
+                if item.type == _T_DATA and item.session == self._session_seen:
                     by_type[_DATA_NAME] = by_type.get(_DATA_NAME, 0) + 1
                     run.append((item, t))
                     continue
@@ -99,8 +105,8 @@ class Session:
                 if self._replay:
                     self._data_run(self._replay, out)
                     self._replay = []
-            while self.decoder.rejected:
-                self._log(t, "link", self.decoder.rejected.popleft())
+            while rejected:
+                self._log(t, "link", rejected.popleft())
             if nframes:
                 self._frames_win.append((t, nframes))
         if run:
@@ -302,42 +308,50 @@ class Session:
         """DATA frames of one boot with their arrival times, in arrival order -> their Batches,
         appended to `out` in that order. Counters per frame; units once per stream for all."""
         groups: dict[int, list[tuple[Frame, int, float]]] = {}
-        order: list[tuple[int, int]] = []  # (stream, index in its group) of each frame kept
+        order: list[int] = []  # the stream of each frame kept, in arrival order
         last_seq = self._last_data_seq
         streams = self.streams
         for f, t in frames:
-            if f.stream not in streams:  # before its boot's HELLO: kept until the HELLO comes
+            sid = f.stream
+            st = streams.get(sid)
+            if st is None:  # before its boot's HELLO: kept until the HELLO comes
                 self._pre_hello.append((f, t))
                 if len(self._pre_hello) > HELLO_BUFFER:
                     old, _ = self._pre_hello.popleft()
                     self.ledger.unseen(old)
                     self.lost_before_hello += 1
                 continue
-            key = (f.session, f.stream)
+            key = (f.session, sid)
+            seq = f.seq
             last = last_seq.get(key)
             gap = 0
             if last is not None:
-                g = (f.seq - last - 1) & 0xFFFF
-                gap = g if g < 0x8000 else 0
-            last_seq[key] = f.seq
-            st = streams[f.stream]
-            st.frames += 1
-            st.samples += f.count
-            st.gaps += gap
+                g = (seq - last - 1) & 0xFFFF
+                if g < 0x8000:
+                    gap = g
+            last_seq[key] = seq
             st._arrivals.append((t, f.count))
-            grp = groups.setdefault(f.stream, [])
-            order.append((f.stream, len(grp)))
+            grp = groups.get(sid)
+            if grp is None:
+                grp = groups[sid] = []
             grp.append((f, gap, t))
+            order.append(sid)
         if not order:
             return
-        done = {sid: self._convert(streams[sid], grp) for sid, grp in groups.items()}
-        out.extend(done[sid][k] for sid, k in order)
+        done = {}
+        for sid, grp in groups.items():
+            st = streams[sid]
+            st.frames += len(grp)
+            st.gaps += sum([g for _, g, _ in grp])
+            done[sid] = iter(self._convert(st, grp))
+        out.extend([next(done[sid]) for sid in order])
 
     def _convert(self, st: StreamState, group: list[tuple[Frame, int, float]]) -> list[Batch]:
         """One stream's DATA frames -> Batches whose arrays are views into one conversion."""
         counts = [f.count for f, _, _ in group]
         total = sum(counts)
-        if any(f.flags & wire.FLAG_MISSING for f, _, _ in group):
+        st.samples += total
+        if any([f.flags & _FLAG_MISSING for f, _, _ in group]):
             blks = [f.data() for f, _, _ in group]
             missing = np.concatenate([
                 np.unpackbits(np.frombuffer(b.missing, np.uint8), bitorder="little")[: b.count] for b in blks
@@ -378,12 +392,12 @@ class Session:
                 if good.size:
                     ch.latest = float(good[-1])
         unit_of = {c.name: c.unit for c in st.channels}  # one dict for the run's batches (read-only)
-        items = list(values.items())
         out = []
         a = 0
+        name = st.name
         for (f, gap, t), c in zip(group, counts):
             b = a + c
-            out.append(Batch(t, f.session, f.boot_id, f.stream, st.name, f.seq, gap, t_us[a:b],
-                             {k: v[a:b] for k, v in items}, unit_of, missing[a:b]))
+            out.append(Batch(t, f.session, f.boot_id, f.stream, name, f.seq, gap, t_us[a:b],
+                             ChannelViews(values, a, b), unit_of, missing[a:b]))
             a = b
         return out

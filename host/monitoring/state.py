@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,30 @@ MIN_RATE_FRAMES = 4   # a stream's Hz is judged over at least this many frames (
 HISTORY = 120         # samples kept per channel for sparklines
 EVENT_LOG = 500       # lines kept in the event log
 HELLO_BUFFER = 4096   # DATA frames kept until their boot's HELLO says how to decode them
+
+
+class ChannelViews(Mapping):
+    """A batch's channel arrays, {name: values}: views into the conversion of its whole run of
+    frames, sliced when asked.  At 1 MB/s a board sends ~2,700 frames a second and most batches are
+    never read channel by channel (the views show the session's state), so a dict of 7 views
+    built per frame would be most of the session's per-frame cost."""
+
+    __slots__ = ("_cols", "_lo", "_hi")
+
+    def __init__(self, cols: dict[str, np.ndarray], lo: int, hi: int) -> None:
+        self._cols, self._lo, self._hi = cols, lo, hi
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._cols[name][self._lo:self._hi]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cols)
+
+    def __len__(self) -> int:
+        return len(self._cols)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
 
 
 @dataclass(slots=True)
@@ -29,7 +54,7 @@ class Batch:
     seq: int
     gap_before: int          # DATA frames of this stream missing just before this one (host-seen)
     t_us: np.ndarray         # device time of each sample, us, unwrapped within the session
-    values: dict[str, np.ndarray]
+    values: Mapping[str, np.ndarray]   # ChannelViews from the session (read-only)
     units: dict[str, str]
     missing: np.ndarray      # bool per sample
 
