@@ -29,6 +29,16 @@ from host.monitoring.session import Session
 
 REFRESH_S = 0.25
 REBOOT_CONFIRM_S = 3.0
+TOP_SHARE = 0.75       # the panels take at most this share of the rows between header and footer
+
+
+class Panel(Static):
+    """A side panel: its text wraps, so a new width (the terminal resized) changes the rows it needs
+    and the panels' row is fitted again at once, not at the next tick."""
+
+    def on_resize(self) -> None:
+        if isinstance(self.app, MonitorApp):
+            self.app.call_after_refresh(self.app.tick)
 
 
 class MonitorApp(App):
@@ -75,8 +85,8 @@ class MonitorApp(App):
         with Horizontal(id="top"):
             yield Static(id="streams")
             with Vertical(id="side"):
-                yield Static(id="link")
-                yield Static(id="device")
+                yield Panel(id="link")
+                yield Panel(id="device")
         yield RichLog(id="log", wrap=True, markup=False, max_lines=2000)
         yield Footer()
 
@@ -87,6 +97,9 @@ class MonitorApp(App):
         self._link = self.query_one("#link", Static)
         self._device = self.query_one("#device", Static)
         self._log = self.query_one("#log", RichLog)
+        self._top = self.query_one("#top", Horizontal)
+        self._bars = (self.query_one(Header), self.query_one(Footer))
+        self._top_rows = 0
         self.tick()
         self.set_interval(self.refresh_s, self.tick)
 
@@ -104,12 +117,13 @@ class MonitorApp(App):
             self._rate_board = board  # looked up once per board, live or replay
             self.session.line_rate = board_line_rate(board)
         table = streams_table(self.session, now)
-        self._show(self._streams, table, table.row_count + 1 if isinstance(table, Table) else None)
+        left = self._show(self._streams, table, table.row_count + 1 if isinstance(table, Table) else None)
         link = getattr(self.feed, "link", None)
         connected = getattr(link, "connected", None) if link is not None else None
-        self._show(self._link, link_text(self.session, self.source, connected, now))
-        self._show(self._device, device_text(self.session, getattr(self.feed, "liveness", None), now,
-                                             self._overruns_rising()))
+        right = self._show(self._link, link_text(self.session, self.source, connected, now))
+        right += self._show(self._device, device_text(self.session, getattr(self.feed, "liveness", None), now,
+                                                      self._overruns_rising()))
+        self._fit_top(left, right)
         log = self._log
         for line in self.session.log_since(self._log_seen):
             stamp = time.strftime("%H:%M:%S", time.localtime(line.t))
@@ -148,16 +162,35 @@ class MonitorApp(App):
         return max(0, n - base)
 
     @staticmethod
-    def _show(panel: Static, content: Table | Text, lines: int | None = None) -> None:
+    def _show(panel: Static, content: Table | Text, lines: int | None = None) -> int:
         """Update a panel, asking for a layout pass (all of the screen: at 1 MB/s the costly part
         of a tick) only when the panel's height changes (HELLO adds streams, a line wraps).
-        `lines`: the content's height if known (streams_table never wraps a cell); else measured."""
+        `lines`: the content's height if known (streams_table never wraps a cell); else measured.
+        Returns the rows the panel needs with its border (0 before its first layout: no width yet)."""
         panel.update(content, layout=False)
         size = panel.content_size
+        if not size.width:
+            panel.refresh(layout=True)
+            return 0
         if lines is None:
             lines = panel.get_content_height(size, size, size.width)  # a few lines of text: cheap
         if lines != size.height:
             panel.refresh(layout=True)
+        return lines + panel.styles.gutter.height
+
+    def _fit_top(self, left: int, right: int) -> None:
+        """The panels' row exactly as tall as its taller column (`left`, `right`: rows needed), at
+        most TOP_SHARE of the rows between header and footer; the log takes every row left.  Set
+        here, not by `height: auto`: textual measured the side column at another width than it
+        draws it, and the row came out taller than both columns (blank rows above the log)."""
+        if not (left and right):
+            return
+        bars = sum(bar.outer_size.height for bar in self._bars)
+        rows = min(max(left, right), int((self.screen.size.height - bars) * TOP_SHARE))
+        if rows != self._top_rows:
+            self._top_rows = rows
+            self._top.styles.height = rows
+
 
     # -- keys
     def action_toggle_streaming(self) -> None:

@@ -205,7 +205,7 @@ def test_tui_160x45_has_no_blank_band_pressure_in_hpa_and_line_share(monkeypatch
 
     text = asyncio.run(run())
     assert "% of line)" in text
-    assert _blank_rows(text) <= 1, text  # was 12 rows between the panels and the log
+    assert _blank_rows(text) == 0, text  # was 12 rows between the panels and the log, then 1
     assert panels.display(100_314.0, "Pa") == ("1003.14", "hPa")
     assert panels.display(21.5, "degC") == ("21.50", "degC")
 
@@ -301,3 +301,66 @@ def test_live_start_app_flag_starts_it_without_a_key() -> None:
         feed.close()
     assert START_APP in link.written
     assert any("starting it (soft reset)" in x.text for x in feed.session.log)
+
+
+def _open_boxes(rows: list[str]) -> list[tuple[int, int]]:
+    """(row, column) of each panel's top-left corner with no bottom-left corner below it: a cut panel."""
+    cut = []
+    for y, row in enumerate(rows):
+        for x, ch in enumerate(row):
+            if ch == "╭" and not any(len(r) > x and r[x] == "╰" for r in rows[y + 1:]):
+                cut.append((y, x))
+    return cut
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40), (160, 45), (200, 60)])
+def test_tui_uses_every_row_and_nothing_overflows(size, monkeypatch) -> None:
+    """Every row of the terminal is drawn (no blank band between the panels and the log: the panels'
+    row is as tall as its taller column), the screen is exactly the terminal's size, the footer is the
+    last row and the log's box is whole.  Every panel closes its box wherever its rows fit in the
+    panels' share (TOP_SHARE) of the screen; at 80x24 the side column needs more than that."""
+    from host.monitoring import screen
+
+    monkeypatch.setattr(screen, "board_line_rate", lambda board: 100_000.0)
+    feed = ReplayFeed(_records(synthetic.boot_stream(n_imu=20)), Session(), speed=0)
+    cols, lines = size
+
+    async def run() -> str:
+        app = MonitorApp(feed, "replay x", refresh_s=0.05)
+        async with app.run_test(size=size) as pilot:
+            for _ in range(40):
+                await pilot.pause(0.05)
+                text = _screen_text(app)
+                if "accel_x_g" in text and "^c" in text.splitlines()[-1] and "end of recording" in text:
+                    break
+            await pilot.pause(0.2)  # a few more ticks: the layout stays put
+            return _screen_text(app)
+
+    rows = asyncio.run(run()).splitlines()
+    text = "\n".join(rows)
+    assert len(rows) == lines and {len(r) for r in rows} == {cols}, text
+    assert [y for y, r in enumerate(rows) if not r.strip()] == [], text
+    assert "^c quit" in rows[-1] and "pagerless monitor" in rows[0], text
+    log_top = max(y for y, r in enumerate(rows) if r.startswith("╭"))
+    assert rows[-2].startswith("╰") and lines - 2 - log_top >= lines // 5, text  # the log keeps its share
+    cut = _open_boxes(rows)
+    assert cut == ([] if size != (80, 24) else [(cut[0][0], rows[1].index("╮╭") + 1)]), text
+
+
+def test_tui_fits_the_panels_again_when_the_terminal_is_resized() -> None:
+    """No tick in between (refresh_s 10 s): the new widths alone re-fit the panels' row."""
+    feed = ReplayFeed(_records(synthetic.boot_stream(n_imu=20)), Session(), speed=0)
+
+    async def run() -> list[tuple[tuple[int, int], list[str]]]:
+        app = MonitorApp(feed, "replay x", refresh_s=10)
+        seen = []
+        async with app.run_test(size=(160, 45)) as pilot:
+            await pilot.pause(0.3)
+            for size in [(100, 30), (200, 60), (120, 40)]:
+                await pilot.resize_terminal(*size)
+                await pilot.pause(0.3)
+                seen.append((size, _screen_text(app).splitlines()))
+        return seen
+
+    for (cols, lines), rows in asyncio.run(run()):
+        assert len(rows) == lines and [r for r in rows if not r.strip()] == [], "\n".join(rows)
