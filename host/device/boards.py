@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from firmware import wire
 from host.device.json_fields import FieldReader, describe
 from host.device.mcu import ESP_CHIP_NAMES, UF2_FAMILY_BY_MCU
 from host.errors import BoardDefinitionError
@@ -25,6 +26,12 @@ FLASH_METHODS = ("esptool", "uf2", "virtual")
 MPY_ARCHS = ("x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp", "xtensa",
              "xtensawin", "rv32imc", "rv64imc")
 UNLIMITED = "unlimited"  # a tool's choice of no pacing at all, never a rate a link section defines
+# machine.reset_cause() constants -> the wire's reset causes (firmware/main.py _reset_cause, wire.RC_*)
+RESET_CAUSE_CODES = {"PWRON_RESET": wire.RC_POWER_ON, "HARD_RESET": wire.RC_HARD, "WDT_RESET": wire.RC_WATCHDOG,
+                     "DEEPSLEEP_RESET": wire.RC_DEEPSLEEP, "SOFT_RESET": wire.RC_SOFT}
+# the ways a board restarts that a test can cause: the firmware's machine.reset() (its REBOOT command),
+# the reset button / RUN pin, and its watchdog running out
+RESET_EVENTS = ("machine_reset", "reset_button", "watchdog")
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,9 @@ class BoardDefinition:
     output: str | None = None
     led: int | None = None
     link: LinkSpec | None = None
+    # what the port's machine.reset_cause() reports after each RESET_EVENTS restart (a machine constant
+    # name): an RP2040 says WDT_RESET after machine.reset() and PWRON_RESET after its RUN pin
+    reset_causes: dict[str, str] = field(default_factory=dict)
     path: Path | None = field(default=None, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -150,6 +160,15 @@ class BoardDefinition:
 
     def adc_input(self, name: str) -> AdcInput:
         return next(a for a in self.adc if a.name == name)
+
+    def reset_cause(self, event: str) -> int:
+        """The wire reset cause (HELLO, STATUS, BOOT event) the board reports after `event`
+        (one of RESET_EVENTS); BoardDefinitionError when its board.json does not say."""
+        name = self.reset_causes.get(event)
+        if name is None:
+            raise BoardDefinitionError(f"board {self.name!r} does not state reset_causes.{event} in its board.json "
+                                       f"(the machine.reset_cause() name its port reports, e.g. 'WDT_RESET')")
+        return RESET_CAUSE_CODES[name]
 
 
 def board_names(boards_dir: Path | None = None) -> list[str]:
@@ -218,7 +237,7 @@ def parse_board(data: Any, where: str, *, path: Path | None = None,
         i2c=i2c, adc=adc, sensors=_sensors(r, data, i2c, adc),
         output=None if output is None else r.text(output, "output", "kind"),
         led=r.integer(data, "", "led", required=False, lo=0), link=_link(r, data, required=virtual),
-        path=path, raw=data)
+        reset_causes=_reset_causes(r, data), path=path, raw=data)
     if r.problems:
         raise BoardDefinitionError(*r.problems)
     return board
@@ -226,7 +245,7 @@ def parse_board(data: Any, where: str, *, path: Path | None = None,
 
 _TOP_LEVEL = ("name", "title", "mcu", "mpy_arch", "heap", "heap_grows", "heap_profiles", "usb", "bootloader_usb", "usb_alternates",
               "flash",
-              "i2c", "adc", "sensors", "output", "led", "wdt_timeout_ms", "link")
+              "i2c", "adc", "sensors", "output", "led", "wdt_timeout_ms", "link", "reset_causes")
 _FLASH_FIELDS = {"esptool": ("method", "chip", "chip_id", "offset", "flash_size", "baud"),
                  "uf2": ("method", "family_id", "flash_base", "flash_size", "drive_label"),
                  "virtual": ("method",)}
@@ -386,6 +405,14 @@ def _link(r: FieldReader, data: dict, *, required: bool) -> LinkSpec | None:
     if default is not None and rates and default not in rates:
         r.problem("link.default_rate", f"is {default!r}", f"one of the rates ({', '.join(rates)})")
     return LinkSpec(default_rate=default, rates=dict(rates))
+
+
+def _reset_causes(r: FieldReader, data: dict) -> dict[str, str]:
+    causes = r.obj(data, "", "reset_causes", required=False) or {}
+    r.known(causes, "reset_causes", RESET_EVENTS)
+    names = ", ".join(RESET_CAUSE_CODES)
+    return {e: v for e in RESET_EVENTS if e in causes and
+            (v := r.take(causes, "reset_causes", e, lambda x: isinstance(x, str) and x in RESET_CAUSE_CODES, f"one of {names}")) is not None}
 
 
 def _heap(r: FieldReader, obj: dict, at: str, key: str) -> Any:

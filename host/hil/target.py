@@ -28,6 +28,8 @@ from host.device.link import identify, locator_for
 VIRTUAL = "virtual"
 EMULATED = "emulated_rp2040"  # --board emulated_rp2040 with the default port: a private emulated Pico
 FIRMWARE_CONFIG = FIRMWARE_DIR / "config.json"
+# Dut.reset's kinds -> the board.json reset_causes event each one is (REBOOT runs machine.reset())
+_RESET_EVENTS = {"button": "reset_button", "command": "machine_reset"}
 
 
 class TargetError(Exception):
@@ -179,6 +181,7 @@ class Dut:
         self.hello_frame: Frame | None = None
         self._overrides: dict[str, bytes | None] = {}
         self.resets = 0  # resets done by the fixture or the test through this object
+        self.reset_event: str | None = None  # the last reset's boards.RESET_EVENTS kind (None: not caused here)
 
     # -- identity ----------------------------------------------------------------------------
     @property
@@ -196,6 +199,14 @@ class Dut:
     @property
     def virtual(self):
         return self.target.virtual
+
+    @property
+    def expected_reset_cause(self) -> int:
+        """The wire reset cause the board reports after the last reset done here (board.json
+        reset_causes: an RP2040 says WDT_RESET after machine.reset(), the virtual board HARD_RESET)."""
+        if self.reset_event is None:
+            raise HilError("no reset was done through this Dut")
+        return self.definition.reset_cause(self.reset_event)
 
     @property
     def boot_id(self) -> int | None:
@@ -231,6 +242,7 @@ class Dut:
         self.traffic._snapshot_stats()
         how = how or ("button" if self.virtual is not None else "command")
         self.note(f"reset ({how})")
+        self.reset_event = _RESET_EVENTS.get(how)
         if how == "button":
             vb = self.virtual
             n = len(vb.boots)

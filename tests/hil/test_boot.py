@@ -32,7 +32,8 @@ def test_hello_announces_board_firmware_streams_and_calibration(dut, traffic, re
     assert info["ticks_period"] == 1 << 30
     if not request.config.getoption("no_deploy"):
         assert info["firmware"] == firmware_version(), "the board runs the firmware/ of this checkout"
-    assert info["reset_cause"] == wire.RC_HARD, "the fixture's reset is a hard reset (button / machine.reset)"
+    assert info["reset_cause"] == dut.expected_reset_cause, \
+        f"the cause {dut.definition.name}'s board.json states for the fixture's reset ({dut.reset_event})"
 
     boot = traffic.expect(event="BOOT", since=traffic.start)
     assert boot.boot_id == hello.boot_id and boot.seq == 0
