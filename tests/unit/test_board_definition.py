@@ -192,9 +192,9 @@ def test_link_rates_and_the_monitors_line_rate_come_from_board_json():
 
 def test_reset_causes_have_one_spelling():
     from firmware import wire
-    from host.virtual_board import board
+    from host.virtual_board import reset_causes as rc
 
     assert wire.RESET_CAUSE_NAMES[wire.RC_DEEPSLEEP] == "deep-sleep"
-    assert board.cause_name(board.DEEPSLEEP_RESET) == "deep-sleep"
-    assert board.cause_name(board.WDT_RESET) == wire.RESET_CAUSE_NAMES[wire.RC_WATCHDOG] == "watchdog"
-    assert board.cause_name(99) == "unknown"
+    assert rc.cause_name(rc.DEEPSLEEP_RESET) == "deep-sleep"
+    assert rc.cause_name(rc.WDT_RESET) == wire.RESET_CAUSE_NAMES[wire.RC_WATCHDOG] == "watchdog"
+    assert rc.cause_name(99) == "unknown"

@@ -1,13 +1,13 @@
 """The virtual board's `machine` shim runs inside MicroPython and cannot import the host, so it keeps
 its own copy of the IPC opcodes and header size (host/virtual_board/ipc.py) and of the reset-cause
-constants (host/virtual_board/board.py). These tests read the shim's source and fail on any drift."""
+constants (host/virtual_board/reset_causes.py). These tests read the shim's source and fail on any drift."""
 
 from __future__ import annotations
 
 import ast
 
 from host.paths import ROOT
-from host.virtual_board import board, ipc
+from host.virtual_board import ipc, reset_causes
 
 SHIM = ROOT / "boards" / "virtual" / "shim" / "machine.py"
 SHIM_IPC = ROOT / "boards" / "virtual" / "shim" / "_vipc.py"  # the shim's side of the FIFOs
@@ -43,5 +43,5 @@ def test_shim_header_size_matches_the_host():
 def test_shim_reset_causes_match_the_host():
     names = ("PWRON_RESET", "HARD_RESET", "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET")
     shim = _module_ints(SHIM)
-    assert {n: shim[n] for n in names} == {n: getattr(board, n) for n in names}
-    assert set(board.WIRE_RESET_CAUSE) == {shim[n] for n in names}, "every machine cause maps to a wire code"
+    assert {n: shim[n] for n in names} == {n: getattr(reset_causes, n) for n in names}
+    assert set(reset_causes.WIRE_RESET_CAUSE) == {shim[n] for n in names}, "every machine cause maps to a wire code"
