@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -114,7 +115,7 @@ def test_bad_file_header_is_a_recording_error(tmp_path: Path, content: bytes, ms
 def test_unknown_version_is_refused(tmp_path: Path) -> None:
     head = struct.pack("<8sHH", rec.FILE_MAGIC, 99, 0)
     path = tmp_path / "v99.pglrec"
-    path.write_bytes(head + struct.pack("<I", rec.zlib.crc32(head)))
+    path.write_bytes(head + struct.pack("<I", zlib.crc32(head)))
     with pytest.raises(RecordingError, match="version 99"):
         read_recording(path)
 

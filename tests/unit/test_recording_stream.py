@@ -10,6 +10,7 @@ import zlib
 import pytest
 
 from host.device import recording as rec
+from host.device import recording_format as fmt
 from host.device.recording import Damage, Kind, ReadReport, Record, RecordingReader, open_recording
 
 
@@ -19,14 +20,14 @@ def _reference(data: bytes) -> tuple[list, ReadReport]:
     def record_at(pos: int) -> Record | None:
         if pos + rec.REC_HEADER_SIZE > len(data):
             return None
-        magic, kind, flags, n, t_ns, crc = rec._REC_HEADER.unpack_from(data, pos)
-        if magic != rec.RECORD_MAGIC or n > rec.MAX_PAYLOAD or kind not in rec._KINDS:
+        magic, kind, flags, n, t_ns, crc = fmt.REC_HEADER.unpack_from(data, pos)
+        if magic != fmt.RECORD_MAGIC or n > fmt.MAX_PAYLOAD or kind not in fmt.KINDS:
             return None
         start = pos + rec.REC_HEADER_SIZE
         if start + n > len(data):
             return None
         payload = data[start:start + n]
-        if zlib.crc32(payload, zlib.crc32(rec._CRC_PART.pack(kind, flags, n, t_ns))) != crc:
+        if zlib.crc32(payload, zlib.crc32(fmt.CRC_PART.pack(kind, flags, n, t_ns))) != crc:
             return None
         return Record(Kind(kind), t_ns, payload, pos)
 
@@ -38,7 +39,7 @@ def _reference(data: bytes) -> tuple[list, ReadReport]:
         r = record_at(pos)
         if r is None:
             nxt = pos + 1
-            while (nxt := data.find(rec._MAGIC_BYTES, nxt)) >= 0 and record_at(nxt) is None:
+            while (nxt := data.find(fmt.MAGIC_BYTES, nxt)) >= 0 and record_at(nxt) is None:
                 nxt += 1
             if nxt < 0:
                 rep.torn_bytes = len(data) - pos
