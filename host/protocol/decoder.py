@@ -42,7 +42,7 @@ assert _HDR.size == wire.HEADER_SIZE
 _KNOWN_TYPES = frozenset(wire.TYPES)
 _cobs_decode = _cobs.decode
 _DecodeError = _cobs.DecodeError
-_crc32, _Frame = zlib.crc32, Frame
+_crc32, _new = zlib.crc32, tuple.__new__  # _new(Frame, fields): a Frame without a Python call
 # the header as (version..boot id as one u64, seq, t0, period, count): the fast path's key is the first
 _KEY_UNPACK = struct.Struct("<QHIIH").unpack_from
 assert struct.calcsize("<QHIIH") == wire.HEADER_SIZE
@@ -261,8 +261,8 @@ class Decoder:
                                 t_acc += d - p if d >= half else d
                             t_last = t
                             n_ok += 1
-                            append(_Frame(_T_DATA, sid, bid, seq, t0, period, count, frame[_HS:-_CS],
-                                          b"\x00" + seg + b"\x00", t_acc, sessions, ss, 0, corrupt))
+                            append(_new(Frame, (_T_DATA, sid, bid, seq, t0, period, count, frame[_HS:-_CS],
+                                                b"\x00" + seg + b"\x00", t_acc, sessions, ss, 0, corrupt)))
                             continue
             boot.t_last, boot.t_acc = t_last, t_acc
             st.frames_ok += n_ok
@@ -303,7 +303,8 @@ class Decoder:
             st.invalid_frames += 1
             st.garbage_bytes += n
             return
-        if self._track(f):
+        f = self._track(f)
+        if f is not None:
             out.append(f)
 
     def _validate(self, frame: bytes, seg: bytes) -> Frame | None:
@@ -386,8 +387,9 @@ class Decoder:
         return Frame(ftype, stream, boot, seq, t0, period, count, body, b"\x00" + seg + b"\x00", 0, 0, sample_size,
                      flags)
 
-    def _track(self, f: Frame) -> bool:
-        """Boot, sequence and time bookkeeping; returns False for a dropped duplicate."""
+    def _track(self, f: Frame) -> Frame | None:
+        """Boot, sequence and time bookkeeping: the frame with its time, session and corrupt count;
+        None for a dropped duplicate."""
         st = self.stats
         boot = self._boot
         if boot is None or boot.boot_id != f.boot_id:
@@ -415,7 +417,7 @@ class Decoder:
                 if gap >= 0x8000:  # seq == last (gap 0xFFFF) or behind it: already seen
                     st.duplicates += 1
                     if not self.emit_duplicates:
-                        return False
+                        return None
                     gap = -1
                 elif gap:
                     st.missing += gap
@@ -436,9 +438,7 @@ class Decoder:
                 d -= p
             boot.t_acc += d
         boot.t_last = t
-        f.t_us = boot.t_acc
-        f.session = st.sessions
-        f.corrupt = st.corrupt_segments
+        f = _new(Frame, (*f[:9], boot.t_acc, st.sessions, f.sample_size, f.flags, st.corrupt_segments))
         st.frames_ok += 1
         if ftype == wire.T_STATUS:
             s = parse_status(f.body)
@@ -448,4 +448,4 @@ class Decoder:
                 st.set_baseline({x.stream: x.frames_lost for x in s.streams})
             for x in s.streams:
                 st.device_dropped[x.stream] = x.frames_lost
-        return True
+        return f

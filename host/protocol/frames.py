@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cobs import cobs as _cobs
 
@@ -145,11 +146,13 @@ class StreamInfo:
     raw: dict
 
 
-@dataclass(slots=True)
-class Frame:
+class Frame(NamedTuple):
     """One validated frame.  ``raw`` is its exact wire form (0x00, COBS, 0x00) for recording;
     ``t_us`` is t0_us unwrapped over the device's ticks period within the boot;
-    ``session`` counts boot ids seen by this decoder (1 = first)."""
+    ``session`` counts boot ids seen by this decoder (1 = first).
+
+    A named tuple, not a dataclass: the decoder builds ~3,000 a second per MB/s with
+    ``tuple.__new__`` (C, no Python ``__init__`` call), and a frame is never changed once built."""
 
     type: int
     stream: int
