@@ -4,7 +4,11 @@
 set (bench/firmware_bench.py), so a normal boot's hot path carries no instrumentation, not even
 a branch.  Jitter here is |lateness of this sample - lateness of the previous one|, in 1 us
 buckets (the last bucket holds everything >= 1023 us); the histogram is allocated once, at
-boot, and ``sample()`` stays allocation-free (the bench runs under heap_lock).
+boot, and ``sample()`` stays allocation-free (the bench runs under heap_lock).  A stream that
+reads bursts from its chip's FIFO comes here once per frame, so its jitter is that of the
+burst reads (its samples are timed by the chip).  Lateness is a signed now30 difference (a
+sample taken before its slot's deadline after an overrun is early: negative), so the jitter
+is kept within 0..2**30 - 1 and the maximum never prints as an unsigned wrap.
 """
 
 from array import array
@@ -29,10 +33,10 @@ class JitterStream(Stream):
 
     @micropython.native
     def sample(self, now, late):
-        if late >= self.period:  # the overrun first, so the lateness is that of this slot
+        if late >= self.period and not self.burst:  # the overrun first: this slot's lateness
             self.overrun(late, now)
             late = diff30(now, self.due)
-        d = late - self.last_late
+        d = diff30(late, self.last_late)
         if d < 0:
             d = -d
         if d > self.jitter_max:

@@ -10,7 +10,18 @@ degrees C is raw / 340 + 36.53.
 
 Settings: ``accel_fs_g`` in 2/4/8/16, ``gyro_fs_dps`` in 250/500/1000/2000, ``dlpf_cfg`` 0..6
 (CONFIG register DLPF_CFG; 0 disables the filter and runs the gyro at 8 kHz), ``sample_rate_div``
-0..255 (SMPLRT_DIV: sample rate = gyro output rate / (1 + div)).
+0..255 (SMPLRT_DIV: sample rate = gyro output rate / (1 + div)), ``fifo`` (default True: the
+stream may read its samples from the chip's FIFO, below).
+
+FIFO (RM 4.7, 4.29-4.31): ``fifo_start()`` empties the 1024-byte FIFO and has the chip append
+every sample (the same 14 bytes, in register order) at its sample rate; ``fifo_count()`` reads
+FIFO_COUNT_H/L (bytes held) and ``fifo_read_into(buf)`` pops ``len(buf)`` bytes from FIFO_R_W in
+one transaction, so a whole batch of samples costs one read.  ``FIFO_PERIOD_US`` is the chip's
+sample period when the FIFO may be used (a whole number of us, >= 1000), else 0; the stream
+uses the FIFO only when its period equals it (stream.py says why).  A full FIFO drops its
+oldest bytes, so a count of 1024 or one that is not a multiple of 14 means samples were lost
+and the rest may be cut: the stream restarts the FIFO then.  Never read more than the count
+says: an empty FIFO repeats its last byte, and a sample written during the read would be split.
 
 Example::
 
@@ -25,8 +36,8 @@ Example::
     # host side:
     # host.sensors.units.to_physical("mpu6050", raw_bytes, imu.calibration(), imu.config())
 
-Allocation: ``__init__``, ``config()`` and ``reset()`` allocate; ``start()`` and ``read_into()``
-do not.
+Allocation: ``__init__``, ``config()`` and ``reset()`` allocate; ``start()``, ``read_into()`` and
+the ``fifo_*`` methods do not.
 """
 
 try:
@@ -55,9 +66,17 @@ _REG_SMPLRT_DIV = const(0x19)
 _REG_CONFIG = const(0x1A)
 _REG_GYRO_CONFIG = const(0x1B)
 _REG_ACCEL_CONFIG = const(0x1C)
+_REG_FIFO_EN = const(0x23)
 _REG_ACCEL_XOUT_H = const(0x3B)  # ACCEL_XOUT_H..GYRO_ZOUT_L: 0x3B..0x48
+_REG_USER_CTRL = const(0x6A)
 _REG_PWR_MGMT_1 = const(0x6B)
+_REG_FIFO_COUNT_H = const(0x72)  # FIFO_COUNT_H, FIFO_COUNT_L (reading H latches both)
+_REG_FIFO_R_W = const(0x74)
 _REG_WHO_AM_I = const(0x75)
+
+_FIFO_EN_ALL = const(0xF8)  # TEMP, XG, YG, ZG, ACCEL: the 14 bytes of SAMPLE_FORMAT
+_USER_FIFO_EN = const(0x40)
+_USER_FIFO_RESET = const(0x04)  # acts while FIFO_EN is 0, clears itself
 
 _WHO_AM_I = const(0x68)
 _PWR_DEVICE_RESET = const(0x80)
@@ -88,9 +107,10 @@ class MPU6050:
     MIN_PERIOD_US = const(1000)
     FREE_RUNNING = True  # start() does nothing: the sampler need not call it
     DEFAULT_STREAM = ("imu", 5000, 25)  # (name, period_us, batch) without config.json
+    FIFO_BYTES = const(1024)
 
     def __init__(self, i2c, address=0x68, accel_fs_g=2, gyro_fs_dps=250, dlpf_cfg=1,
-                 sample_rate_div=0):
+                 sample_rate_div=0, fifo=True):
         if address not in (0x68, 0x69):
             raise ValueError("MPU-6050 address must be 0x68 or 0x69")
         if accel_fs_g not in _ACCEL_FS_G:
@@ -114,7 +134,11 @@ class MPU6050:
         gyro_rate = 8000 if dlpf_cfg == 0 else 1000
         self._rate_hz = gyro_rate // (1 + sample_rate_div)  # integer part
         self.MIN_PERIOD_US = max(1000, (1 + sample_rate_div) * 1000000 // gyro_rate)
+        us = (1 + sample_rate_div) * 1000000
+        ok = fifo and us % gyro_rate == 0 and us // gyro_rate >= 1000
+        self.FIFO_PERIOD_US = us // gyro_rate if ok else 0
         self._reg = bytearray(1)
+        self._count = bytearray(2)
 
         self._check_id()
         self._configure()
@@ -164,6 +188,26 @@ class MPU6050:
     def fast_read(self):
         """read_into as the sampler's viper loop does it (chip.FAST_MEM = 2): fn(addr, reg, buf)."""
         return (2, self._read_mem, self._address, _REG_ACCEL_XOUT_H)
+
+    def fifo_start(self):
+        """Empty the FIFO and start filling it with every sample from now on."""
+        self._write(_REG_USER_CTRL, _USER_FIFO_RESET)  # FIFO_EN 0: the reset acts
+        self._write(_REG_FIFO_EN, _FIFO_EN_ALL)
+        self._write(_REG_USER_CTRL, _USER_FIFO_EN)
+
+    def fifo_stop(self):
+        self._write(_REG_USER_CTRL, 0)
+        self._write(_REG_FIFO_EN, 0)
+
+    def fifo_count(self):
+        """Bytes in the FIFO (FIFO_COUNT_H/L, high first)."""
+        c = self._count
+        self._read_mem(self._address, _REG_FIFO_COUNT_H, c)
+        return (c[0] << 8) | c[1]
+
+    def fifo_read_into(self, buf):
+        """Pop len(buf) bytes from FIFO_R_W in one burst (never more than fifo_count())."""
+        self._read_mem(self._address, _REG_FIFO_R_W, buf)
 
     def reset(self):
         """DEVICE_RESET, wait (bounded) for the bit to clear, check WHO_AM_I, reconfigure."""

@@ -4,9 +4,18 @@ Conversion: accel = raw / LSB-per-g and gyro = raw / LSB-per-deg/s at the driver
 (``config()``: accel_fs_g, gyro_fs_dps; product specification tables 6.1/6.2), temperature =
 raw / 340 + 36.53 degC (register map 4.18).
 
-The simulated chip follows the register map RM-MPU-6000A-00 as seen over I2C. Free-running: the data registers hold the newest sample of a clock-derived sample grid (gyro output
-rate / (1 + SMPLRT_DIV)), computed only when read. Not modelled: FIFO, self-test, cycle mode, DMP and
-the auxiliary I2C master (those registers read back what was written, or zero).
+The simulated chip follows the register map RM-MPU-6000A-00 as seen over I2C. Free-running: the data
+registers hold the newest sample of a clock-derived sample grid (gyro output rate / (1 + SMPLRT_DIV)),
+computed only when read. The 1024-byte FIFO (RM 4.7, 4.29-4.31) is modelled: with USER_CTRL FIFO_EN
+set, each sample of the grid appends the registers FIFO_EN selects, in register order (accel
+0x3B..0x40, temperature 0x41..0x42, gyro x/y/z 0x43..0x48: all of them is the driver's 14-byte
+sample); a full FIFO drops its oldest *bytes* (a sample may be cut in two) and sets INT_STATUS
+FIFO_OFLOW_INT (bit 4, when INT_ENABLE FIFO_OFLOW_EN is set; cleared by reading INT_STATUS);
+reading FIFO_COUNT_H latches the count into FIFO_COUNT_H/L; a burst read from FIFO_R_W pops bytes
+and stays on that register, and an empty FIFO returns the last byte read; USER_CTRL FIFO_RESET
+empties it when written with FIFO_EN 0. Not modelled: FIFO_MODE (an MPU-9250 bit), the
+auxiliary slaves' FIFO data, self-test, cycle mode, DMP and the auxiliary I2C master (those
+registers read back what was written, or zero).
 """
 
 from __future__ import annotations
@@ -26,13 +35,25 @@ REG_SMPLRT_DIV = 0x19
 REG_CONFIG = 0x1A
 REG_GYRO_CONFIG = 0x1B
 REG_ACCEL_CONFIG = 0x1C
+REG_FIFO_EN = 0x23
 REG_INT_ENABLE = 0x38
 REG_INT_STATUS = 0x3A
 REG_ACCEL_XOUT_H = 0x3B
 REG_USER_CTRL = 0x6A
 REG_PWR_MGMT_1 = 0x6B
 REG_PWR_MGMT_2 = 0x6C
+REG_FIFO_COUNT_H = 0x72
+REG_FIFO_COUNT_L = 0x73
+REG_FIFO_R_W = 0x74
 REG_WHO_AM_I = 0x75
+
+FIFO_SIZE = 1024  # bytes (product spec 7.17)
+USER_FIFO_EN = 0x40
+USER_FIFO_RESET = 0x04
+INT_FIFO_OFLOW = 0x10  # INT_STATUS FIFO_OFLOW_INT, INT_ENABLE FIFO_OFLOW_EN
+INT_DATA_RDY = 0x01
+# FIFO_EN bits and the data registers each one puts into the FIFO, in register order
+_FIFO_SOURCES = ((0x08, 0x3B, 6), (0x80, 0x41, 2), (0x40, 0x43, 2), (0x20, 0x45, 2), (0x10, 0x47, 2))
 
 PWR_MGMT_1_RESET = 0x40
 DEVICE_RESET = 0x80
@@ -115,6 +136,9 @@ class MPU6050(I2CChip):
         self._grid_t0 = now
         self._grid_last = 0
         self._data_ready = False
+        self._fifo = bytearray()
+        self._fifo_last = 0  # the last byte read from FIFO_R_W (what an empty FIFO returns)
+        self._fifo_oflow = False
 
     # --- time --------------------------------------------------------------------------------------
 
@@ -129,10 +153,57 @@ class MPU6050(I2CChip):
     def _advance(self, now: float) -> None:
         if not self._awake():
             return
-        idx = int((now - self._grid_t0) * self._rate())
-        if idx > self._grid_last:
-            self._grid_last = idx
-            self._sample(self._samples + idx, self._grid_t0 + idx / self._rate())
+        rate = self._rate()
+        idx = int((now - self._grid_t0) * rate)
+        if idx <= self._grid_last:
+            return
+        first = self._grid_last + 1
+        self._grid_last = idx
+        per = self._fifo_sample_bytes()
+        if not per:
+            self._sample(self._samples + idx, self._grid_t0 + idx / rate)
+            return
+        # every sample since the last transaction goes into the FIFO; of a long gap only the
+        # samples whose bytes can still be in it are computed (the rest overflowed)
+        start = max(first, idx - (FIFO_SIZE // per + 1))
+        if start > first:
+            self._fifo_overflowed()
+        for k in range(start, idx + 1):
+            self._sample(self._samples + k, self._grid_t0 + k / rate)
+            self._fifo_push(per)
+
+    # --- FIFO --------------------------------------------------------------------------------------
+
+    def _fifo_sample_bytes(self) -> int:
+        """Bytes one sample adds to the FIFO (0 while the FIFO is off)."""
+        regs = self._regs
+        if not regs[REG_USER_CTRL] & USER_FIFO_EN:
+            return 0
+        return sum(n for bit, _reg, n in _FIFO_SOURCES if regs[REG_FIFO_EN] & bit)
+
+    def _fifo_push(self, per: int) -> None:
+        regs = self._regs
+        fifo = self._fifo
+        for bit, reg, n in _FIFO_SOURCES:
+            if regs[REG_FIFO_EN] & bit:
+                fifo += regs[reg:reg + n]
+        if len(fifo) > FIFO_SIZE:
+            del fifo[:len(fifo) - FIFO_SIZE]  # the oldest bytes are lost (RM 4.31)
+            self._fifo_overflowed()
+
+    def _fifo_overflowed(self) -> None:
+        if self._regs[REG_INT_ENABLE] & INT_FIFO_OFLOW:
+            self._fifo_oflow = True
+
+    def _fifo_pop(self, n: int) -> bytes:
+        """n bytes from FIFO_R_W: the FIFO's oldest, then the last byte read again once empty."""
+        fifo = self._fifo
+        k = min(n, len(fifo))
+        out = bytes(fifo[:k])
+        del fifo[:k]
+        if k:
+            self._fifo_last = out[-1]
+        return out + bytes([self._fifo_last]) * (n - k)
 
     def _rebase(self, now: float) -> None:
         """Start a new sample grid at ``now`` (wake-up or rate change), keeping the noise index going."""
@@ -194,7 +265,8 @@ class MPU6050(I2CChip):
         reg = data[0]
         for value in data[1:]:
             self._write_reg(reg & 0x7F, value, now)
-            reg += 1
+            if reg & 0x7F != REG_FIFO_R_W:  # burst writes to FIFO_R_W stay on it
+                reg += 1
         self._ptr = reg & 0x7F
 
     def _write_reg(self, reg: int, value: int, now: float) -> None:
@@ -213,8 +285,13 @@ class MPU6050(I2CChip):
                 self._rebase(now)
         elif reg == REG_USER_CTRL:
             regs[reg] = value & 0x70  # reset bits self-clear
+            if value & USER_FIFO_RESET and not value & USER_FIFO_EN:
+                self._fifo.clear()  # FIFO_RESET acts while FIFO_EN is 0 (RM 4.29)
             if value & 0x01:  # SIG_COND_RESET clears the sensor registers
                 regs[REG_ACCEL_XOUT_H:REG_ACCEL_XOUT_H + 14] = bytes(14)
+        elif reg == REG_FIFO_R_W:
+            if len(self._fifo) < FIFO_SIZE:
+                self._fifo.append(value)
         elif reg not in _READ_ONLY:
             regs[reg] = value
 
@@ -223,9 +300,14 @@ class MPU6050(I2CChip):
         self._advance(now)
         regs = self._regs
         regs[REG_WHO_AM_I] = WRONG_WHO_AM_I if self._wrong_id else WHO_AM_I_VALUE
-        ready = self._data_ready and regs[REG_INT_ENABLE] & 0x01
-        regs[REG_INT_STATUS] = 0x01 if ready else 0
+        ready = self._data_ready and regs[REG_INT_ENABLE] & INT_DATA_RDY
+        regs[REG_INT_STATUS] = (INT_DATA_RDY if ready else 0) | (INT_FIFO_OFLOW if self._fifo_oflow else 0)
         start = self._ptr
+        if start == REG_FIFO_R_W and n:
+            return self._fifo_pop(n)  # a burst read of FIFO_R_W stays on it
+        if start == REG_FIFO_COUNT_H:  # reading FIFO_COUNT_H latches both count registers
+            regs[REG_FIFO_COUNT_H] = len(self._fifo) >> 8
+            regs[REG_FIFO_COUNT_L] = len(self._fifo) & 0xFF
         end = start + n
         if end <= 128:
             out = bytes(regs[start:end])
@@ -233,6 +315,7 @@ class MPU6050(I2CChip):
             out = bytes(regs[(start + i) & 0x7F] for i in range(n))
         if n and (start <= REG_INT_STATUS < end or end > 128 + REG_INT_STATUS):
             self._data_ready = False  # INT_STATUS clears on read
+            self._fifo_oflow = False
         self._ptr = end & 0x7F
         return out
 

@@ -2,7 +2,9 @@
 board for 100,000 passes while faults are injected (unplug/replug, NACKs, a stuck bus,
 backpressure that makes the ring drop) and commands arrive.  Any allocation would raise
 MemoryError, which the firmware reports as an UNHANDLED_EXCEPTION event: the test fails on
-that event, on a traceback, or when the end-of-run summary line is missing."""
+that event, on a traceback, or when the end-of-run summary line is missing.  The IMU starts at
+the chip's own rate (1 kHz), so it reads bursts from the MPU-6050's FIFO (NACKs, an offline
+chip and its recovery included), until SET_PERIOD moves it to per-sample reads (NACKs again)."""
 from __future__ import annotations
 
 import json
@@ -24,6 +26,7 @@ def test_firmware_loop_runs_100k_passes_under_heap_lock_with_faults(vboard_facto
     cfg.update({"heap_lock": True, "max_iterations": ITERATIONS, "idle_us_max": 100, "ring_bytes": 2048,
                 "status_period_ms": 250})
     cfg["streams"][3]["period_us"] = 1000
+    cfg["streams"][0]["period_us"] = 1000  # the chip's sample period: burst reads from its FIFO
     r = boot(board, cfg)
 
     def crashed():
@@ -52,6 +55,9 @@ def test_firmware_loop_runs_100k_passes_under_heap_lock_with_faults(vboard_facto
         r.send(wire.OP_SET_PERIOD, 2, 0, (4000).to_bytes(4, "little"))
         r.send(wire.OP_SEND_HELLO, 3)
         r.send(0x77, 4)
+        board.set_nack_rate("mpu6050", 0.3)  # per-sample reads now (SET_PERIOD 4000)
+        step(0.5)
+        board.set_nack_rate("mpu6050", 0.0)
         board.set_backpressure(True)
         step(4.0)  # long enough to fill the pty buffers and then the 2 kB ring
         board.set_backpressure(False)

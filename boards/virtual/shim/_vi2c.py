@@ -31,7 +31,11 @@ _NOSUP = OSError("I2C operation not supported")
 # by (address, length, the last plain write to that address), so a command chip like the SHT31
 # gets the answer to the command it sent (status vs. measurement); a plain write is skipped
 # once a read after that same write has been cached (the chip need not see it again).
+# A FIFO is no register image: the MPU-6050's (0x68/0x69: FIFO_EN, USER_CTRL, FIFO_COUNT_H,
+# FIFO_R_W, and the rate and power registers that make it fill) always goes to the chip, so
+# burst reads see its samples come and go.
 _INSTANT = os.getenv("PAGERLESS_VB_BUS") == "instant"
+_LIVE = (0x19, 0x1A, 0x23, 0x6A, 0x6B, 0x72, 0x74)
 _cache = {}  # register reads: key -> bytes
 _rcache = {}  # plain reads: key -> bytes
 _warm = {}  # addresses with a cached read (their register writes and probes are skipped)
@@ -208,13 +212,14 @@ class I2C(_Bus):
             _remember(_rcache, key, addr, buf)
 
     def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
-        if _INSTANT and addr in _warm:
+        if _INSTANT and addr in _warm and not (addr & 0x7E == 0x68 and memaddr in _LIVE):
             return
         _Bus.writeto_mem(self, addr, memaddr, buf, addrsize=addrsize)
 
     def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
         n = len(buf)
-        if _INSTANT:
+        live = _INSTANT and addr & 0x7E == 0x68 and memaddr in _LIVE
+        if _INSTANT and not live:
             key = addr << 20 | (memaddr & 0x7FF) << 8 | (n & 0xFF)
             c = _cache.get(key)
             if c is not None:
@@ -222,7 +227,7 @@ class I2C(_Bus):
                 return
         send(OP_READ_MEM, self._bus, addr, addrsize, memaddr, n, 0)
         self._end(buf, n, n, True)
-        if _INSTANT:
+        if _INSTANT and not live:
             _remember(_cache, key, addr, buf)
 
 
