@@ -4,11 +4,10 @@ synthetic streams, through the Liveness judge, the live feed, the device panel a
 from __future__ import annotations
 
 import io
-import queue
 import time
 
+from fake_links import PushLink
 from firmware import wire
-from host.device.link import LinkEvent
 from host.monitoring.feeds import LiveFeed
 from host.monitoring.liveness import Liveness
 from host.monitoring.panels import device_text
@@ -86,34 +85,6 @@ def test_a_command_without_answer_is_reported_once_and_a_late_answer_too():
     assert [text for _, text in log] == ["SEND_HELLO #3 got no answer after 2 s"]
     lv.answered(3, True, T0 + 9.5)
     assert lv.unanswered == [] and log[-1] == (T0 + 9.5, "SEND_HELLO #3 answered late, after 9.5 s")
-
-
-class PushLink:
-    """A link the test feeds chunk by chunk; records writes."""
-
-    def __init__(self) -> None:
-        self.chunks: queue.Queue[bytes] = queue.Queue()
-        self.written: list[bytes] = []
-        self.connected = True
-        self.path = "fake://board"
-        self._events = [LinkEvent("connected", self.path, T0)]
-
-    def read(self, max_wait: float = 0.05) -> bytes:
-        try:
-            return self.chunks.get(timeout=max_wait)
-        except queue.Empty:
-            return b""
-
-    def write(self, data: bytes) -> bool:
-        self.written.append(bytes(data))
-        return True
-
-    def events(self) -> list:
-        out, self._events = self._events, []
-        return out
-
-    def close(self) -> None:
-        self.connected = False
 
 
 class Clock:

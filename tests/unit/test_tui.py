@@ -7,6 +7,7 @@ import struct
 
 import pytest
 
+from fake_links import FakeLink
 from firmware import wire
 from host.testkit import synthetic
 from host.protocol.decoder import Decoder
@@ -61,35 +62,6 @@ def test_tui_replay_shows_streams_units_link_and_device() -> None:
     assert "loop overruns 2" in text and "power-on" in text and "uptime 5.0 s" in text
     # event log: device text, device event, link event
     assert "MicroPython v1.29" in text and "BOOT" in text and "disconnected" in text
-
-
-class FakeLink:
-    """A link that delivers a byte stream once, records writes, and can drop out."""
-
-    def __init__(self, data: bytes) -> None:
-        self._chunks = [data[i:i + 200] for i in range(0, len(data), 200)]
-        self.written: list[bytes] = []
-        self.connected = True
-        self.path = "fake://board"
-        self._events = [LinkEvent("connected", self.path, T0)]
-
-    def read(self, max_wait: float = 0.05) -> bytes:
-        if self._chunks:
-            return self._chunks.pop(0)
-        import time
-        time.sleep(0.01)
-        return b""
-
-    def write(self, data: bytes) -> bool:
-        self.written.append(bytes(data))
-        return True
-
-    def events(self) -> list:
-        out, self._events = self._events, []
-        return out
-
-    def close(self) -> None:
-        self.connected = False
 
 
 def _commands(written: list[bytes]) -> list[tuple[int, int, bytes]]:
