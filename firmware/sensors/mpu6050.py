@@ -17,7 +17,7 @@ FIFO (RM 4.7, 4.29-4.31): ``fifo_start()`` empties the 1024-byte FIFO and has th
 every sample (the same 14 bytes, in register order) at its sample rate; ``fifo_count()`` reads
 FIFO_COUNT_H/L (bytes held) and ``fifo_read_into(buf)`` pops ``len(buf)`` bytes from FIFO_R_W in
 one transaction, so a whole batch of samples costs one read.  ``FIFO_PERIOD_US`` is the chip's
-sample period when the FIFO may be used (a whole number of us, >= 1000), else 0; the stream
+sample period when the FIFO may be used (>= 1000 us: the accelerometer's 1 kHz), else 0; the stream
 uses the FIFO only when its period equals it (stream.py says why).  A full FIFO drops its
 oldest bytes, so a count of 1024 or one that is not a multiple of 14 means samples were lost
 and the rest may be cut: the stream restarts the FIFO then.  Never read more than the count
@@ -134,9 +134,8 @@ class MPU6050:
         gyro_rate = 8000 if dlpf_cfg == 0 else 1000
         self._rate_hz = gyro_rate // (1 + sample_rate_div)  # integer part
         self.MIN_PERIOD_US = max(1000, (1 + sample_rate_div) * 1000000 // gyro_rate)
-        us = (1 + sample_rate_div) * 1000000
-        ok = fifo and us % gyro_rate == 0 and us // gyro_rate >= 1000
-        self.FIFO_PERIOD_US = us // gyro_rate if ok else 0
+        period = (1 + sample_rate_div) * 1000000 // gyro_rate  # exact: 125 us or 1 ms steps
+        self.FIFO_PERIOD_US = period if fifo and period >= 1000 else 0
         self._reg = bytearray(1)
         self._count = bytearray(2)
 

@@ -5,6 +5,8 @@ whose transfer methods allocate nothing). For each driver it does 10,000 start()
 micropython.heap_lock(), changing the fake chip's registers every iteration and checking the bytes
 that arrive, then checks the error paths (SHT31 CRC -> OSError(EIO), BME280 forced-mode timeout ->
 OSError(ETIMEDOUT)) also raise under the lock. It prints "HEAPLOCK-OK <kind> <n>" per driver.
+The MPU-6050's FIFO path (fifo_start, fifo_count, a 25-sample fifo_read_into) runs the same way
+against a fake FIFO (kind "mpu6050-fifo").
 """
 import os
 import shutil
@@ -65,6 +67,47 @@ def loop_mpu(dev, chip, buf):
             dev.start()
             dev.read_into(buf)
             if buf[0] != i & 0x7F or buf[13] != i & 0xFF:
+                bad += 1
+    finally:
+        micropython.heap_unlock()
+    return bad
+
+
+class FifoChip(RegisterChip):
+    # FIFO_COUNT_H/L hold a count; FIFO_R_W returns bytes numbered from `head` (few locals each:
+    # a bytecode frame over 11 words would go to the heap)
+    def __init__(self):
+        RegisterChip.__init__(self, {0x75: 0x68})
+        self.head = 0
+
+    def read_mem_into(self, reg, buf):
+        if reg == 0x74:
+            self.pop(buf)
+        else:
+            RegisterChip.read_mem_into(self, reg, buf)
+
+    def pop(self, buf):
+        h = self.head
+        for i in range(len(buf)):
+            buf[i] = (h + i) & 0xFF
+        self.head = h + len(buf)
+
+
+def loop_mpu_fifo(dev, chip, buf):
+    regs = chip.regs
+    bad = 0
+    micropython.heap_lock()
+    try:
+        for i in range(N):
+            regs[0x72] = 0x01
+            regs[0x73] = i & 0xFF
+            if i & 63 == 0:
+                dev.fifo_start()
+            h = chip.head
+            if dev.fifo_count() != 0x100 | (i & 0xFF):
+                bad += 1
+            dev.fifo_read_into(buf)
+            if buf[0] != h & 0xFF or buf[349] != (h + 349) & 0xFF:
                 bad += 1
     finally:
         micropython.heap_unlock()
@@ -153,6 +196,9 @@ def main():
     report("bme280-forced", loop_bme(df, bme_f, bytearray(BME280.SAMPLE_SIZE)))
     d = MPU6050(bus, 0x68, accel_fs_g=16, gyro_fs_dps=2000)
     report("mpu6050", loop_mpu(d, mpu, bytearray(MPU6050.SAMPLE_SIZE)))
+    fifo = bus.attach(0x69, FifoChip())
+    d = MPU6050(bus, 0x69)
+    report("mpu6050-fifo", loop_mpu_fifo(d, fifo, bytearray(25 * MPU6050.SAMPLE_SIZE)))
     ds = SHT31(bus, 0x44, repeatability="low")
     report("sht31", loop_sht(ds, sht, bytearray(SHT31.SAMPLE_SIZE)))
     d = Analog(adc, vref_mv=3300)
@@ -187,7 +233,7 @@ def test_drivers_heaplock_hot_path_allocates_nothing(tmp_path):
     out = proc.stdout + proc.stderr
     print(out)
     assert proc.returncode == 0, "MicroPython run failed (MemoryError = allocation under heap_lock):\n" + out
-    for kind in ("bme280", "bme280-forced", "mpu6050", "sht31", "analog"):
+    for kind in ("bme280", "bme280-forced", "mpu6050", "mpu6050-fifo", "sht31", "analog"):
         assert "HEAPLOCK-OK %s %d" % (kind, N) in out.splitlines(), out
     assert "HEAPLOCK-ERRNO sht31-crc 5" in out, out
     assert "HEAPLOCK-ERRNO bme280-timeout 110" in out, out

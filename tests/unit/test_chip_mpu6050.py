@@ -198,3 +198,77 @@ def test_exact_codes_for_each_full_scale(chip, clock, monkeypatch, sel):
     assert (ax, ay) == (round(1.5 * a_lsb), round(-0.25 * a_lsb))
     assert (gx, gy) == (round(200 * g_lsb), round(-7 * g_lsb))
     assert temp == round((25.0 - 36.53) * 340)
+
+
+# --- FIFO (RM 4.7 FIFO_EN, 4.29 USER_CTRL, 4.30 FIFO_COUNT, 4.31 FIFO_R_W) ----------------------------
+
+def fifo_on(chip, fifo_en=0xF8):
+    chip.write(bytes([0x1A, 0x01]))  # DLPF on: 1 kHz gyro output, sample rate 1 kHz
+    chip.write(bytes([0x38, 0x10]))  # FIFO_OFLOW_EN
+    chip.write(bytes([0x6A, 0x04]))  # FIFO_RESET with FIFO_EN 0
+    chip.write(bytes([0x23, fifo_en]))
+    chip.write(bytes([0x6A, 0x40]))  # FIFO_EN
+
+
+def fifo_count(chip):
+    hi, lo = rd(chip, 0x72, 2)
+    return hi << 8 | lo
+
+
+def test_fifo_fills_at_the_sample_rate_in_register_order(chip, clock):
+    fifo_on(chip)
+    clock.advance(0.0105)
+    assert fifo_count(chip) == 10 * 14
+    data = rd(chip, 0x74, 10 * 14)  # one burst: stays on FIFO_R_W
+    assert data[-14:] == rd(chip, 0x3B, 14)  # the newest sample is the data registers' 14 bytes
+    rows = [struct.unpack(">7h", data[i:i + 14]) for i in range(0, 140, 14)]
+    assert len(set(rows)) == 10  # each sample its own (noise)
+    assert all(abs(math.sqrt(r[0] ** 2 + r[1] ** 2 + r[2] ** 2) / 16384 - 1) < 0.1 for r in rows)
+    assert fifo_count(chip) == 0
+
+
+def test_fifo_en_selects_the_bytes(chip, clock):
+    fifo_on(chip, fifo_en=0x08)  # ACCEL only: 6 bytes a sample
+    clock.advance(0.0035)
+    assert fifo_count(chip) == 3 * 6
+    fifo_on(chip, fifo_en=0x80 | 0x10)  # TEMP + ZG
+    clock.advance(0.0025)
+    assert fifo_count(chip) == 2 * 4
+
+
+def test_fifo_overflow_drops_the_oldest_bytes_and_flags_it(chip, clock):
+    fifo_on(chip)
+    rd(chip, 0x3A, 1)  # clear INT_STATUS
+    clock.advance(0.0735)  # 73 samples: 1022 bytes, not yet over
+    assert fifo_count(chip) == 1022 and not rd(chip, 0x3A, 1)[0] & 0x10
+    clock.advance(0.001)  # the 74th: 2 bytes over, the oldest 12 bytes of it are gone
+    assert fifo_count(chip) == 1024
+    assert rd(chip, 0x3A, 1)[0] & 0x10  # FIFO_OFLOW_INT, cleared by the read
+    assert not rd(chip, 0x3A, 1)[0] & 0x10
+    data = rd(chip, 0x74, 1024)
+    assert data[-14:] == rd(chip, 0x3B, 14)  # the newest sample is whole; the oldest was cut
+    clock.advance(10.0)  # a long gap: still full, still flagged
+    assert fifo_count(chip) == 1024 and rd(chip, 0x3A, 1)[0] & 0x10
+
+
+def test_fifo_empty_repeats_the_last_byte_and_count_latches_on_high(chip, clock):
+    fifo_on(chip)
+    clock.advance(0.0015)
+    data = rd(chip, 0x74, 14)
+    assert rd(chip, 0x74, 3) == bytes([data[-1]]) * 3
+    clock.advance(0.002)
+    assert rd(chip, 0x73, 1) == b"\x00"  # FIFO_COUNT_L alone: the count latched by the last H read
+    assert fifo_count(chip) == 28
+
+
+def test_fifo_reset_needs_fifo_en_off(chip, clock):
+    fifo_on(chip)
+    clock.advance(0.0055)
+    chip.write(bytes([0x6A, 0x44]))  # FIFO_RESET with FIFO_EN 1: ignored
+    assert fifo_count(chip) == 5 * 14
+    chip.write(bytes([0x6A, 0x04]))
+    assert fifo_count(chip) == 0
+    clock.advance(0.005)
+    assert fifo_count(chip) == 0  # FIFO_EN 0: nothing goes in
+    chip.write(bytes([0x6B, 0x80]))  # DEVICE_RESET empties it too
+    assert fifo_count(chip) == 0

@@ -128,3 +128,56 @@ def test_driver_mpu6050_read_bus_error(bus):
     del bus.chips[0x68]
     with pytest.raises(OSError):
         dev.read_into(bytearray(14))
+
+
+def test_driver_mpu6050_fifo_period_is_the_sample_period_from_1_khz_down(bus):
+    assert MPU6050(bus).FIFO_PERIOD_US == 1000  # 1 kHz / (1 + 0)
+    assert MPU6050(bus, sample_rate_div=4).FIFO_PERIOD_US == 5000
+    assert MPU6050(bus, dlpf_cfg=0, sample_rate_div=7).FIFO_PERIOD_US == 1000  # 8 kHz / 8
+    assert MPU6050(bus, dlpf_cfg=0).FIFO_PERIOD_US == 0  # 125 us: below the 1 kHz accel rate
+    assert MPU6050(bus, dlpf_cfg=0, sample_rate_div=10).FIFO_PERIOD_US == 1375  # 8 kHz / 11
+    assert MPU6050(bus, fifo=False).FIFO_PERIOD_US == 0
+
+
+def test_driver_mpu6050_fifo_calls(bus):
+    dev = MPU6050(bus)
+    bus.log.clear()
+    dev.fifo_start()
+    assert writes(bus) == [(0x6A, b"\x04"), (0x23, b"\xf8"), (0x6A, b"\x40")]
+    chip = bus.chips[0x68]
+    chip.regs[0x72], chip.regs[0x73] = 0x01, 0x5E
+    bus.log.clear()
+    assert dev.fifo_count() == 350
+    buf = bytearray(350)
+    dev.fifo_read_into(buf)
+    assert bus.log == [("readfrom_mem_into", 0x68, 0x72, 2), ("readfrom_mem_into", 0x68, 0x74, 350)]
+    bus.log.clear()
+    dev.fifo_stop()
+    assert writes(bus) == [(0x6A, b"\x00"), (0x23, b"\x00")]
+
+
+def test_driver_mpu6050_fifo_on_the_simulated_chip():
+    """The driver's FIFO calls against the host's chip model: a batch of samples in one read."""
+    from host.sensors.mpu6050 import MPU6050 as Chip
+
+    t = [100.0]
+    chip = Chip(0x68, seed=3, clock=lambda: t[0])
+
+    class Bus:  # readfrom_mem = write(reg) then read(n), as the virtual board's bus does
+        def readfrom_mem_into(self, addr, reg, buf):
+            chip.write(bytes([reg]))
+            buf[:] = chip.read(len(buf))
+
+        def writeto_mem(self, addr, reg, buf):
+            chip.write(bytes([reg]) + bytes(buf))
+
+    dev = MPU6050(Bus())
+    dev.fifo_start()
+    t[0] += 0.0255
+    n = dev.fifo_count()
+    assert n == 25 * 14
+    buf = bytearray(n)
+    dev.fifo_read_into(buf)
+    last = bytearray(14)
+    dev.read_into(last)
+    assert buf[-14:] == last and dev.fifo_count() == 0
