@@ -5,12 +5,21 @@ load moves under it), so a ratio of two such runs says as much about the load as
 ``interleave`` alternates them (A, B, A, B, ...) in one process tree, ``Spread`` keeps every repeat,
 the ratio is of medians, and a ``Targets`` list decides PASS or MISS on the median and gives the
 exit code (non-zero on any miss), so ``python3 dev.py bench`` is a check that can fail.
+
+Before every run, ``interleave`` collects the garbage of the previous one and freezes what the bench
+holds (its streams and the results kept so far, ``gc.freeze``), so no run pays for collecting the
+other side's objects or the bench's own bookkeeping.  ``Clock`` times a section in wall time and
+in the CPU time of the calling thread: on a shared machine a CPU-bound loop's wall time is mostly
+the share of a core the scheduler gave it, so the CPU figure is the code's cost and the wall one
+says how busy the machine was.
 """
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
@@ -23,8 +32,23 @@ def interleave(pairs: int, *runs: Callable[[], T]) -> list[list[T]]:
     out: list[list[T]] = [[] for _ in runs]
     for _ in range(pairs):
         for res, run in zip(out, runs):
+            gc.collect()
+            gc.freeze()
             res.append(run())
     return out
+
+
+class Clock:
+    """Wall and thread-CPU seconds of one timed section: ``c = Clock()`` ... ``c.stop()``."""
+
+    __slots__ = ("wall", "cpu")
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.thread_time()
+
+    def stop(self) -> Clock:
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.thread_time() - self.cpu
+        return self
 
 
 @dataclass
