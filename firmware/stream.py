@@ -21,7 +21,8 @@ offline and ``health.Health`` brings it back.
 
 Burst reads (``burst``): a chip with a FIFO (a driver with ``FIFO_PERIOD_US`` > 0: the MPU-6050)
 samples on its own clock and keeps the samples; when the stream's period equals the chip's
-sample period and the batch leaves the FIFO room for 8 more samples, the stream reads a whole
+sample period and the batch leaves the FIFO room for 8 more samples (and no other stream of
+the same chip claimed its FIFO first: ``fifo_owners``), the stream reads a whole
 frame once its last deadline has passed: one FIFO count and one ``fifo_read_into`` of the batch
 straight into the frame (``burst_read``).  Only at that period, because the FIFO holds every
 sample the chip takes: at another period the stream would have to read and throw away the
@@ -69,6 +70,8 @@ _MODE = const(8)
 
 class Stream(Schedule):
     FAST = True  # fastloop may take its on-time samples (a subclass that sees each sample: False)
+    fifo_owners = {}  # config "sensor" -> the stream that reads its FIFO: one per chip (a FIFO
+    # read by two streams would hand each the other's samples; the others read registers)
 
     def __init__(self, sid, name, sensor, cls, period_us, batch, settings, boot_id):
         Schedule.__init__(self, period_us)
@@ -110,7 +113,12 @@ class Stream(Schedule):
         self.fast_mode = self._t[self._b + _MODE]  # fastloop's read mode, off during bursts
         fp = getattr(driver, "FIFO_PERIOD_US", 0)
         room = getattr(driver, "FIFO_BYTES", 0) // self.chip.size - _FIFO_SPARE
-        self.fifo_period = fp if fp and self.batch <= room else 0
+        owners = Stream.fifo_owners
+        if fp and self.batch <= room and owners.get(self.chip.sensor, self) is self:
+            owners[self.chip.sensor] = self
+            self.fifo_period = fp
+        else:
+            self.fifo_period = 0
         self.fifo_stale = True
 
     def set_period(self, period_us):
