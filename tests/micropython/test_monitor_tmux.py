@@ -78,6 +78,8 @@ def test_live_view_in_a_terminal(vboard, tool_env, tmp_path):
         pressure = re.search(r"(\d+\.\d\d)\s+hPa", screen)
         assert pressure and 300 < float(pressure.group(1)) < 1100, screen
         assert "e+0" not in screen  # no 1.003e+05 Pa
+        rows = screen.splitlines()
+        assert len(rows) == ROWS and [y for y, r in enumerate(rows) if not r.strip()] == [], screen  # every row used
         if os.environ.get("PAGERLESS_SAVE_SCREEN"):
             Path(os.environ["PAGERLESS_SAVE_SCREEN"]).write_text(
                 "\n".join(x.rstrip() for x in screen.rstrip().splitlines()) + "\n")
