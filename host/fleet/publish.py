@@ -152,7 +152,11 @@ class Publisher:
             info.wait_for_publish(timeout)
         except (RuntimeError, ValueError):
             pass
-        unacked = 0 if info.is_published() else len(getattr(self.client, "_out_messages", ()))
+        try:
+            acked = info.is_published()
+        except (RuntimeError, ValueError):  # never queued: the broker was gone at the publish
+            acked = False
+        unacked = 0 if acked else len(getattr(self.client, "_out_messages", ()))
         self.client.disconnect()
         self.client.loop_stop()
         line = f"published {self.messages} messages ({self.published} samples) to {self.url} as {self.board}"
