@@ -8,6 +8,7 @@ import math
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,9 +44,10 @@ class ChannelViews(Mapping):
         return repr(dict(self.items()))
 
 
-@dataclass(slots=True)
-class Batch:
-    """One DATA frame in physical units. Arrays have one entry per sample; NaN = missing sample."""
+class Batch(NamedTuple):
+    """One DATA frame in physical units. Arrays have one entry per sample; NaN = missing sample.
+
+    A named tuple (the session builds one per DATA frame with ``tuple.__new__``, no Python call)."""
     t_host: float            # host time the frame was completed (s since epoch)
     session: int             # boot session number within this decoder (1 = first seen)
     boot_id: int
