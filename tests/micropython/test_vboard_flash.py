@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -169,3 +170,21 @@ def test_the_unix_ports_ways_out_to_the_host_are_gone(vboard, board_exec):
     out = board_exec(vboard.port, "import os, uos; print([hasattr(m, n) for m in (os, uos) for n in "
                              "('system', 'putenv', 'unsetenv')], os is uos)")
     assert out.strip() == "[False, False, False, False, False, False] True"
+
+
+def test_ctrl_c_while_the_board_boots_never_leaves_it_on_the_hosts_filesystem(vboard, board_exec):
+    """mpremote opens with Ctrl-C; one that lands while the shims load must not stop the flash
+    volume being mounted (the REPL would then write into the runner's folder)."""
+    import serial
+
+    for i in range(6):
+        n = len(vboard.boots)
+        vboard.power_cycle()
+        with serial.Serial(vboard.port, timeout=0) as s:
+            vboard.wait_boot(n + 1)
+            for _ in range(40):  # spaced so the bridge passes each one on (it merges bursts)
+                s.write(b"\x03")
+                time.sleep(0.012)
+        board_exec(vboard.port, f"with open('mark{i}.txt', 'w') as f:\n    f.write('{i}')")
+        assert (vboard.fs / f"mark{i}.txt").read_text() == str(i)
+    assert not list(vboard.dir.rglob("mark*.txt")), "a board file landed on the host"

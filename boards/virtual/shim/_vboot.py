@@ -12,6 +12,7 @@ import os
 import sys
 
 import __main__
+import micropython
 
 
 def _import_shims():
@@ -46,6 +47,10 @@ import _vflash  # noqa: E402
 
 _vflash.mount()
 sys.path[:] = ["", ".frozen", "/lib"]  # a board's: the shims' host folder is gone
+# Ctrl-C was off since the VM started (host/virtual_board/vm_launch.py): a board mounts its flash
+# in C before any Python runs, so nothing can stop it half way; from here on boot.py and main.py
+# can be interrupted as on a board
+micropython.kbd_intr(3)
 del _import_shims, _vflash
 _run("boot.py")
 if os.getenv("PAGERLESS_VB_MAIN") == "1":
