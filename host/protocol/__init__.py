@@ -7,6 +7,8 @@ The frame format itself is defined once, in ``firmware/wire.py``, for the board 
   (``DataBlock``, ``Status``, ``StreamStatus``, ``Event``, ``Ack``, ``Command``, ``StreamInfo``),
   ``FrameError``, and COBS (the ``cobs`` package, adapted to the project's contract).
 - ``decoder``: ``Decoder``, bytes in; frames, device text and counted losses out.  No I/O.
+  Beside it: ``checks`` (``check_frame``, the rules a CRC-good frame must also meet) and
+  ``bootstate`` (``BootState``, what the decoder knows of one boot: streams, seqs, clock).
 - ``linkstats``: ``LinkStats``, the decoder's raw counters (the verdict over them is the sample
   ledger's, ``host.monitoring.ledger``).
 - ``encoder``: ``encode_*``, frames built on the host: commands for a board, and device frames

@@ -29,17 +29,16 @@ import zlib
 from cobs import cobs as _cobs
 
 from firmware import wire
-from host.protocol.frames import DeviceText, Frame, FrameError, StreamInfo, parse_status, parse_streams
+from host.protocol.bootstate import BootState
+from host.protocol.checks import MAX_COUNT, check_frame
+from host.protocol.frames import DeviceText, Frame, StreamInfo, parse_status, parse_streams
 from host.protocol.linkstats import LinkStats
 
+__all__ = ["MAX_COUNT", "MAX_SEGMENT", "Decoder"]
+
 MAX_SEGMENT = wire.cobs_max(wire.MAX_FRAME)  # longest COBS segment a valid frame can have
-MAX_COUNT = 8192  # samples per DATA frame the decoder accepts (sanity bound)
 
-_HDR = struct.Struct("<BBBBIHIIH")  # wire.HEADER_FMT with the boot id read as a u32
 _CRC = struct.Struct("<I")
-assert _HDR.size == wire.HEADER_SIZE
-
-_KNOWN_TYPES = frozenset(wire.TYPES)
 _cobs_decode = _cobs.decode
 _DecodeError = _cobs.DecodeError
 _crc32, _new = zlib.crc32, tuple.__new__  # _new(Frame, fields): a Frame without a Python call
@@ -57,36 +56,9 @@ _TEXT_RE = re.compile(
     rb"|[\xf0-\xf4][\x80-\xbf]{3})*"
 )
 _TEXT_MIN_FIRST = 0x08  # segments starting with a byte below this are frame candidates
-# ... and so are segments whose second byte is the version (0x01, never device text): a DATA
+# ... and so are segments whose second byte is the version (0x02, never device text): a DATA
 # frame with FLAG_MISSING may have its first zero anywhere, so its first COBS code byte is
 # arbitrary, but the byte after it is always frame byte 0, the version.
-
-
-class _Boot:
-    """What the decoder knows of the boot whose frames it is reading (one boot id)."""
-
-    __slots__ = ("boot_id", "streams", "hello", "last_seq", "ticks_period", "t_last", "t_acc", "from_boot", "fast")
-
-    def __init__(self, boot_id: int):
-        self.boot_id = boot_id
-        self.streams: dict[int, StreamInfo] | None = None  # None until HELLO
-        self.hello: dict | None = None
-        self.last_seq: dict[int | tuple[int, int], int] = {}  # DATA by stream id, others by (type, stream)
-        self.ticks_period = wire.TICKS_PERIOD_DEFAULT
-        self.t_last: int | None = None
-        self.t_acc = 0
-        self.from_boot = False
-        self.fast: dict[int, int] = {}  # header key of a plain DATA frame of an announced stream -> sample size
-
-    def announce(self, streams: dict[int, StreamInfo]) -> None:
-        """The HELLO's streams: their plain DATA frames (flags 0, this boot) may take the fast path."""
-        self.streams = streams
-        self.fast = {_data_key(sid, self.boot_id): info.sample_size for sid, info in streams.items()}
-
-
-def _data_key(sid: int, boot_id: int) -> int:
-    """The first 8 header bytes of a DATA frame of `sid` in `boot_id` without flags, as a little-endian u64."""
-    return wire.VERSION | wire.T_DATA << 8 | sid << 16 | boot_id << 32
 
 
 class Decoder:
@@ -104,7 +76,7 @@ class Decoder:
         self._tail = bytearray()
         self._discard = False  # dropping an oversize segment until the next 0x00
         self._text_seg = False  # the tail continues a segment already emitted (in part) as text
-        self._boot: _Boot | None = None
+        self._boot: BootState | None = None
         self.rejected: deque[str] = deque(maxlen=64)  # why a CRC-good frame was refused, when it says
 
     # -- public ---------------------------------------------------------------------------
@@ -216,10 +188,10 @@ class Decoder:
     def _segments(self, parts: list[bytes], out: list) -> None:
         """Every complete segment of one read.  DATA frames of announced streams without a bitmap
         are almost all a link carries: they take this inlined copy of what ``_segment``,
-        ``_validate`` and ``_track`` do for them; anything else goes to ``_segment``.
+        ``check_frame`` and ``_track`` do for them; anything else goes to ``_segment``.
 
         The header's first 8 bytes (version, type, stream, flags, boot id) are one integer, looked
-        up in ``_Boot.fast`` (built from the HELLO), which is all five checks in one; the boot's
+        up in ``BootState.fast`` (built from the HELLO), which is all five checks in one; the boot's
         time and the frame counter live in locals and are written back before ``_segment`` runs."""
         st = self.stats
         slow = self._segment
@@ -298,7 +270,9 @@ class Decoder:
             st.crc_errors += 1
             st.garbage_bytes += n
             return
-        f = self._validate(frame, seg)
+        cur = self._boot
+        f = check_frame(frame, seg, cur.streams if cur is not None else None,
+                        cur.boot_id if cur is not None else None, self.rejected)
         if f is None:
             st.invalid_frames += 1
             st.garbage_bytes += n
@@ -307,93 +281,13 @@ class Decoder:
         if f is not None:
             out.append(f)
 
-    def _validate(self, frame: bytes, seg: bytes) -> Frame | None:
-        """Header/body consistency beyond the CRC; returns the Frame or None."""
-        version, ftype, stream, flags, boot, seq, t0, period, count = _HDR.unpack_from(frame)
-        if version != wire.VERSION or ftype not in _KNOWN_TYPES:
-            return None
-        if flags and (ftype != wire.T_DATA or flags & ~wire.FLAGS_DATA):
-            return None
-        if not (flags & wire.FLAG_MISSING) != (not flags & wire.FLAGS_CAUSE):
-            return None  # a bitmap comes with the cause(s) of its marks, a cause with a bitmap
-        body = frame[wire.HEADER_SIZE : -wire.CRC_SIZE]
-        bl = len(body)
-        cur = self._boot
-        streams = cur.streams if cur is not None and cur.boot_id == boot else None
-        sample_size = 0
-        if ftype == wire.T_DATA:
-            if stream == wire.NO_STREAM or not 0 < count <= MAX_COUNT or period == 0:
-                return None
-            # samples, then (FLAG_MISSING only) the bitmap: a flag/length mismatch is invalid
-            bm = (count + 7) >> 3 if flags & wire.FLAG_MISSING else 0
-            if streams is not None:
-                info = streams.get(stream)
-                if info is None:
-                    return None
-                sample_size = info.sample_size
-                if bl != bm + count * sample_size:
-                    return None
-            else:
-                rest = bl - bm
-                if rest <= 0 or rest % count:
-                    return None
-                sample_size = rest // count
-            if bm:
-                if count & 7 and body[bl - 1] >> (count & 7):
-                    return None  # padding bits of the bitmap must be zero
-                if not any(body[bl - bm :]):
-                    return None  # FLAG_MISSING promises at least one missing sample
-        else:
-            if period != 0 or count != 0:
-                return None
-            if ftype == wire.T_CALIB:
-                if stream == wire.NO_STREAM:
-                    return None
-                if streams is not None and stream not in streams:
-                    return None
-            elif stream != wire.NO_STREAM:
-                return None
-            elif ftype == wire.T_HELLO:
-                try:
-                    hello = json.loads(body.decode("utf-8"))
-                    if not isinstance(hello, dict) or not isinstance(hello.get("streams"), list):
-                        return None
-                    for info in parse_streams(hello).values():
-                        if info.sample_format and struct.calcsize(info.sample_format) != info.sample_size:
-                            self.rejected.append("HELLO refused: stream %d (%s) has sample_size %d but its format %r "
-                                                 "packs %d bytes" % (info.id, info.name, info.sample_size,
-                                                                     info.sample_format, struct.calcsize(info.sample_format)))
-                            return None
-                except (ValueError, KeyError, TypeError, AttributeError, struct.error, FrameError):
-                    return None
-            elif ftype == wire.T_STATUS:
-                if bl < wire.STATUS_SIZE or bl != wire.STATUS_SIZE + body[wire.STATUS_SIZE - 1] * (
-                    wire.STATUS_STREAM_SIZE
-                ):
-                    return None
-            elif ftype == wire.T_EVENT:
-                if bl < wire.EVENT_SIZE:
-                    return None
-                try:
-                    body[wire.EVENT_SIZE :].decode("utf-8")
-                except UnicodeDecodeError:
-                    return None
-            elif ftype in (wire.T_ACK, wire.T_NACK):
-                if bl != wire.ACK_SIZE or (body[3] == 0) != (ftype == wire.T_ACK):
-                    return None
-            elif ftype == wire.T_CMD:
-                if bl < wire.CMD_SIZE:
-                    return None
-        return Frame(ftype, stream, boot, seq, t0, period, count, body, b"\x00" + seg + b"\x00", 0, 0, sample_size,
-                     flags)
-
     def _track(self, f: Frame) -> Frame | None:
         """Boot, sequence and time bookkeeping: the frame with its time, session and corrupt count;
         None for a dropped duplicate."""
         st = self.stats
         boot = self._boot
         if boot is None or boot.boot_id != f.boot_id:
-            boot = self._boot = _Boot(f.boot_id)
+            boot = self._boot = BootState(f.boot_id)
             st.start_boot()
         ftype = f.type
         if ftype == wire.T_HELLO:
