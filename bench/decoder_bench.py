@@ -7,9 +7,8 @@ and repeated --pairs times: the same MPU-6050 samples (a board at rest: small va
 bytes, what COBS pays for) as
   pagerless DATA frames of 1, 18 and 20 (the default batch) samples, fed to
   host.protocol.decoder.Decoder in 4 KiB reads, and the samples of each read's DATA frames unpacked
-  into Python ints per field (one numpy frombuffer over the read's sample bytes, converted to
-  native int16, then one .tolist() of its fields-by-samples transpose); "decoding alone" stops at
-  the frames;
+  into Python ints per field (one numpy frombuffer over the read's sample bytes, copied into
+  native int16 fields-by-samples rows, then one .tolist()); "decoding alone" stops at the frames;
   MAVLink v2: one RAW_IMU per sample (MAVLink's IMU message; the temperature in its `temperature`
   field), and 18 samples per ENCAPSULATED_DATA (the most whole 14-byte samples a MAVLink payload
   holds: 20 do not fit), parsed by pymavlink's parse_buffer in the same reads, which builds one
@@ -30,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from itertools import chain
 
 import numpy as np
 from pymavlink.dialects.v20 import common as mavlink
@@ -56,21 +56,28 @@ def chunks(data: bytes) -> list[bytes]:
     return [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
 
 
-def unpack_into(cols: dict[str, list[int]], samples: bytes) -> int:
-    """Append the samples' fields to `cols` as Python ints (both sides' grouped messages end here):
-    one numpy conversion to native int16 (every field is big-endian int16), then one .tolist() of
-    the fields-by-samples transpose; returns the count."""
-    per_field = np.frombuffer(samples, ">i2").astype(np.int16).reshape(-1, len(FIELDS)).T.tolist()
+def unpack_into(cols: dict[str, list[list[int]]], samples: bytes) -> int:
+    """Append one read's samples to `cols` as a list of Python ints per field (both sides' grouped
+    messages end here): one numpy copy into native int16 fields-by-samples rows (every field is
+    big-endian int16), then one .tolist(); returns the count."""
+    per_field = np.frombuffer(samples, ">i2").reshape(-1, len(FIELDS)).T.astype(np.int16, order="C").tolist()
     for name, values in zip(FIELDS, per_field):
-        cols[name] += values
+        cols[name].append(values)
     return len(per_field[0])
+
+
+def flat(cols: dict[str, list[list[int]]]) -> dict[str, list[int]]:
+    """Per-read lists joined into one list per field: bookkeeping, after the timed section (each side
+    keeps its values per read while timed, so neither pays for growing a 100,000-entry list, whose
+    cost depends on what the previous run left in the allocator)."""
+    return {name: list(chain.from_iterable(parts)) for name, parts in cols.items()}
 
 
 def run_ours(reads: list[bytes], unpack: bool) -> tuple[measure.Clock, int, dict]:
     """(times, samples, {field: [ints]}): a fresh Decoder over the reads; with `unpack`, every
     read's DATA samples as Python ints per field."""
     dec = Decoder()
-    cols: dict[str, list[int]] = {f: [] for f in FIELDS}
+    cols: dict[str, list[list[int]]] = {f: [] for f in FIELDS}
     n = 0
     clock = measure.Clock()
     for c in reads:
@@ -83,7 +90,7 @@ def run_ours(reads: list[bytes], unpack: bool) -> tuple[measure.Clock, int, dict
             for f in frames:
                 if f.type == wire.T_DATA:
                     n += f.count
-    return clock.stop(), n, cols
+    return clock.stop(), n, flat(cols)
 
 
 def run_mavlink(reads: list[bytes], grouped: bool) -> tuple[measure.Clock, int, dict]:
@@ -91,8 +98,8 @@ def run_mavlink(reads: list[bytes], grouped: bool) -> tuple[measure.Clock, int, 
     objects are the values (RAW_IMU), or their data unpacked as ours (ENCAPSULATED_DATA)."""
     mav = mavlink.MAVLink(None)
     mav.robust_parsing = True
-    msgs: list = []
-    cols: dict[str, list[int]] = {f: [] for f in FIELDS}
+    msgs: list = []  # per read, the message objects it completed
+    cols: dict[str, list[list[int]]] = {f: [] for f in FIELDS}
     size = MAV_GROUP * DTYPE.itemsize
     clock = measure.Clock()
     for c in reads:
@@ -101,10 +108,12 @@ def run_mavlink(reads: list[bytes], grouped: bool) -> tuple[measure.Clock, int, 
             if grouped:
                 unpack_into(cols, b"".join(bytes(x.data[:size]) for x in m))
             else:
-                msgs += m
+                msgs.append(m)
     dt = clock.stop()
     if grouped:
+        cols = flat(cols)
         return dt, len(cols[FIELDS[0]]), cols
+    msgs = list(chain.from_iterable(msgs))
     return dt, len(msgs), {f: [getattr(x, mf) for x in msgs] for f, mf in zip(FIELDS, MAV_FIELDS)}
 
 
@@ -124,7 +133,7 @@ def throughput(samples, pairs: int, targets: measure.Targets) -> None:
         f"pymavlink ENCAPSULATED_DATA, {MAV_GROUP} per message":
             (len(mav_grp), lambda: run_mavlink(chunks(mav_grp), True)),
     }
-    results = measure.interleave(pairs, *(r for _, r in runs.values()))
+    results = measure.interleave(pairs, *(measure.forked(r) for _, r in runs.values()))
     mbps, sps, wall = {}, {}, {}
     reference = None
     for (name, (size, _)), res in zip(runs.items(), results):
