@@ -8,6 +8,12 @@ run then powers that flash on afresh with idle fast-forward off and no host inpu
 is deterministic: the figures of two runs must be identical, and the bench says so. Each run also
 reports when the first byte arrived (emulated s: the cold boot, ~1.1 s for ours).
 
+What is measured is a git revision (`--rev`, default HEAD: firmware/ and naive_main.py as
+committed, so someone's edits in progress stay out of the figure; `--rev worktree` takes the files
+as they are), named in the output. Idle fast-forward stays off: it only skips emulated time while
+the core spins on the timer, and the firmware's own busy-time counters read that timer, so only a
+fully emulated run leaves the counted work untouched.
+
 Figures are the devices' own loop-work counters in emulated microseconds (the clock is 125 MHz, so
 x125 is cycles): ours `busy_us / samples` from its PAGERLESS-SUMMARY after `max_iterations` passes
 (heap_lock on), the naive's `busy_us / samples` from its first stats line (one emulated second).
@@ -18,8 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import io
 import shutil
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -27,34 +36,68 @@ from pathlib import Path
 from bench import measure
 from host.emulated_rp2040.board import EmulatedBoard
 from host.emulated_rp2040.image import require_image
-from host.testkit.erp_app import app_tree, write_flash
-from host.testkit.fwboard import FIRMWARE, Reader
+from host.device.boards import load_board
+from host.flashing.deploy_tree import build_tree
+from host.testkit.erp_app import write_flash
+from host.testkit.fwboard import Reader
 
 ROOT = Path(__file__).resolve().parents[1]
-NAIVE = ROOT / "bench" / "naive_main.py"
 MIN_PERIODS = {"mpu6050": 1000, "bme280": 9800, "sht31": 16000, "analog": 100}
 CYCLES_PER_US = 125
 TARGET = 20.0
-PASSES = 300
+PASSES = 150  # > the 64 warm-up passes before heap_lock; deterministic, so more passes add no precision
+# a figure is read once its line is complete: ours drops to the REPL after the summary (its banner
+# follows, so the text never ends with "}"), the naive keeps printing a line per sample
+FIGURES = {"ours": re.compile(r"PAGERLESS-SUMMARY (\{.*\})\r?\n"),
+           "naive": re.compile(r'(\{"stats": \{.*?\}\})\r?\n')}
 
 
-def _config() -> dict:
-    cfg = json.loads((FIRMWARE / "config.json").read_text())
+def _config(firmware: Path) -> dict:
+    cfg = json.loads((firmware / "config.json").read_text())
     for s in cfg["streams"]:
         s["period_us"] = MIN_PERIODS[s["sensor"]]
     cfg.update({"heap_lock": True, "max_iterations": PASSES, "watchdog": False})
     return cfg
 
 
-def prepare(folder: Path, image: Path, which: str) -> None:
-    """The board folder's flash with one firmware installed (host/testkit/erp_app.py: the files
-    `flash.py deploy` writes, laid into littlefs on the host; a raw-REPL deploy takes minutes here)."""
+def checkout(rev: str, into: Path) -> Path:
+    """A folder holding firmware/ and bench/naive_main.py as of `rev` ("worktree": this checkout's
+    files as they are now, others' edits in progress included)."""
+    if rev == "worktree":
+        return ROOT
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "firmware",
+                              "bench/naive_main.py"], capture_output=True)
+    if archive.returncode:
+        raise SystemExit(f"emulated_cycles_bench: error: cannot read firmware/ at {rev!r}: "
+                         f"{archive.stderr.decode().strip()}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def prepare(folder: Path, image: Path, which: str, source: Path) -> None:
+    """The board folder's flash with one firmware (from `source`, see checkout) installed: the files
+    `flash.py deploy` writes, laid into littlefs on the host (host/testkit/erp_app.py; a raw-REPL
+    deploy takes minutes here)."""
+    tree = build_tree(load_board("emulated_rp2040"), firmware_dir=source / "firmware")
     if which == "ours":
-        tree = app_tree(_config())
+        tree["config.json"] = json.dumps(_config(source / "firmware")).encode()
     else:
-        tree = {k: v for k, v in app_tree().items() if k.startswith("sensors/")}
-        tree["main.py"] = NAIVE.read_bytes()
+        tree = {k: v for k, v in tree.items() if k.startswith("sensors/")}
+        tree["main.py"] = (source / "bench" / "naive_main.py").read_bytes()
     write_flash(folder, image, tree)
+
+
+def _wait(board: EmulatedBoard, r: Reader, cond, end: float, what: str, every: float = 60.0) -> None:
+    """Reader.wait in slices, saying how far the emulated clock got (a run takes minutes of wall time)."""
+    while True:
+        try:
+            return r.wait(cond, timeout=max(0.1, min(every, end - time.monotonic())), what=what)
+        except AssertionError:
+            if time.monotonic() >= end:
+                raise
+            print(f"  ... waiting for {what}: {board.emulated_seconds():.3f} emulated s, "
+                  f"{len(r.frames)} frames, {len(r.text)} text chars", flush=True)
 
 
 def run(template: Path, image: Path, which: str, timeout: float) -> dict:
@@ -65,24 +108,32 @@ def run(template: Path, image: Path, which: str, timeout: float) -> dict:
         r = Reader(board.port)
         t0 = time.monotonic()
         try:
-            r.wait(lambda: r.frames or r.text, timeout=timeout, what=f"{which}'s first byte")
+            _wait(board, r, lambda: r.frames or r.text, t0 + timeout, f"{which}'s first byte")
             boot = board.emulated_seconds()
-            key = "PAGERLESS-SUMMARY " if which == "ours" else '{"stats"'
-            r.wait(lambda: key in r.text and r.text.rstrip().endswith("}") or "Traceback" in r.text,
-                   timeout=timeout, what=f"{which}'s figures")
+            done = FIGURES[which]
+            _wait(board, r, lambda: done.search(r.text) or "Traceback" in r.text, t0 + timeout, f"{which}'s figures")
             emulated, wall = board.emulated_seconds(), time.monotonic() - t0
         finally:
             r.close()
             board.stop()
     if "Traceback" in r.text:
         raise RuntimeError(f"{which} crashed on the emulated RP2040:\n{r.text[-2000:]}")
-    if which == "ours":
-        fig = json.loads(re.search(r"PAGERLESS-SUMMARY (\{.*\})", r.text).group(1))
-    else:
-        fig = json.loads(re.search(r'(\{"stats".*\})', r.text).group(1))["stats"]
+    fig = json.loads(FIGURES[which].search(r.text).group(1))
+    fig = fig.get("stats", fig)
     return {"samples": fig["samples"], "busy_us": fig["busy_us"], "heap_locked": fig.get("heap_locked"),
             "us_per_sample": fig["busy_us"] / max(fig["samples"], 1), "emulated_s": emulated, "wall_s": wall,
             "boot_s": boot}
+
+
+def _revision(rev: str) -> str:
+    """`rev` as a commit id, and for the working tree whether firmware/ differs from HEAD there."""
+    def git(*a: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True).stdout.strip()
+    if rev != "worktree":
+        return f"commit {git('rev-parse', '--short', rev) or rev}"
+    dirty = git("status", "--porcelain", "--", "firmware", "bench/naive_main.py").splitlines()
+    return f"the working tree at {git('rev-parse', '--short', 'HEAD')}" + (
+        f" + uncommitted changes ({', '.join(x.split(None, 1)[1] for x in dirty)})" if dirty else " (clean)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,14 +141,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image", help="MicroPython RP2040 UF2 (default: $PAGERLESS_RP2_UF2)")
     p.add_argument("--runs", type=int, default=2, help="runs of each firmware (identical when deterministic)")
     p.add_argument("--timeout", type=float, default=3600.0, help="wall seconds allowed per run")
+    p.add_argument("--rev", default="HEAD", help="git revision of firmware/ and naive_main.py to measure, or "
+                   "'worktree' for the files as they are (default: HEAD, so edits in progress stay out)")
     args = p.parse_args(argv)
     image = require_image(args.image)
     measure.header(f"Emulated RP2040 cycles per sample: ours vs naive ({image.name})")
+    print(f"firmware/ measured: {_revision(args.rev)}", flush=True)
     results: dict[str, list[dict]] = {"ours": [], "naive": []}
     with tempfile.TemporaryDirectory(prefix="erp-cycles-bench-") as tmp:
+        source = checkout(args.rev, Path(tmp) / "src")
         for which in results:
             t0 = time.monotonic()
-            prepare(Path(tmp) / which, image, which)
+            prepare(Path(tmp) / which, image, which, source)
             print(f"{which}: flash prepared in {time.monotonic() - t0:.1f} s wall", flush=True)
         for i in range(args.runs):
             for which in results:
