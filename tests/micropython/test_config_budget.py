@@ -23,7 +23,8 @@ def imu_streams(n, batch=10):
 
 def expect_defaults(r, board, why):
     """One boot, CONFIG_FALLBACK naming `why`, HELLO listing the defaults, DATA from each."""
-    r.wait(lambda: r.of(wire.T_HELLO), what="HELLO")
+    # a wait, not a judgement: a fallback boot compiles the app twice, which takes a busy host long
+    r.wait(lambda: r.of(wire.T_HELLO), timeout=45, what="HELLO")
     ev = r.wait(lambda: [e for e in r.events() if e.code == wire.EV_CONFIG_FALLBACK], what="CONFIG_FALLBACK")
     assert why in ev[0].text and "defaults" in ev[0].text, ev[0].text
     got = [(s["name"], s["kind"], s["batch"]) for s in r.of(wire.T_HELLO)[-1].hello()["streams"]]
