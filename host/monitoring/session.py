@@ -349,10 +349,18 @@ class Session:
 
     def _convert(self, st: StreamState, group: list[tuple[Frame, int, float]]) -> list[Batch]:
         """One stream's DATA frames -> Batches whose arrays are views into one conversion."""
-        counts = [f.count for f, _, _ in group]
+        counts, t0s, periods, bodies = [], [], [], []
+        flags = 0
+        for f, _, _ in group:
+            c = f.count
+            counts.append(c)
+            t0s.append(f.t_us)
+            periods.append(f.period_us)
+            bodies.append(f.body[:c * f.sample_size])  # = data().samples
+            flags |= f.flags
         total = sum(counts)
         st.samples += total
-        if any([f.flags & _FLAG_MISSING for f, _, _ in group]):
+        if flags & _FLAG_MISSING:
             blks = [f.data() for f, _, _ in group]
             missing = np.concatenate([
                 np.unpackbits(np.frombuffer(b.missing, np.uint8), bitorder="little")[: b.count] for b in blks
@@ -365,14 +373,12 @@ class Session:
         if len(group) == 1:
             f = group[0][0]
             t_us = f.t_us + f.period_us * np.arange(total, dtype=np.int64)
-            samples = f.body[:total * f.sample_size]
+            samples = bodies[0]
         else:
             n = np.array(counts)
             idx = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
-            t0 = np.array([f.t_us for f, _, _ in group], np.int64)
-            period = np.array([f.period_us for f, _, _ in group], np.int64)
-            t_us = np.repeat(t0, n) + np.repeat(period, n) * idx
-            samples = b"".join([f.body[:f.count * f.sample_size] for f, _, _ in group])  # = data().samples
+            t_us = np.repeat(np.array(t0s, np.int64), n) + np.repeat(np.array(periods, np.int64), n) * idx
+            samples = b"".join(bodies)
         try:
             values = units.to_physical(st.kind, samples, st.calibration, st.config, missing=mask)
         except (units.UnitsError, ValueError) as e:
