@@ -13,8 +13,10 @@ less than a period) and not the frame's last.  Everything else goes back to Pyth
 - returns k >= 0: stream k's due sample needs ``Stream.sample(st[NOW], st[LATE])`` (overrun,
   frame end, offline chip, a chip only Python reads); the next call rescans at the same ``now``;
 - returns -1 (``POST``): the rest of the pass needs Python (a Python sample may have queued a
-  frame, the ring was not empty, a new ticks_ms for the housekeeping, the pass count reached
-  ``st[LIMIT]``); the next call (phase WAIT) waits for the next deadline and goes on;
+  frame, the ring was not empty, ``st[HK_US]`` us since the last pass that ended in Python (the
+  housekeeping: judged on the pass's own ticks_us reading, so a pass reads no other clock),
+  the pass count reached ``st[LIMIT]``); the next call (phase WAIT) waits for the next deadline
+  and goes on;
 - raises the OSError of a fast read: stream ``st[K]``'s read of its slot failed (its t0 set, its
   slot not yet advanced: ``Stream.read_failed``); the next call rescans at the same ``now``.
 
@@ -47,7 +49,7 @@ ST_NOW = const(1)  # the pass's now30
 ST_K = const(2)  # the stream handed to Python
 ST_LATE = const(3)  # its lateness (us)
 ST_WAIT = const(4)  # us from NOW to the next deadline (after the scan)
-ST_LASTMS = const(5)  # ticks_ms (masked to 30 bits) of the last housekeeping
+ST_FREE = const(5)  # unused (was the last housekeeping's ticks_ms)
 ST_IT = const(6)  # passes (saturating at 2**30 - 1)
 ST_LIMIT = const(7)  # a pass that would bring IT to LIMIT ends in Python (0: no limit)
 ST_PY = const(8)  # Python took a sample in this pass
@@ -58,7 +60,9 @@ ST_BUSY = const(12)  # us spent in passes (mod 2**30)
 ST_IDLE = const(13)  # the longest wait (config idle_us_max)
 ST_SPIN = const(14)  # cap of the margin (config spin_us_max)
 ST_N = const(15)  # streams
-ST_SIZE = const(16)
+ST_HK = const(16)  # now30 of the last pass that ended in Python (Sampler.run sets it)
+ST_HK_US = const(17)  # us between housekeeping passes (config "housekeeping_us")
+ST_SIZE = const(18)
 PH_PASS = const(0)
 PH_SCAN = const(1)
 PH_WAIT = const(2)
@@ -67,6 +71,7 @@ POST = const(-1)
 _MASK30 = const(0x3FFFFFFF)
 _HALF = const(0x20000000)
 _SPIN_UP = const(9)  # = sampler._SPIN_UP
+_ON_TIME = const(2)  # a wake-up read this many us after the deadline is on time (the read's own cost)
 
 
 @micropython.viper
@@ -74,7 +79,6 @@ def run(t, st, ctx) -> int:
     T = ptr32(t)  # noqa: F821 (viper built-in)
     S = ptr32(st)  # noqa: F821
     ticks_us = ctx[0]
-    ticks_ms = ctx[1]
     sleep_us = ctx[2]
     fns = ctx[3]
     bufs = ctx[4]
@@ -128,10 +132,10 @@ def run(t, st, ctx) -> int:
                 b += _ROW
             if wait < 0:
                 wait = 0
-            ms = int(ticks_ms()) & _MASK30
             it = int(S[ST_IT])
             lim = int(S[ST_LIMIT])
-            if S[ST_PY] or S[ST_RB] or ms != int(S[ST_LASTMS]) or (lim and it + 1 >= lim):
+            hk = ((now - int(S[ST_HK])) & _MASK30) >= int(S[ST_HK_US])
+            if S[ST_PY] or S[ST_RB] or hk or (lim and it + 1 >= lim):
                 S[ST_WAIT] = wait
                 S[ST_PH] = PH_WAIT
                 return POST
@@ -151,7 +155,7 @@ def run(t, st, ctx) -> int:
             sleep_us(wait - margin)
             S[ST_SLEEPS] = (int(S[ST_SLEEPS]) + 1) & _MASK30
             t1 = int(ticks_us()) & _MASK30
-            if ((t1 - nxt + _HALF) & _MASK30) - _HALF > 0:
+            if ((t1 - nxt + _HALF) & _MASK30) - _HALF > _ON_TIME:
                 margin += _SPIN_UP
                 if margin > int(S[ST_SPIN]):
                     margin = int(S[ST_SPIN])

@@ -21,6 +21,7 @@ from schedule import ROW, now30
 _MASK30 = const(0x3FFFFFFF)
 _WDT_FEED_MS = const(100)
 _SPIN_MAX_US = const(50)  # default cap of the sleep margin (config "spin_us_max"; fastloop's wait)
+_HK_US = const(5000)  # default us between housekeeping passes (config "housekeeping_us")
 _WARMUP = const(64)  # loop passes before heap_lock (first calls may allocate caches), and
 # every running online stream must have taken a sample (its driver's first read_into may allocate)
 
@@ -33,7 +34,6 @@ REBOOT = const(3)  # CMD REBOOT (ACK sent)
 _ST_NOW = const(1)  # = fastloop.ST_NOW ... (the loop state st)
 _ST_K = const(2)
 _ST_LATE = const(3)
-_ST_LASTMS = const(5)
 _ST_IT = const(6)
 _ST_LIMIT = const(7)
 _ST_PY = const(8)
@@ -44,6 +44,8 @@ _ST_BUSY = const(12)
 _ST_IDLE = const(13)
 _ST_SPIN = const(14)
 _ST_N = const(15)
+_ST_HK = const(16)
+_ST_HK_US = const(17)
 
 _ticks_ms = time.ticks_ms
 _ticks_add = time.ticks_add
@@ -72,6 +74,7 @@ class Sampler:
         self.heap_lock = cfg.get("heap_lock", False)
         self.max_iterations = cfg.get("max_iterations", 0)
         self.spin_max = cfg.get("spin_us_max", _SPIN_MAX_US)
+        self.hk_us = cfg.get("housekeeping_us", _HK_US)
         self.iterations = 0
         self.sleeps = 0  # sleep_us calls of the last run()
         self.margin = 0  # sleep margin (us) at the end of the last run()
@@ -124,7 +127,9 @@ class Sampler:
         """Run until the host asks otherwise (or max_iterations); returns DONE/REPL/INTERRUPT/REBOOT.
 
         A pass samples the due streams and writes queued bytes; the housekeeping (STATUS,
-        re-probing offline sensors, commands, watchdog) runs at most once per ticks_ms.  Then
+        re-probing offline sensors, commands, watchdog) runs once per ``housekeeping_us`` (5 ms:
+        a command waits that long at most, STATUS and the watchdog have slack in 100s of ms; at
+        every ms, as before, it was ~1,000 Python rounds a second of polling).  Then
         it waits for the next deadline: it sleeps until `margin` us before it and spins on
         ticks_us for the rest.  `margin` tracks the 90th percentile of how late sleep_us(n)
         returns (+9 us when a sleep overshot it, -1 us when not), capped at spin_us_max.  On
@@ -152,12 +157,13 @@ class Sampler:
         st = self.st
         ctx = self.ctx
         run = fastloop.run
+        hk_us = self.hk_us
         for k in range(fastloop.ST_SIZE):
             st[k] = 0
-        st[_ST_LASTMS] = -1
         st[_ST_IDLE] = self.idle_us
         st[_ST_SPIN] = self.spin_max
         st[_ST_N] = len(streams)
+        st[_ST_HK_US] = self.hk_us
         st[_ST_LIMIT] = _limit(lock_at, max_it)
         it = 0
         status_due = _ticks_add(_ticks_ms(), status_ms)
@@ -176,10 +182,10 @@ class Sampler:
                     continue
                 if ring.count:
                     pump()
-                ms = _ticks_ms()
-                m = ms & _MASK30
-                if m != st[_ST_LASTMS]:
-                    st[_ST_LASTMS] = m
+                now = st[_ST_NOW]
+                if (now - st[_ST_HK]) & _MASK30 >= hk_us:
+                    st[_ST_HK] = now
+                    ms = _ticks_ms()
                     if _ticks_diff(ms, status_due) >= 0:
                         health.status()
                         status_due = _ticks_add(status_due, status_ms)

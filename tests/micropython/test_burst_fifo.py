@@ -158,9 +158,9 @@ c.frames = c.skipped = c.miss_overrun = c.miss_sensor = c.errors = 0
 script(s, chip)
 s2 = Stream(1, "y", "fake", Fifo, P, B, {}, b"\x01\x02\x03\x04")  # a second stream of the chip
 s2.bind(Fifo())
-print(json.dumps({"frames": out.frames, "one_frame_reads": one, "burst": s.burst, "second": s2.fifo_period,
+print(json.dumps({"frames": out.frames, "one_frame_reads": one, "burst": s.burst, "second": s2.fifo is None,
                   "counts": [c.frames, c.skipped, c.miss_overrun, c.miss_sensor, c.errors],
-                  "overruns": s.health.overruns, "surplus": s.fifo_surplus, "starts": chip.starts}))
+                  "overruns": s.health.overruns, "surplus": s.fifo.surplus, "starts": chip.starts}))
 
 quiet = QuietOut()
 s.attach(quiet, s.health)
@@ -183,7 +183,7 @@ def test_burst_reads_attribute_every_sample_and_allocate_nothing():
     assert lines[-1].startswith("HEAPLOCK-OK ") and int(lines[-1].split()[1]) == 1 + 3 * 14, out[-800:]
     res = json.loads(lines[-2])
     assert res["one_frame_reads"] == 1 and res["burst"]  # a full frame: one burst read
-    assert res["second"] == 0  # one FIFO, one reader: a second stream of the chip reads registers
+    assert res["second"] is True  # one FIFO, one reader: a second stream of the chip reads registers
     f = res["frames"]
     assert [x["seq"] for x in f] == [0, 1, 2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 14, 15]
     for a, b in zip(f, f[1:]):
