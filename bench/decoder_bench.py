@@ -1,14 +1,16 @@
 """The host decoder against pymavlink like for like, then the live monitor's CPU share at 1 MB/s.
 
-    python -m bench.decoder_bench [--samples N] [--pairs P] [--paced-repeats R] [--paced-seconds S]
+    python -m bench.decoder_bench [--samples N] [--content imu|random] [--pairs P] [--paced-repeats R]
+                                  [--paced-seconds S] [--no-paced]
 
 Throughput, flat out on one core, every run interleaved with the others (ours, pymavlink, ours, ...)
 and repeated --pairs times: the same MPU-6050 samples (a board at rest: small values, many zero
-bytes, what COBS pays for) as
+bytes, what COBS pays for; --content random: uniform int16) as
   pagerless DATA frames of 1, 18 and 20 (the default batch) samples, fed to
   host.protocol.decoder.Decoder in 4 KiB reads, and the samples of each read's DATA frames unpacked
-  into Python ints per field (one numpy frombuffer over the read's sample bytes, copied into
-  native int16 fields-by-samples rows, then one .tolist()); "decoding alone" stops at the frames;
+  into a list of Python ints per field by host.protocol.fields.unpack_fields (one call over the
+  read's sample bytes: the ints are taken from its table of all 65,536 int16 values, not made one
+  by one); "decoding alone" stops at the frames;
   MAVLink v2: one RAW_IMU per sample (MAVLink's IMU message; the temperature in its `temperature`
   field), and 18 samples per ENCAPSULATED_DATA (the most whole 14-byte samples a MAVLink payload
   holds: 20 do not fit), parsed by pymavlink's parse_buffer in the same reads, which builds one
@@ -38,11 +40,13 @@ from bench import live, measure
 from bench.streams import MAV_GROUP, make_samples, mavlink_grouped_stream, mavlink_stream, mix_stream, pagerless_stream
 from firmware import wire
 from host.protocol.decoder import Decoder
+from host.protocol.fields import unpack_fields
 
 CHUNK = 4096
 DEFAULT_BATCH = 20
 FIELDS = ("accel_x", "accel_y", "accel_z", "temperature", "gyro_x", "gyro_y", "gyro_z")
 MAV_FIELDS = ("xacc", "yacc", "zacc", "temperature", "xgyro", "ygyro", "zgyro")
+SAMPLE_FORMAT = ">7h"  # firmware/sensors/mpu6050.py's SAMPLE_FORMAT, as its HELLO announces it
 DTYPE = np.dtype([(f, ">i2") for f in FIELDS])
 TARGET_RATIO_MBPS = 10.0     # ours (decode + unpack, default batch) vs pymavlink RAW_IMU, MB/s
 TARGET_DECODE_MBPS = 100.0   # Decoder.feed alone, default batch
@@ -58,9 +62,8 @@ def chunks(data: bytes) -> list[bytes]:
 
 def unpack_into(cols: dict[str, list[list[int]]], samples: bytes) -> int:
     """Append one read's samples to `cols` as a list of Python ints per field (both sides' grouped
-    messages end here): one numpy copy into native int16 fields-by-samples rows (every field is
-    big-endian int16), then one .tolist(); returns the count."""
-    per_field = np.frombuffer(samples, ">i2").reshape(-1, len(FIELDS)).T.astype(np.int16, order="C").tolist()
+    messages end here, through the same `unpack_fields`); returns the count."""
+    per_field = unpack_fields(samples, SAMPLE_FORMAT)
     for name, values in zip(FIELDS, per_field):
         cols[name].append(values)
     return len(per_field[0])
@@ -117,7 +120,7 @@ def run_mavlink(reads: list[bytes], grouped: bool) -> tuple[measure.Clock, int, 
     return dt, len(msgs), {f: [getattr(x, mf) for x in msgs] for f, mf in zip(FIELDS, MAV_FIELDS)}
 
 
-def throughput(samples, pairs: int, targets: measure.Targets) -> None:
+def throughput(samples, pairs: int, targets: measure.Targets, content: str = "imu") -> None:
     n = len(samples)
     streams = {b: pagerless_stream(samples, b) for b in (1, MAV_GROUP, DEFAULT_BATCH)}
     mav_raw, mav_grp = mavlink_stream(samples), mavlink_grouped_stream(samples)
@@ -150,7 +153,8 @@ def throughput(samples, pairs: int, targets: measure.Targets) -> None:
         mbps[name] = measure.spread(size / t / 1e6 for t in dt)
         sps[name] = measure.spread(got / t for t in dt)
         wall[name] = measure.spread(size / r[0].wall / 1e6 for r in res)
-    print(f"\n{n:,} IMU samples (board at rest), {CHUNK}-byte reads, {pairs} interleaved rounds; MB/s of each side's "
+    what = "board at rest" if content == "imu" else "uniform random int16"
+    print(f"\n{n:,} IMU samples ({what}), {CHUNK}-byte reads, {pairs} interleaved rounds; MB/s of each side's "
           "own stream, per CPU second (wall clock beside); min / median / max")
     print(f"{'run':<50}{'MB/s':>22}{'samples/s (k)':>24}{'MB/s, wall clock':>24}")
     for name in runs:
@@ -199,6 +203,8 @@ def paced(repeats: int, seconds: float, targets: measure.Targets) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.decoder_bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--samples", type=int, default=100_000, help="IMU samples in each stream (default 100000)")
+    p.add_argument("--content", choices=("imu", "random"), default="imu",
+                   help="the samples: a board at rest (default) or uniform int16 (hardly any zero bytes)")
     p.add_argument("--pairs", type=int, default=5, help="interleaved rounds of the throughput runs (default 5)")
     p.add_argument("--paced-repeats", type=int, default=5, help="interleaved rounds of the paced runs (default 5)")
     p.add_argument("--paced-seconds", type=float, default=2.0, help="window of each paced run (default 2)")
@@ -206,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     measure.header("decoder_bench")
     targets = measure.Targets()
-    throughput(make_samples(args.samples), args.pairs, targets)
+    throughput(make_samples(args.samples, content=args.content), args.pairs, targets, args.content)
     if not args.no_paced:
         paced(args.paced_repeats, args.paced_seconds, targets)
     return targets.exit_code()
