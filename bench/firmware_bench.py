@@ -72,10 +72,12 @@ def _window(r: Reader, board, seconds: float) -> tuple:
     return r.frames[n0:n1], r.text[k0:k1], b1 - b0, t1 - t0, c1 - c0
 
 
-def run_ours(tmp: Path, seconds: float, bus_mode: str) -> dict:
+def run_ours(tmp: Path, seconds: float, bus_mode: str, fifo: bool = True) -> dict:
     cfg = json.loads((FIRMWARE / "config.json").read_text())
     for s in cfg["streams"]:
         s["period_us"] = MIN_PERIODS[s["sensor"]]
+        if s["sensor"] == "mpu6050" and not fifo:
+            s["settings"] = dict(s.get("settings", {}), fifo=False)
     cfg.update({"heap_lock": True, "bench_jitter": True, "status_period_ms": 500})
     board = VirtualBoard(tmp, link_rate="usb", register=False, bus_mode=bus_mode).start()
     try:
@@ -196,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=3.0, help="measuring window per run (default 3)")
     p.add_argument("--bus", choices=("both", "simulated", "instant"), default="instant",
                    help="virtual-board bus mode(s) to run (default instant)")
+    p.add_argument("--imu-fifo", choices=("on", "off"), default="on",
+                   help="ours: IMU bursts from the MPU-6050's FIFO (on: its period is the chip's) "
+                        "or per-sample register reads (off), as the naive reads it")
     args = p.parse_args(argv)
     modes = ("instant", "simulated") if args.bus == "both" else (args.bus,)
     measure.header("firmware_bench")
@@ -206,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             k = iter(range(1000))
             ours, naive = measure.interleave(
                 args.pairs,
-                lambda: run_ours(Path(d) / f"ours-{mode}-{next(k)}", args.seconds, mode),
+                lambda: run_ours(Path(d) / f"ours-{mode}-{next(k)}", args.seconds, mode, args.imu_fifo == "on"),
                 lambda: run_naive(Path(d) / f"naive-{mode}-{next(k)}", args.seconds, mode))
             report(mode, ours, naive, targets)
     return targets.exit_code()

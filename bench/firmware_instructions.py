@@ -196,7 +196,7 @@ n = 0
 for s in sampler.streams:
     c = s.counts
     n += c.frames * s.batch + s.i
-    print(s.info.name, "burst" if s.burst else "per-sample", c.frames, c.dropped, c.skipped, c.miss_overrun, c.miss_sensor, c.errors)
+    print(s.info.name, "burst" if getattr(s, "burst", False) else "per-sample", c.frames, c.dropped, c.skipped, c.miss_overrun, c.miss_sensor, c.errors)
 print("RESULT samples", n, "locked_passes", sampler.iterations, "overruns", health.overruns, "sleeps", sampler.sleeps, "locked", sampler.ran_locked)
 """
 
