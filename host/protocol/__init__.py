@@ -9,6 +9,8 @@ The frame format itself is defined once, in ``firmware/wire.py``, for the board 
 - ``decoder``: ``Decoder``, bytes in; frames, device text and counted losses out.  No I/O.
   Beside it: ``checks`` (``check_frame``, the rules a CRC-good frame must also meet) and
   ``bootstate`` (``BootState``, what the decoder knows of one boot: streams, seqs, clock).
+- ``fields``: ``unpack_fields``, a DATA block's samples as a list of Python values per field
+  (for callers that want plain values rather than the session's numpy arrays).
 - ``linkstats``: ``LinkStats``, the decoder's raw counters (the verdict over them is the sample
   ledger's, ``host.monitoring.ledger``).
 - ``encoder``: ``encode_*``, frames built on the host: commands for a board, and device frames
