@@ -69,17 +69,20 @@ def test_an_absent_address_costs_its_address_byte(vboard, board_exec):
 import time
 from machine import I2C
 i2c = I2C(0, freq=100000)
-t0 = time.ticks_us()
 n = 0
-for _ in range(50):
-    try:
-        i2c.writeto(0x50, b'\x00')
-    except OSError:
-        n += 1
-print(time.ticks_diff(time.ticks_us(), t0) // 50, n)
+best = 1 << 30
+for _ in range(5):  # the best of 5 rounds, as for the reads above: a busy host only adds time
+    t0 = time.ticks_us()
+    for _ in range(50):
+        try:
+            i2c.writeto(0x50, b'\x00')
+        except OSError:
+            n += 1
+    best = min(best, time.ticks_diff(time.ticks_us(), t0))
+print(best // 50, n)
 """)
     us, n = map(int, out.split())
-    assert n == 50
+    assert n == 250
     assert 0.95 * 110 <= us <= 2 * 110 + 500, us  # the error path's round trip costs more  # START, 9 bits, STOP at 100 kHz
 
 
