@@ -3,6 +3,7 @@
 0 unexplained, and DuckDB counts exactly the samples the ledgers say were received."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -70,7 +71,7 @@ def test_four_virtual_boards_through_one_broker_with_a_restart(kind, vboard_fact
     for n in names:
         rep = col.board_state(n, time.time())
         hop, host = rep["hop"], rep["host"]
-        assert rep["final"] and rep["unexplained"] == 0 and hop["balanced"], (rep, errs)
+        assert rep["final"] and rep["unexplained"] == 0 and hop["balanced"], json.dumps(rep, indent=1) + "".join(errs)
         assert rep["verdict"] == "ok", rep
         assert host["produced"] > 0 and hop["received"] > 0.5 * hop["published"], rep
         assert counts[n] == rep["collector"]["stored"] == hop["received"], (counts, rep)
