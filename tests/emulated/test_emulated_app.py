@@ -21,6 +21,7 @@ from host.testkit.fwboard import FIRMWARE, Reader
 
 pytestmark = pytest.mark.slow
 
+SUMMARY = re.compile(r"PAGERLESS-SUMMARY (\{.*\})\r?\n")  # complete once its line ended (the REPL banner follows)
 BOOT_BUDGET_S = 3.0  # emulated seconds from power-on to HELLO (measured 1.12-1.17)
 
 
@@ -29,6 +30,10 @@ def _wait(board, r: Reader, cond, wall: float, what: str) -> None:
     while not cond():
         if "Traceback" in r.text:
             pytest.fail(f"{what}: the app crashed on the emulated RP2040:\n{r.text[-1500:]}")
+        crash = next((e.text for e in r.events() if e.code == wire.EV_UNHANDLED_EXCEPTION), None)
+        if crash is not None:  # the app reports it, then resets: the run would start over
+            pytest.fail(f"{what}: the app crashed on the emulated RP2040 at {board.emulated_seconds():.2f} "
+                        f"emulated s:\n{crash}")
         if time.monotonic() > end:
             pytest.fail(f"{what}: not within {wall:.0f} s wall ({board.emulated_seconds():.2f} emulated s); "
                         f"text so far {r.text[-500:]!r}")
@@ -53,26 +58,35 @@ def test_cold_boot_sends_boot_and_hello(rp2_image, tmp_path, erp_factory):
     assert wire.EV_BOOT in events
 
 
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(900)  # 111 s wall measured at load 5-8
 def test_hot_loop_under_heap_lock_free_heap_flat(rp2_image, tmp_path, erp_factory):
     cfg = json.loads((FIRMWARE / "config.json").read_text())
     cfg.update({"heap_lock": True, "max_iterations": 1200, "status_period_ms": 200, "watchdog": False})
     write_flash(tmp_path / "b", rp2_image, app_tree(cfg))
-    board = erp_factory(tmp_path / "b", register=False)
+    t0 = time.monotonic()
+    # every cycle emulated: idle fast-forward keys on timer reads, and the loop's own reads of the
+    # clock mid-pass can be taken for a spin, so the firmware would see its work take longer
+    board = erp_factory(tmp_path / "b", register=False, fast_forward=False)
     r = Reader(board.port)
     try:
-        _wait(board, r, lambda: "PAGERLESS-SUMMARY " in r.text and r.text.rstrip().endswith("}"), 1700,
-              "the run's summary")
+        _wait(board, r, lambda: SUMMARY.search(r.text), 840, "the run's summary")
         emulated = board.emulated_seconds()
     finally:
         r.close()
-    summary = json.loads(re.search(r"PAGERLESS-SUMMARY (\{.*\})", r.text).group(1))
+    summary = json.loads(SUMMARY.search(r.text).group(1))
     statuses = [f.status() for f in r.of(wire.T_STATUS)]
-    print(f"{summary['iterations']} passes, {summary['samples']} samples in {emulated:.2f} emulated s; "
-          f"free heap per STATUS {[s.free_heap for s in statuses]}")
+    print(f"{summary['iterations']} passes, {summary['samples']} samples in {emulated:.2f} emulated s, "
+          f"{time.monotonic() - t0:.0f} s wall; busy {summary['busy_us'] / max(summary['samples'], 1):.0f} us/sample; "
+          f"(uptime ms, free heap, overruns) per STATUS "
+          f"{[(s.uptime_ms, s.free_heap, s.loop_overruns) for s in statuses]}")
     assert summary["heap_lock"] is True and summary["heap_locked"] is True  # an allocation would raise
-    assert summary["samples"] > 0 and summary["overruns"] == 0
+    assert summary["samples"] > 0
     assert all(s.streams and all(st.online for st in s.streams) for s in statuses[1:])
-    loop = statuses[1:]  # the first is sent at boot, before the loop locks the heap
+    # the first is sent at boot, before the loop locks the heap; the last after run() returned and
+    # unlocked it (firmware/main.py: the final STATUS the host balances with, then the summary)
+    loop = statuses[1:-1]
     assert len(loop) >= 4, f"only {len(loop)} STATUS frames from the loop"
     assert len({s.free_heap for s in loop}) == 1, "free heap moved under heap_lock"
+    # judged last, so a loop too slow for its schedule still shows the allocation proof above
+    assert summary["overruns"] == 0, f"the loop overran on the RP2040: {summary['overruns']}, per stream " \
+        f"{[(x['id'], x['missing_overrun'], x['skipped']) for x in summary['streams']]} (id, missing, skipped)"
