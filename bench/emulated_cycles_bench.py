@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from bench import measure
+from firmware import wire
 from host.emulated_rp2040.board import EmulatedBoard
 from host.emulated_rp2040.image import require_image
 from host.device.boards import load_board
@@ -100,6 +101,12 @@ def _wait(board: EmulatedBoard, r: Reader, cond, end: float, what: str, every: f
                   f"{len(r.frames)} frames, {len(r.text)} text chars", flush=True)
 
 
+def _crash(r: Reader) -> str | None:
+    """The firmware's own crash report (an UNHANDLED_EXCEPTION event; it resets after it, so the run
+    would start over and never reach its pass count)."""
+    return next((e.text for e in r.events() if e.code == wire.EV_UNHANDLED_EXCEPTION), None)
+
+
 def run(template: Path, image: Path, which: str, timeout: float) -> dict:
     """Power the prepared flash on in a fresh folder; the device's own figures."""
     with tempfile.TemporaryDirectory(prefix="erp-cycles-") as tmp:
@@ -111,13 +118,15 @@ def run(template: Path, image: Path, which: str, timeout: float) -> dict:
             _wait(board, r, lambda: r.frames or r.text, t0 + timeout, f"{which}'s first byte")
             boot = board.emulated_seconds()
             done = FIGURES[which]
-            _wait(board, r, lambda: done.search(r.text) or "Traceback" in r.text, t0 + timeout, f"{which}'s figures")
+            _wait(board, r, lambda: done.search(r.text) or "Traceback" in r.text or _crash(r), t0 + timeout,
+                  f"{which}'s figures")
             emulated, wall = board.emulated_seconds(), time.monotonic() - t0
         finally:
             r.close()
             board.stop()
-    if "Traceback" in r.text:
-        raise RuntimeError(f"{which} crashed on the emulated RP2040:\n{r.text[-2000:]}")
+    if "Traceback" in r.text or _crash(r):
+        raise RuntimeError(f"{which} crashed on the emulated RP2040 after {emulated:.3f} emulated s:\n"
+                           f"{_crash(r) or r.text[-2000:]}")
     fig = json.loads(FIGURES[which].search(r.text).group(1))
     fig = fig.get("stats", fig)
     return {"samples": fig["samples"], "busy_us": fig["busy_us"], "heap_locked": fig.get("heap_locked"),
@@ -130,7 +139,8 @@ def _revision(rev: str) -> str:
     def git(*a: str) -> str:
         return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True).stdout.strip()
     if rev != "worktree":
-        return f"commit {git('rev-parse', '--short', rev) or rev}"
+        last = git("log", "-1", "--format=%h", rev, "--", "firmware", "bench/naive_main.py")
+        return f"commit {git('rev-parse', '--short', rev) or rev} (firmware/ last changed in {last})"
     dirty = git("status", "--porcelain", "--", "firmware", "bench/naive_main.py").splitlines()
     return f"the working tree at {git('rev-parse', '--short', 'HEAD')}" + (
         f" + uncommitted changes ({', '.join(x.split(None, 1)[1] for x in dirty)})" if dirty else " (clean)")
@@ -156,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{which}: flash prepared in {time.monotonic() - t0:.1f} s wall", flush=True)
         for i in range(args.runs):
             for which in results:
-                res = run(Path(tmp) / which, image, which, args.timeout)
+                try:
+                    res = run(Path(tmp) / which, image, which, args.timeout)
+                except RuntimeError as exc:  # the firmware crashed: no figure to give
+                    print(f"{which} run {i + 1}: {exc}", flush=True)
+                    return 1
                 results[which].append(res)
                 print(f"{which} run {i + 1}: {res['samples']} samples, {res['us_per_sample']:.3f} emulated us "
                       f"= {res['us_per_sample'] * CYCLES_PER_US:,.0f} cycles per sample, heap_locked "
