@@ -22,13 +22,28 @@ counted, never shifted:
   oldest bytes): the FIFO is restarted, the frame goes out all missing (OVERRUN, an overrun
   counted), whole frames that ended before the restart are skipped (seq consumed, counted), and
   the next frame's slots due before the restart are missing (OVERRUN);
-- a short FIFO (the chip delivered fewer samples than slots: its clock slower than ours): the
-  last slots are missing (SENSOR); more samples than the slots plus those the chip may have
-  taken since the frame's end (its clock faster): the oldest extra ones are read and dropped
-  (``surplus``);
+- a restart is a bus transaction that takes time (on a busy board, periods): the chip's FIFO
+  runs from some moment between ``sync`` (before it) and ``synced`` (after it).  Slots due
+  before ``sync`` are missing for the restart's cause; slots due while it ran are missing
+  (OVERRUN: the loop was in the transaction when they came); a sample the chip took during it
+  is older than every slot left, so it is one of the oldest extra ones dropped below;
+- a short FIFO at the frame's end is, first, a chip whose sample clock has not reached the
+  frame's last slot yet (its phase: the k-th sample since the restart may come up to a period
+  after the k-th deadline, and real oscillators run 1-2 % off): the frame waits, in device time,
+  up to ``WAIT`` periods past its last deadline (the loop goes on with the other streams;
+  ``lag``, at most a period, moves the next frames' first look later by what waiting taught);
+  what is still short then is missing (SENSOR: the chip did not deliver);
+- more samples than the slots plus those the chip may have taken between the frame's end and
+  the count's answer (``clock`` after it: on a busy bus that is periods after the pass began;
+  judged at the pass's start, a late count's newest samples made the oldest look surplus and
+  the next frames short): the chip's clock is faster, the oldest extra ones are read and
+  dropped (``surplus``);
 - a failed read or an offline chip: the frame is missing (SENSOR) and the FIFO is restarted as
   the next frame begins (while the chip is offline: at the first read after it is back, a
   frame then all due before the restart, so missing too).
+
+During a wait the row's DUE is the next look, not the frame's last deadline: ``read`` takes
+that from T0.
 
 ``read`` and ``fill`` allocate nothing (native code: a bytecode frame this size would be
 heap-allocated); ``claim`` allocates (boot).
@@ -37,9 +52,11 @@ heap-allocated); ``claim`` allocates (boot).
 import micropython
 from micropython import const
 
+from schedule import now30
 import wire
 
 SPARE = const(8)  # samples of room the FIFO keeps beyond a batch
+WAIT = const(2)  # periods past its last deadline a short frame waits for the chip
 
 _MASK30 = const(0x3FFFFFFF)
 _HALF = const(0x20000000)
@@ -72,8 +89,11 @@ class Burst:
         self.s = stream
         self.period = period  # the chip's sample period: bursts only at it
         self.stale = True  # the FIFO must be restarted before it is read
-        self.sync = -1  # now30 of the FIFO's restart while slots due before it remain
-        self.cause = _SENSOR  # why those slots are missing
+        self.sync = -1  # now30 before the FIFO's restart while slots due before its end remain
+        self.synced = 0  # now30 after the restart: the FIFO ran from some time in [sync, synced]
+        self.cause = _SENSOR  # why the slots due before sync are missing
+        self.lag = 0  # us past the frame's last deadline of the first look (0..period)
+        self.clock = now30  # the now30 after a restart (a test's clock follows its own time)
         self.surplus = 0  # samples the chip took beyond the schedule, dropped
         self.fast_mode = stream._t[stream._b + _MODE]  # fastloop's read mode, off during bursts
         ss = stream.chip.size
@@ -90,7 +110,7 @@ class Burst:
         t[b + _MODE] = 0 if burst else self.fast_mode
         if burst:
             t[b + _T0] = t0
-            t[b + _DUE] = (t0 + (s.batch - 1) * p) & _MASK30
+            t[b + _DUE] = (t0 + (s.batch - 1) * p + self.lag) & _MASK30
             if self.stale and t[b + _ON]:
                 self.restart(now, _SENSOR)
         else:
@@ -107,17 +127,20 @@ class Burst:
             return
         self.stale = False
         self.sync = now
+        self.synced = _later(self.clock(), now)
         self.cause = cause
 
     @micropython.native
     def read(self, now, late):
-        """The frame's last deadline passed `late` us ago: its samples from the chip's FIFO."""
+        """The row's DUE passed: the frame's samples from the chip's FIFO, or a later look."""
         s = self.s
         t = s._t
         b = s._b
         p = t[b + _PER]
         batch = s.batch
         frame = s.frame
+        due = (t[b + _T0] + (batch - 1) * p) & _MASK30  # the frame's last deadline
+        late = (now - due) & _MASK30  # DUE may be later than it (lag, a wait)
         skip = 0
         if not t[b + _ON]:
             self.stale = True
@@ -129,6 +152,12 @@ class Burst:
             try:
                 skip = self.fill(now, late, p, batch)
                 t[b + _FAILS] = 0
+                if skip < 0:  # the chip has not taken the frame's last samples yet
+                    step = p >> 2
+                    t[b + _DUE] = (now + step) & _MASK30
+                    if self.lag < p:
+                        self.lag += step
+                    return
             except OSError as e:
                 self.stale = True
                 self.mark(0, batch, _SENSOR)
@@ -136,7 +165,6 @@ class Burst:
                 c.errors = (c.errors + 1) & _MASK30
                 if s.chip.failed():
                     s.health.offline(s, e.errno)
-        due = t[b + _DUE]
         frame.send(t[b + _T0], p)
         s.next_frame()
         t0 = (due + p) & _MASK30
@@ -148,8 +176,9 @@ class Burst:
     @micropython.native
     def fill(self, now, late, p, batch):
         """Read the frame's samples from the FIFO and mark the slots it cannot fill; returns the
-        whole frames to skip after this one (an overflow).  Reads before it marks, so a read that
-        raises leaves no mark behind."""
+        whole frames to skip after this one (an overflow), or -1: short while the frame may
+        still wait for the chip (nothing read, nothing marked).  Reads before it marks, so a
+        read that raises leaves no mark behind."""
         s = self.s
         drv = s.chip.driver
         ss = s.chip.size
@@ -160,6 +189,7 @@ class Burst:
             drv.fifo_start()
             self.stale = False
             self.sync = now
+            self.synced = _later(self.clock(), now)
             self.cause = _OVERRUN
             h = s.health
             h.overruns = (h.overruns + 1) & _MASK30
@@ -167,19 +197,22 @@ class Burst:
             return late // (batch * p)
         m = c // ss
         k0 = 0
+        k1 = 0
         cause = _SENSOR
         sync = self.sync
         if sync >= 0:
-            d = ((sync - t0 + _HALF) & _MASK30) - _HALF
-            if d >= 0:
-                k0 = d // p + 1
-                if k0 > batch:
-                    k0 = batch
+            k0 = _before(sync, t0, p, batch)
+            k1 = _before(self.synced, t0, p, batch)
             cause = self.cause
-            if ((sync - t[s._b + _DUE] + _HALF) & _MASK30) - _HALF < 0:
-                self.sync = -1  # the next frame's slots are all after the restart
-        need = batch - k0
-        extra = m - need - (late // p + 1)  # beyond this frame's and those taken since its end
+        need = batch - k1
+        if m < need and late < WAIT * p:
+            return -1
+        due = (now - late) & _MASK30
+        if sync >= 0 and ((self.synced - due + _HALF) & _MASK30) - _HALF < 0:
+            self.sync = -1  # the next frame's slots are all after the restart
+        # beyond this frame's and those taken since its end, up to the count (a busy bus or
+        # host answers it well after `now`: what the chip took meanwhile is no surplus)
+        extra = m - need - (((_later(self.clock(), now) - due) & _MASK30) // p + 1)
         if extra > 0:
             scratch = s.chip.scratch
             for _ in range(extra):
@@ -191,10 +224,11 @@ class Burst:
             drv.fifo_read_into(self.samples)  # the whole batch in one transaction
         else:
             slots = s.slots
-            for j in range(k0, k0 + n):
+            for j in range(k1, k1 + n):
                 drv.fifo_read_into(slots[j])
         self.mark(0, k0, cause)
-        self.mark(k0 + n, batch, _SENSOR)
+        self.mark(k0, k1, _OVERRUN)  # due while the restart ran
+        self.mark(k1 + n, batch, _SENSOR)
         return 0
 
     def mark(self, i, end, cause):
@@ -202,3 +236,19 @@ class Burst:
         while i < end:
             frame.mark(i, cause)
             i += 1
+
+
+@micropython.native
+def _before(x, t0, p, batch):
+    """How many slots of the frame whose first deadline is t0 are due at or before now30 x."""
+    d = ((x - t0 + _HALF) & _MASK30) - _HALF
+    if d < 0:
+        return 0
+    k = d // p + 1
+    return k if k < batch else batch
+
+
+@micropython.native
+def _later(a, b):
+    """The later of two now30 times."""
+    return a if ((a - b + _HALF) & _MASK30) - _HALF > 0 else b
