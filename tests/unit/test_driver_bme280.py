@@ -40,7 +40,10 @@ def bus():
 
 
 def writes(bus):
-    return [(e[2], e[3]) for e in bus.log if e[0] == "writeto_mem"]
+    """Register writes as (register, data): a write of [register, data...] in one buffer (how the
+    driver writes, as writeto_mem allocates on rp2) or writeto_mem."""
+    return [(e[2][0], e[2][1:]) if e[0] == "writeto" else (e[2], e[3])
+            for e in bus.log if e[0] == "writeto_mem" or (e[0] == "writeto" and len(e[2]) > 1)]
 
 
 def test_driver_bme280_class_attributes():

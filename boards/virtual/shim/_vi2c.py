@@ -106,6 +106,8 @@ class _Bus:
         n = 0
         for b in vector:
             n += copy_out(b, HDR + n)
+        if not ESP32 and len(vector) > 1:
+            bytearray(n)  # rp2 allocates here (see writeto_mem)
         send(OP_WRITETO, self._bus, addr, 0, 0, n, n)
         return n if self._end(None, 0, n, False) >= 0 else 0
 
@@ -121,6 +123,11 @@ class _Bus:
 
     def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
         n = copy_out(buf, HDR)
+        if not ESP32:
+            # rp2's driver takes one buffer per transfer: extmod's transfer adaptor joins the
+            # register address and the data in a new one (m_new), so under heap_lock this raises
+            # MemoryError on a Pico, as it does here (esp32's driver takes the two buffers as they are)
+            bytearray(n + addrsize // 8)
         send(OP_WRITE_MEM, self._bus, addr, addrsize, memaddr, n, n)
         self._end(None, 0, n + 1, False)
 
