@@ -75,7 +75,8 @@ class Buses:
         self.buses: dict[int, I2CBus] = {}
         self._rng = random.Random(seed ^ 0x5EED)
         self._lock = threading.Lock()
-        self.counters = {"transactions": 0, "nacks": 0, "timeouts": 0}
+        # wire_ns: the bus time the wire model charged (bits at the bus's rate, clock stretching)
+        self.counters = {"transactions": 0, "nacks": 0, "timeouts": 0, "wire_ns": 0}
         self._continued: tuple[int, int] | None = None
         self.wire_time = wire_time
         self._t0 = 0.0  # start of the transaction in progress (perf_counter)
@@ -94,6 +95,7 @@ class Buses:
         if not self.wire_time or b is None:
             return
         self._t0 += n_bits / b.freq + stretch_s
+        self.counters["wire_ns"] += round((n_bits / b.freq + stretch_s) * 1e9)
         tid = threading.get_ident()
         if tid not in self._paced:
             self._paced.add(tid)
