@@ -230,7 +230,7 @@ class Dut:
             if self.boot_id is not None:
                 self.target.last_boot_id = self.boot_id
 
-    def reset(self, *, timeout: float = 20.0, how: str | None = None) -> Frame:
+    def reset(self, *, timeout: float = 45.0, how: str | None = None) -> Frame:
         """Reset the board and wait for the HELLO of the new boot; the test's traffic starts there.
         (`timeout` is a wait: a boot on a host busy elsewhere can take several seconds.)
 
