@@ -66,7 +66,7 @@ def used_after_boot(board, cfg, pool):
     """Heap in use once the app is built and has run (the summary's free_heap, after gc.collect)."""
     r = boot(board, dict(cfg, max_iterations=200, watchdog=False))
     try:
-        r.wait(lambda: re.search(r"PAGERLESS-SUMMARY .*\n", r.text), timeout=20, what="summary")  # the whole line
+        r.wait(lambda: re.search(r"PAGERLESS-SUMMARY .*\n", r.text), timeout=60, what="summary")  # the whole line (a wait: a busy host boots slowly)
         summary = json.loads(re.search(r"PAGERLESS-SUMMARY (.*)", r.text).group(1))
         assert not [e for e in r.events() if e.code == wire.EV_CONFIG_FALLBACK]
     finally:
