@@ -141,9 +141,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="accept only these users (default: anyone)")
     a = p.parse_args(argv)
     users = dict(x.split(":", 1) for x in a.passwd)
-    os.environ.setdefault("PYTHONASYNCIODEBUG", "0")
+    os.environ.pop("PYTHONASYNCIODEBUG", None)  # any non-empty value (even "0") turns debug mode on
     try:
-        asyncio.run(_serve(a.port, users))
+        asyncio.run(_serve(a.port, users), debug=False)
     except KeyboardInterrupt:
         pass
     return 0

@@ -97,7 +97,7 @@ class HopLedger:
         inst = self.boards.get(board, {}).get(str(msg.get("pub")))
         c = msg.get("connects")
         if inst is not None and isinstance(c, int) and c > inst.connects:
-            if inst.connects:
+            if c > 1:
                 self.outage()  # the publisher reconnected: it had lost the broker
             inst.connects = c
 

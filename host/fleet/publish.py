@@ -143,20 +143,19 @@ class Publisher:
         self.connected = False
 
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> str:
-        """Final ledger, offline, wait (bounded) for the broker's acknowledgements; a summary line."""
+        """Final ledger, offline, wait (bounded) for the broker's acknowledgements; a summary line.
+
+        The wait is for the client's whole queue, connected or not: a monitor closing while the
+        broker restarts would otherwise disconnect with its last messages (the final ledger among
+        them) still queued, and paho's reconnect, due within its 2 s back-off, would never come."""
         if self._session is not None:
             self.ledger(self._session, final=True)
-        info = self.client.publish(self._t("online"), json.dumps({"online": False, "pub": self.pub,
-                                                                  "t": self._clock()}), qos=1, retain=True)
-        try:
-            info.wait_for_publish(timeout)
-        except (RuntimeError, ValueError):
-            pass
-        try:
-            acked = info.is_published()
-        except (RuntimeError, ValueError):  # never queued: the broker was gone at the publish
-            acked = False
-        unacked = 0 if acked else len(getattr(self.client, "_out_messages", ()))
+        self.client.publish(self._t("online"), json.dumps({"online": False, "pub": self.pub, "t": self._clock()}),
+                            qos=1, retain=True)
+        deadline = time.monotonic() + timeout
+        while self.unacked() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        unacked = self.unacked()
         self.client.disconnect()
         self.client.loop_stop()
         line = f"published {self.messages} messages ({self.published} samples) to {self.url} as {self.board}"
@@ -165,6 +164,10 @@ class Publisher:
         if unacked:
             line += f"; {unacked} messages not acknowledged by the broker at exit"
         return line
+
+    def unacked(self) -> int:
+        """QoS 1 messages the broker has not acknowledged yet (queued while away included)."""
+        return len(getattr(self.client, "_out_messages", ()))
 
     # -- hooks
     def attach(self, feed) -> None:

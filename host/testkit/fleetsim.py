@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 
 from firmware import wire
-from host.fleet.publish import Credentials, Publisher
+from host.fleet.publish import CLOSE_TIMEOUT_S, Credentials, Publisher
 from host.fleet.topics import BrokerUrl
 from host.monitoring.session import Session
 from host.protocol.encoder import encode_data, encode_hello, encode_status
@@ -63,8 +63,8 @@ class SimBoard:
         self.seq += 1
         return encode_status(self.boot_id, self.seq & 0xFFFF, st)
 
-    def close(self) -> str:
-        return self.publisher.close()
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> str:
+        return self.publisher.close(timeout)
 
 
 class LoadBoard:

@@ -88,7 +88,7 @@ def _check(col, out, names, reps):
         hop = r["hop"]
         assert r["verdict"] == "ok" and r["unexplained"] == 0 and hop["balanced"], json.dumps(r, indent=1)
         st = col.board_state(n, time.time())["collector"]
-        assert st["stored"] == st["received_all"] == hop["received"] == counts[n]
+        assert st["stored"] == st["received_all"] == hop["received"] == counts[n], (n, st, counts, r["final"])
         assert hop["host_samples"] == hop["published"] + hop["lost_before_broker"] + hop["held"]
     return counts
 
@@ -235,6 +235,25 @@ def test_kill_9_mid_collection_leaves_only_complete_files(broker, tmp_path):
     (files[0].parent / (files[0].name + ".tmp")).write_bytes(b"PAR1 torn")
     r = _fleet("collect", str(url), "--out", str(out), "--duration", "0.3")
     assert r.returncode == 0 and "unfinished file(s) a crash left" in r.stderr, r.stderr
+
+
+def test_a_board_closing_while_the_broker_restarts_waits_for_the_reconnect(broker, tmp_path):
+    """close() waits (bounded) for the whole queue, not only while connected: a board closing just
+    after a broker restart, before paho's back-off reconnected it, still delivers its final ledger."""
+    url = parse_url(broker.url("lab"))
+    run = Running(url, tmp_path)
+    boards = _boards(url, 1)
+    _run_boards(boards, 1.0)
+    broker.stop()
+    time.sleep(1.5)  # paho's back-off grows to 0.8-1.6 s meanwhile
+    boards[0].step(time.time())
+    broker.start()
+    line = boards[0].close(timeout=15)
+    reps = _settle(run.col, ["sim-0"])
+    run.stop()
+    assert "not acknowledged" not in line, line
+    assert reps["sim-0"]["final"], json.dumps(reps["sim-0"], indent=1)
+    _check(run.col, tmp_path, ["sim-0"], reps)
 
 
 def test_a_board_closing_while_the_broker_is_down_says_so_in_its_summary(broker):

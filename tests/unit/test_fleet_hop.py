@@ -73,6 +73,22 @@ def test_a_gap_across_a_broker_outage_is_lost_broker_and_without_one_unexplained
     assert rep["hop"]["balanced"]
 
 
+def test_a_publishers_first_reconnect_is_outage_evidence():
+    """The first `online` (connects=1) comes before the instance's first sequenced message, so the
+    collector never held connects=1 for it: connects=2 alone has to count as the reconnect."""
+    h = HopLedger()
+    h.online_message("b", {"online": True, "pub": "p1", "connects": 1})  # no instance yet
+    h.message("b", "data", _data(0, 0), 1.0)
+    h.online_message("b", {"online": True, "pub": "p1", "connects": 2})
+    rep = _feed(h, [_data(3, 30), _ledger(4, 40)])
+    assert rep["hop"]["lost_broker"] == 20 and rep["hop"]["unexplained"] == 0 and rep["verdict"] == "ok"
+    h = HopLedger()  # the same connects again (a retained replay) is no new evidence
+    h.message("b", "data", _data(0, 0), 1.0)
+    h.online_message("b", {"online": True, "pub": "p1", "connects": 2})
+    rep = _feed(h, [_data(1, 10), _data(3, 30), _ledger(4, 40)])
+    assert rep["hop"]["unexplained"] == 10 and rep["verdict"] == "fail"
+
+
 def test_qos1_duplicates_are_counted_once_and_late_resends_fill_their_gap():
     h = HopLedger()
     assert h.message("b", "data", _data(0, 0), 1.0)
