@@ -1,0 +1,24 @@
+"""The cycle bench's like-for-like load, checked without a UF2: the naive firmware it installs
+samples the same streams at our config's periods with the same driver settings, and without its
+per-sample gc.mem_alloc() (a heap walk on rp2), and our config is the shipped one's streams."""
+from __future__ import annotations
+
+import ast
+import json
+
+from bench import emulated_cycles_bench as ecb
+
+
+def test_naive_gets_our_periods_and_settings():
+    cfg = ecb._config(ecb.ROOT / "firmware")
+    shipped = json.loads((ecb.ROOT / "firmware" / "config.json").read_text())
+    assert [(s["name"], s["period_us"], s["batch"]) for s in cfg["streams"]] == \
+        [(s["name"], s["period_us"], s["batch"]) for s in shipped["streams"]]
+    assert cfg["heap_lock"] is True and cfg["max_iterations"] == ecb.PASSES
+    text = ecb._naive(ecb.ROOT, cfg).decode()
+    ns = {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse(text).body
+          if isinstance(n, ast.Assign) and n.targets[0].id in ("PERIOD_US", "SETTINGS")}
+    assert ns["PERIOD_US"] == {s["name"]: s["period_us"] for s in cfg["streams"]}
+    assert ns["SETTINGS"]["imu"]["sample_rate_div"] == 4
+    assert "s.MIN_PERIOD_US" not in text and "    counting = True\n" not in text
+    assert '("imu", MPU6050(i2c, **SETTINGS["imu"]))' in text
