@@ -7,7 +7,7 @@ their HELLO).  The collector adds the hop itself from each publisher instance's 
 a seq that never came is a gap whose samples are the difference of the `ps` around it.  A gap is
 `lost_broker` when its arrival window (from the message before it to the one that closed it)
 holds evidence of a broker outage: the collector's own disconnect/reconnect or the publisher's
-reconnect announcement (retained `online` with a higher `connects`).  Whatever no evidence
+reconnect announcement (retained `online` with a higher `connects`, 2 or more).  Whatever no evidence
 explains is `unexplained` and fails the verdict, as in the monitor's ledger.  QoS 1 is at least
 once: a seq seen before is a duplicate, counted and not stored.
 
