@@ -24,11 +24,13 @@ class RawRepl:
                 self.transport: Any = SerialTransport(port, baudrate=baudrate, timeout=timeout)
                 break
             except (TransportError, OSError) as exc:
-                busy = probe_busy(port)  # mpremote says only "failed to access"
-                if busy is not None:
-                    raise PortBusyError(busy) from None
                 if time.monotonic() >= open_deadline:
+                    busy = probe_busy(port)  # mpremote says only "failed to access"
+                    if busy is not None:
+                        raise PortBusyError(busy) from None
                     raise BoardNotFound(f"cannot open {port}: {exc}") from None
+                # a lock can be held for a moment: a tool that is closing the port, or a process
+                # forked while it was open and not yet exec'd (its copy of the fd keeps the flock)
                 time.sleep(0.05)
         try:
             self._enter_raw_repl(attempts, timeout)

@@ -166,3 +166,16 @@ def test_a_heap_that_grows_is_not_budgeted_at_deploy():
         check_config(load_board("esp32_devkit"), data, "c.json", heap="112k")
     assert load_board("esp32_devkit").heap_grows and not load_board("rp2040_pico").heap_grows
     assert len(check_config(load_board("esp32_devkit"), data, "c.json")["streams"]) == 6
+
+
+def test_a_lock_held_for_a_moment_is_waited_out_not_called_busy(unix_board):
+    """A port's flock can outlive its owner's close for a moment (a process forked meanwhile holds
+    the fd until it execs): the deploy waits it out instead of reporting a busy port."""
+    import threading
+
+    import serial
+
+    held = serial.Serial(unix_board.port, exclusive=True)
+    threading.Timer(0.4, held.close).start()
+    result = deploy_tree(unix_board.port, app_tree(1))
+    assert board_files(unix_board.flash_dir) == app_tree(1) and result.copied
