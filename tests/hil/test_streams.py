@@ -77,8 +77,9 @@ def test_sequence_and_schedule_unbroken_over_a_sustained_run(dut, traffic):
     skipped = {x.stream: x.frames_skipped for x in st.streams}
     for sid, fs in by_stream.items():
         info = traffic.streams[sid]
-        assert fs[0].seq == 0, f"{info.name}: the first DATA frame after boot has seq 0"
-        gaps = sum(n for _, n in checks.seq_gaps(fs))
+        # seq counts from 0 at boot: frames before the first one seen are missing too (a loop a
+        # busy host held up past the first frame's slots skips it, and counts it)
+        gaps = fs[0].seq + sum(n for _, n in checks.seq_gaps(fs))
         assert gaps == skipped[sid], f"{info.name}: {gaps} frames missing, the device skipped {skipped[sid]}"
         assert checks.schedule_breaks(fs) == [], f"{info.name}: sampling schedule slipped"
         marked = sum(f.data().missing_count() for f in fs)
