@@ -186,15 +186,7 @@ class Burst:
         t = s._t
         t0 = t[s._b + _T0]
         if c >= drv.FIFO_BYTES or c % ss:  # overflowed: samples lost, the rest maybe cut
-            drv.fifo_start()
-            self.stale = False
-            self.sync = now
-            self.synced = _later(self.clock(), now)
-            self.cause = _OVERRUN
-            h = s.health
-            h.overruns = (h.overruns + 1) & _MASK30
-            self.mark(0, batch, _OVERRUN)
-            return late // (batch * p)
+            return self._overflow(now, late, p, batch)
         m = c // ss
         k0 = 0
         k1 = 0
@@ -226,10 +218,25 @@ class Burst:
             slots = s.slots
             for j in range(k1, k1 + n):
                 drv.fifo_read_into(slots[j])
+        if drv.fifo_overflowed():  # after the count: a full FIFO dropped bytes, these may be cut samples
+            return self._overflow(now, late, p, batch)
         self.mark(0, k0, cause)
         self.mark(k0, k1, _OVERRUN)  # due while the restart ran
         self.mark(k1 + n, batch, _SENSOR)
         return 0
+
+    def _overflow(self, now, late, p, batch):
+        """Restart the FIFO; the frame goes out all missing (OVERRUN), and the whole frames whose
+        slots passed meanwhile are skipped (returned)."""
+        self.s.chip.driver.fifo_start()
+        self.stale = False
+        self.sync = now
+        self.synced = _later(self.clock(), now)
+        self.cause = _OVERRUN
+        h = self.s.health
+        h.overruns = (h.overruns + 1) & _MASK30
+        self.mark(0, batch, _OVERRUN)
+        return late // (batch * p)
 
     def mark(self, i, end, cause):
         frame = self.s.frame

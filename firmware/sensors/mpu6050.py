@@ -67,6 +67,9 @@ _REG_CONFIG = const(0x1A)
 _REG_GYRO_CONFIG = const(0x1B)
 _REG_ACCEL_CONFIG = const(0x1C)
 _REG_FIFO_EN = const(0x23)
+_REG_INT_ENABLE = const(0x38)
+_REG_INT_STATUS = const(0x3A)
+_INT_FIFO_OFLOW = const(0x10)  # INT_ENABLE FIFO_OFLOW_EN, INT_STATUS FIFO_OFLOW_INT (cleared by reading)
 _REG_ACCEL_XOUT_H = const(0x3B)  # ACCEL_XOUT_H..GYRO_ZOUT_L: 0x3B..0x48
 _REG_USER_CTRL = const(0x6A)
 _REG_PWR_MGMT_1 = const(0x6B)
@@ -193,8 +196,17 @@ class MPU6050:
     def fifo_start(self):
         """Empty the FIFO and start filling it with every sample from now on."""
         self._write(_REG_USER_CTRL, _USER_FIFO_RESET)  # FIFO_EN 0: the reset acts
+        self._write(_REG_INT_ENABLE, _INT_FIFO_OFLOW)
+        self.fifo_overflowed()  # clears a flag an earlier overflow left
         self._write(_REG_FIFO_EN, _FIFO_EN_ALL)
         self._write(_REG_USER_CTRL, _USER_FIFO_EN)
+
+    def fifo_overflowed(self):
+        """Whether the FIFO overflowed since the last look (INT_STATUS, which reading clears): a full
+        FIFO drops its oldest bytes, so a burst read after that may start inside a sample."""
+        r = self._reg
+        self._read_mem(self._address, _REG_INT_STATUS, r)
+        return r[0] & _INT_FIFO_OFLOW != 0
 
     def fifo_stop(self):
         self._write(_REG_USER_CTRL, 0)
