@@ -42,6 +42,24 @@ def writes(bus):
             for e in bus.log if e[0] == "writeto_mem" or (e[0] == "writeto" and len(e[2]) > 1)]
 
 
+class SimulatedChipBus:
+    """The host's MPU-6050 model on a bus as the virtual board's: readfrom_mem = write(reg) then
+    read(n); time is t[0] (seconds), advanced by the test."""
+
+    def __init__(self, t):
+        from host.sensors.mpu6050 import MPU6050 as Chip
+
+        self.chip = Chip(0x68, seed=3, clock=lambda: t[0])
+
+    def readfrom_mem_into(self, addr, reg, buf):
+        self.chip.write(bytes([reg]))
+        buf[:] = self.chip.read(len(buf))
+
+    def writeto(self, addr, buf, stop=True):
+        self.chip.write(bytes(buf))
+        return len(buf)
+
+
 def test_driver_mpu6050_class_attributes():
     assert MPU6050.KIND == "mpu6050"
     assert MPU6050.SAMPLE_FORMAT == ">7h"
@@ -164,21 +182,8 @@ def test_driver_mpu6050_fifo_calls(bus):
 def test_driver_mpu6050_sees_an_overflow_after_its_count():
     """A FIFO that overflows between the count and the burst read (a loop late by a whole FIFO)
     has dropped its oldest bytes: the read may start inside a sample, and the driver says so."""
-    from host.sensors.mpu6050 import MPU6050 as Chip
-
     t = [100.0]
-    chip = Chip(0x68, seed=3, clock=lambda: t[0])
-
-    class Bus:
-        def readfrom_mem_into(self, addr, reg, buf):
-            chip.write(bytes([reg]))
-            buf[:] = chip.read(len(buf))
-
-        def writeto(self, addr, buf, stop=True):
-            chip.write(bytes(buf))
-            return len(buf)
-
-    dev = MPU6050(Bus())
+    dev = MPU6050(SimulatedChipBus(t))
     dev.fifo_start()
     t[0] += 0.0255
     assert dev.fifo_count() == 25 * 14 and not dev.fifo_overflowed()
@@ -189,24 +194,8 @@ def test_driver_mpu6050_sees_an_overflow_after_its_count():
 
 def test_driver_mpu6050_fifo_on_the_simulated_chip():
     """The driver's FIFO calls against the host's chip model: a batch of samples in one read."""
-    from host.sensors.mpu6050 import MPU6050 as Chip
-
     t = [100.0]
-    chip = Chip(0x68, seed=3, clock=lambda: t[0])
-
-    class Bus:  # readfrom_mem = write(reg) then read(n), as the virtual board's bus does
-        def readfrom_mem_into(self, addr, reg, buf):
-            chip.write(bytes([reg]))
-            buf[:] = chip.read(len(buf))
-
-        def writeto_mem(self, addr, reg, buf):
-            chip.write(bytes([reg]) + bytes(buf))
-
-        def writeto(self, addr, buf, stop=True):
-            chip.write(bytes(buf))
-            return len(buf)
-
-    dev = MPU6050(Bus())
+    dev = MPU6050(SimulatedChipBus(t))
     dev.fifo_start()
     t[0] += 0.0255
     n = dev.fifo_count()
