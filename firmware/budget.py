@@ -9,7 +9,8 @@ Needed = steady state + boot transients:
 
 - steady: the firmware's modules and boot objects (``_BASE``; on the virtual board also its
   ``machine`` shim, ``_SHIM``, which a real board has in ROM), each driver module in use
-  (``_MODULE``), per stream its objects (``_STREAM``), its frame buffer
+  (``_MODULE``), the FIFO burst reader if a stream runs at its chip's FIFO period (``_BURST``),
+  per stream its objects (``_STREAM``), its frame buffer
   (``wire.data_frame_size``) and one memoryview slot plus a tuple entry per sample (5 words),
   and the output ring (``ring_bytes``);
 - transients: building HELLO (per stream dicts and JSON text, ``_PEAK_STREAM`` plus
@@ -56,6 +57,7 @@ _BASE = 89000  # modules + boot objects, no stream, no ring (measured 103712 wit
 _SHIM = 51000  # the virtual board's shim modules (machine, _vi2c, _vtimer, ...; in ROM on a board): 49952
 _MODULE = 5000  # one driver module (measured 1728..4456)
 _STREAM = 3600  # one stream's objects, HELLO entry, CALIB, driver instance (measured 2144..3352)
+_BURST = 3500  # burst.py and its Burst, once: a stream at its chip's FIFO period (measured 2528..3008)
 _PEAK = 5000
 _PEAK_STREAM = 1600
 _PEAK_CHANNEL = 320
@@ -101,6 +103,7 @@ def estimate(cfg, board, word=8, shim=False):
 
     need = obj(_BASE + _PEAK + (_SHIM if shim else 0)) + alloc(cfg["ring_bytes"])
     seen = []
+    burst = False
     for s in cfg["streams"]:
         kind = config.kind_of(board, s["sensor"]) if board else s["sensor"]
         try:
@@ -110,6 +113,10 @@ def estimate(cfg, board, word=8, shim=False):
         if kind not in seen:
             seen.append(kind)
             need += obj(getattr(cls, "HEAP_MODULE", _MODULE))
+        fifo = getattr(cls, "fifo_period", None)
+        if fifo is not None and not burst and fifo(**s.get("settings", {})) == s["period_us"]:
+            burst = True
+            need += obj(_BURST)
         batch = s["batch"]
         need += obj(getattr(cls, "HEAP_STREAM", _STREAM) + _PEAK_STREAM + _PEAK_CHANNEL * len(cls.CHANNELS))
         need += alloc(wire.data_frame_size(batch, cls.SAMPLE_SIZE)) + batch * 6 * word

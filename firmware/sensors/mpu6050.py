@@ -112,6 +112,14 @@ class MPU6050:
     DEFAULT_STREAM = ("imu", 5000, 25)  # (name, period_us, batch) without config.json
     FIFO_BYTES = const(1024)
 
+    @staticmethod
+    def fifo_period(dlpf_cfg=1, sample_rate_div=0, fifo=True, **_):
+        """The chip's sample period in us when these settings let a stream read its FIFO, else 0:
+        a stream at exactly this period reads in bursts (firmware/burst.py).  Static, so the heap
+        budget (firmware/budget.py) sees from a config which streams load the burst reader."""
+        period = (1 + sample_rate_div) * 1000000 // (8000 if dlpf_cfg == 0 else 1000)  # 125 us or 1 ms steps
+        return period if fifo and period >= 1000 else 0
+
     def __init__(self, i2c, address=0x68, accel_fs_g=2, gyro_fs_dps=250, dlpf_cfg=1,
                  sample_rate_div=0, fifo=True):
         if address not in (0x68, 0x69):
@@ -137,8 +145,7 @@ class MPU6050:
         gyro_rate = 8000 if dlpf_cfg == 0 else 1000
         self._rate_hz = gyro_rate // (1 + sample_rate_div)  # integer part
         self.MIN_PERIOD_US = max(1000, (1 + sample_rate_div) * 1000000 // gyro_rate)
-        period = (1 + sample_rate_div) * 1000000 // gyro_rate  # exact: 125 us or 1 ms steps
-        self.FIFO_PERIOD_US = period if fifo and period >= 1000 else 0
+        self.FIFO_PERIOD_US = self.fifo_period(dlpf_cfg, sample_rate_div, fifo)
         self._reg = bytearray(1)
         self._wr = bytearray(2)  # register, value: one buffer per write (see _write)
         self._count = bytearray(2)

@@ -90,3 +90,23 @@ def test_the_budget_is_never_below_the_heap_used_by_1_to_16_streams(vboard_facto
             rows.append((n, streams[-1]["sensor"], used, need))
             assert need >= used, rows
     print("\n".join("%2d streams (last %s): used %d, estimate %d" % r for r in rows))
+
+
+FIFO = {"dlpf_cfg": 1, "sample_rate_div": 4}  # the chip samples every 5 ms: the stream's period
+
+
+def test_the_budget_counts_the_fifo_burst_reader(vboard_factory, board_exec):
+    """A stream at its MPU-6050's FIFO period loads burst.py and a Burst (firmware/stream.py); the
+    estimate counts them for that stream only, and is never below the heap used."""
+    board = vboard_factory(heap="640k")
+    pool = int(board_exec(board.port, "import gc\ngc.collect()\nprint(gc.mem_free() + gc.mem_alloc())"))
+    rows = []
+    for n in (1, 3):
+        for settings in ({}, FIFO):
+            cfg = config.validate({"streams": [dict(s, settings=settings) for s in imu_streams(n, batch=25)]})
+            used = used_after_boot(board, cfg, pool)
+            rows.append((n, bool(settings), used, budget.estimate(cfg, BOARD, 8, shim=True)))
+    print("\n".join("%d imu streams, fifo %s: used %d, estimate %d" % r for r in rows))
+    assert all(need >= used for _, _, used, need in rows), rows
+    plain, fifo = rows[0][2], rows[1][2]
+    assert rows[1][3] - rows[0][3] >= fifo - plain, "the burst reader's bytes are counted"
