@@ -3,7 +3,7 @@
 The same shape as host/virtual_board/board.py's VirtualBoard, so tools and tests treat the two
 alike: a pty (its `port`, announced in the registry under `name`, found by `--port NAME`), the
 fault API (unplug, set_nack_rate, set_bus_stuck, freeze, set_wrong_id, link faults, reset,
-power_cycle) and `chip(kind).truth()`. What differs is underneath: the firmware is the user's
+power_cycle, hang), `boots` (one BootRecord per start of the firmware) and `chip(kind).truth()`. What differs is underneath: the firmware is the user's
 own UF2 on an emulated Cortex-M0+, `machine` is the real rp2 port's, and the board's time is the
 emulator's clock (the chips live on it too, so their timing is what the firmware sees).
 
@@ -29,9 +29,11 @@ from host.emulated_rp2040.image import require_image
 from host.emulated_rp2040.pin_probe import PinProbeResponder
 from host.emulated_rp2040.serial_link import CdcLink
 from host.sensors.chip import AnalogChip
+from host.virtual_board.board import BootRecord
 from host.virtual_board.bus import Buses
 from host.virtual_board.faults import FaultApi
 from host.virtual_board.pty_bridge import PtyBridge
+from host.virtual_board.reset_causes import PWRON_RESET, WDT_RESET
 
 BOARD = "emulated_rp2040"
 ADC_FIRST_PIN = 26  # GPIO26..29 are ADC channels 0..3
@@ -74,6 +76,10 @@ class EmulatedBoard(FaultApi):
         self.flashed_images = 0
         self.fast_forward = fast_forward
         self.skipper: SpinSkipper | None = None  # idle fast-forward (fast_forward.py)
+        self.boots: list[BootRecord] = []
+        self._reset_cause = PWRON_RESET  # what the rp2 port's machine.reset_cause() will say next
+        self._hang_armed = False
+        self.hung_at: float | None = None  # emulated s at which hang() stalled the core
 
     # -- hardware ----------------------------------------------------------------------------
     def emulated_seconds(self) -> float:
@@ -90,7 +96,8 @@ class EmulatedBoard(FaultApi):
         clock = self.emulated_seconds
         for bus in self.definition.i2c:
             self.buses.bus(bus.id).timeout_us = bus.timeout_us
-            self._bridges[bus.id] = I2CBridge(mcu.i2c[bus.id], self.buses, bus.id, self._schedule)
+            self._bridges[bus.id] = I2CBridge(mcu.i2c[bus.id], self.buses, bus.id, self._schedule,
+                                              hang=self._hang_here)
             if bus.sda is not None:
                 self._probes[bus.id] = PinProbeResponder(mcu, self.buses, bus.id, bus.sda, bus.scl)
         for i, s in enumerate(self.definition.sensors):
@@ -105,6 +112,17 @@ class EmulatedBoard(FaultApi):
             self.chips[s.kind] = chip
         mcu.adc.on_adc_read = self._adc_read
         mcu.watchdog.on_watchdog_trigger = self._watchdog_fired
+        enter, leave = self.device._enter_reset, self.device._leave_reset
+
+        def entering(cause) -> None:
+            self._hang_armed, self.hung_at = False, None
+            self._reset_cause = WDT_RESET if cause.name == "WATCHDOG" else PWRON_RESET
+            enter(cause)
+
+        def leaving() -> None:
+            leave()
+            self._booted()
+        self.device._enter_reset, self.device._leave_reset = entering, leaving
         if self.fast_forward:
             self.skipper = SpinSkipper(mcu, self.device.simulator.clock)
 
@@ -165,6 +183,8 @@ class EmulatedBoard(FaultApi):
             self.link.reconnect()
 
     def _adc_read(self, channel: int) -> None:
+        if self._hang_here():
+            return
         adc = self.mcu.adc
         adc.current_channel = channel
         chip = self.adcs.get(channel)
@@ -191,6 +211,8 @@ class EmulatedBoard(FaultApi):
             self.stop()
             raise EmulatedBoardError(f"the emulated RP2040 did not enumerate over USB: {exc}") from None
         self.boot_seconds = time.monotonic() - t0
+        if not self.boots:
+            self._booted()
         self._saver = threading.Thread(target=self._save_loop, name="erp2040-flash", daemon=True)
         self._saver.start()
         if self.register:
@@ -259,9 +281,31 @@ class EmulatedBoard(FaultApi):
             self.device.hard_reset(cause=ResetCause[cause])
         self.device.simulator.schedule_threadsafe(reset)
 
+    def _booted(self) -> None:
+        """The firmware starts again (power-on, or the release from a reset): one BootRecord whose
+        cause is what rp2's machine.reset_cause() reports (ports/rp2/modmachine.c: WDT_RESET after
+        a watchdog reboot, machine.reset() included; PWRON_RESET after power-on or the RUN pin)."""
+        self.boots.append(BootRecord(self._reset_cause, time.monotonic(), _pid()))
+
     def hang(self) -> None:
-        raise EmulatedBoardError("hang() is not modelled on the emulated RP2040: its I2C and ADC are the "
-                                 "real peripherals, whose SDK calls time out instead of hanging")
+        """The board locks up inside its next I2C or ADC transaction, as a bus transfer that never
+        completes stalls a Cortex-M0+: the transfer is left unanswered and the core stops dead with
+        every interrupt masked, so no Timer callback feeds the watchdog either. The watchdog, a
+        timer block, keeps counting on the emulated clock; only a reset clears the hang."""
+        self._hang_armed = True
+
+    def _hang_here(self) -> bool:
+        """Called at each I2C address phase and ADC read (emulator thread): True when this one hangs."""
+        if not self._hang_armed:
+            return False
+        self._hang_armed = False
+        core = self.mcu.core
+        core.enabled_interrupts = 0  # NVIC: no IRQ wakes it (the chip reset restores the register)
+        core.pending_systick = False
+        self.mcu.ppb.systick_int_enable = False
+        core.waiting = True  # the simulator jumps its clock from alarm to alarm while it waits
+        self.hung_at = self.emulated_seconds()
+        return True
 
     # -- faults: the shared FaultApi, plus what this chip's real peripherals need --------------
     def set_bus_stuck(self, stuck: bool, bus: int = 0) -> None:
@@ -281,6 +325,7 @@ class EmulatedBoard(FaultApi):
     def status(self) -> dict:
         return {"port": self.port, "serial": self.serial, "board": BOARD, "image": str(self.image),
                 "emulated_s": round(self.emulated_seconds(), 6), "boot_wall_s": self.boot_seconds,
+                "boots": len(self.boots), "hung_at": self.hung_at,
                 "fast_forward_s": round(self.skipper.skipped_ns * 1e-9, 6) if self.skipper else None,
                 "link_rate": self.link.rate, "link": vars(self.link.stats) | {"faults": vars(self.link.faults)},
                 "bus": dict(self.buses.counters),

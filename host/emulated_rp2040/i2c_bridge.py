@@ -12,6 +12,7 @@ transfers: "write these bytes", "read n bytes". This module turns one into the o
   serves them one by one; the peripheral never says how many bytes a read wants. The chips'
   reads are register windows or fixed outputs, so reading ahead only moves a register pointer that
   every transfer sets again first;
+- a hung board (`EmulatedBoard.hang()`) leaves the address phase unanswered for good;
 - a stuck bus answers nothing: the address phase completes with a NACK only after the bus's
   timeout, so the firmware's own I2C timeout (ETIMEDOUT) fires first, as with a held SCL.
 
@@ -33,13 +34,16 @@ Schedule = Callable[[float, Callable[[], None]], object]  # (delay in emulated n
 
 class I2CBridge:
     """Wires `peripheral` (rp2040py's RPI2C) to bus `bus_id` of `buses`; callbacks run on the
-    emulator's thread, inside the emulated register access that triggered them."""
+    emulator's thread, inside the emulated register access that triggered them. `hang`, asked at
+    each address phase, says when this transfer is the one a hung board never finishes."""
 
-    def __init__(self, peripheral, buses: Buses, bus_id: int, schedule: Schedule):
+    def __init__(self, peripheral, buses: Buses, bus_id: int, schedule: Schedule,
+                 hang: Callable[[], bool] | None = None):
         self.p = peripheral
         self.buses = buses
         self.bus_id = bus_id
         self._schedule = schedule
+        self._hang = hang
         self._addr: int | None = None
         self._wbuf = bytearray()
         self._writing = False
@@ -59,6 +63,8 @@ class I2CBridge:
         self.p.complete_start()
 
     def _on_connect(self, address: int, mode: int) -> None:
+        if self._hang is not None and self._hang():
+            return
         addr = address & 0x7F
         bus = self.buses.buses.get(self.bus_id)
         if bus is not None and bus.stuck:

@@ -19,7 +19,8 @@ Options (each fixture resolves test parameter -> command line -> default, checke
 
 Fixtures: `dut` (Dut, the device under test: deployed once per session, reset per test, its port
 captured to a log and a recording), `traffic` (Traffic: expect/collect/send/status/physical/stats),
-`virtual_board` (the VirtualBoard for fault injection; skipped on real hardware), the option fixtures `hil_port`, `hil_board`,
+`virtual_board` (the board's fault API: the VirtualBoard, or the EmulatedBoard of
+--board emulated_rp2040; skipped on real hardware), the option fixtures `hil_port`, `hil_board`,
 `hil_firmware`, `hil_seed`, `hil_config` (device config overrides for one test) and `soak_minutes`.
 """
 from __future__ import annotations
@@ -227,8 +228,8 @@ def dut(request, hil_target_pool, hil_target, hil_config):
            f"(worker {worker_id()})")
     b.open()
     try:
-        if hil_target.virtual is not None:
-            clear_faults(hil_target.virtual)
+        if hil_target.faults is not None:
+            clear_faults(hil_target.faults)
         if hil_config:
             cfg = merge_config(b.base_config(), hil_config)
             b.override_file("config.json", json.dumps(cfg).encode())
@@ -250,25 +251,25 @@ def traffic(dut):
 
 @pytest.fixture
 def virtual_board(hil_target):
-    """The VirtualBoard behind the test (fault API); skipped on real hardware. Every fault is
-    undone at teardown."""
-    vb = hil_target.virtual
+    """The simulated board behind the test (its fault API, `boots`, `chip(kind).truth()`): the
+    VirtualBoard, or the EmulatedBoard of --board emulated_rp2040; skipped on real hardware.
+    Every fault is undone at teardown."""
+    vb = hil_target.faults
     if vb is None:
-        pytest.skip(f"needs the virtual board's fault injection; this run targets {hil_target.port}")
+        pytest.skip(f"needs a simulated board's fault injection; this run targets {hil_target.port}")
     yield vb
     clear_faults(vb)
 
 
-# -- collection: soak opt-in, fault injection only on the virtual board --------------------------
+# -- collection: soak opt-in, fault injection only on simulated boards ---------------------------
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     soak = _cli(config, "soak", False) or _cli(config, "soak_minutes", None) is not None
     port = _cli(config, "port", DEFAULTS["port"])
     emulated = _cli(config, "board", DEFAULTS["board"]) == EMULATED
-    if emulated:
-        port = f"{port} --board {EMULATED} (serial only)"
     skip_soak = pytest.mark.skip(reason="soak test: opt in with --soak (or --soak-minutes N)")
     slow = pytest.mark.timeout(3600)  # the emulator runs at 0.01-0.05x; the first test also deploys
-    skip_fault = pytest.mark.skip(reason=f"fault injection needs the virtual board; this run targets --port {port}")
+    skip_fault = pytest.mark.skip(reason="fault injection needs the virtual board or --board emulated_rp2040; "
+                                         f"this run targets --port {port}")
     for item in items:
         if emulated and HIL_FIXTURES & set(item.fixturenames):
             item.add_marker(slow)
@@ -331,7 +332,7 @@ class _LinkReporter:
 
 
 MARKERS = (
-    "fault_injection: needs the virtual board's fault injection (skipped on real hardware)",
+    "fault_injection: needs a simulated board's fault injection (skipped on real hardware)",
     "soak: long randomised-fault run; opt in with --soak",
 )
 

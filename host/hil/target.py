@@ -4,7 +4,7 @@ log file and a recording).
 
 Everything here works on a real board through its serial port alone (raw REPL for files, the
 REBOOT command or `machine.reset()` for resets); the virtual board adds the fault API and a reset
-button (`VirtualBoard.reset()`).
+button (`VirtualBoard.reset()`), the emulated RP2040 the same fault API (`Target.faults`).
 """
 from __future__ import annotations
 
@@ -74,6 +74,12 @@ class Target:
     def is_virtual(self) -> bool:
         return self.virtual is not None
 
+    @property
+    def faults(self):
+        """The board whose fault API the tests drive (host/virtual_board/faults.py): the virtual
+        board or the emulated RP2040; None on real hardware."""
+        return self.virtual if self.virtual is not None else self.emulated
+
     def setup(self) -> "Target":
         try:
             self.definition = load_board(self.board_name)
@@ -115,7 +121,8 @@ class Target:
 
     def _start_emulated(self) -> None:
         """A private emulated Pico (host/emulated_rp2040) running the user's UF2: deployed and reset
-        as a real board is (serial only, no fault API), every timeout on its emulated clock."""
+        as a real board is (through its serial port), faults injected through its fault API, every
+        timeout on its emulated clock."""
         from host.emulated_rp2040.board import EmulatedBoard
 
         if self.firmware is not None:
@@ -159,7 +166,7 @@ def clear_faults(vb) -> None:
     vb.set_backpressure(False)
     vb.set_bit_error_rate(0.0)
     vb.set_drop_rate(0.0)
-    vb.set_link_rate(vb.definition.link.default_rate)
+    vb.set_link_rate(vb.definition.link.default_rate if vb.definition.link is not None else None)
     if vb.port is None:
         vb.reconnect()
 
@@ -316,8 +323,8 @@ class Dut:
         if self.target.emulated is not None:
             import pytest
 
-            pytest.skip("the emulated RP2040's USB host (rp2040py) takes every IN packet: a host that stops "
-                        "reading cannot back up its CDC")
+            pytest.skip("rp2040py's USB host accepts every packet, so a host that stops reading cannot back "
+                        "up the emulated RP2040's CDC")
         vb = self.virtual
         if vb is not None:
             vb.set_backpressure(True)

@@ -145,13 +145,19 @@ class Traffic:
     def collect(self, seconds: float, type: int | str | None = wire.T_DATA, stream: int | None = None) -> list[Frame]:
         """Frames that arrive during the next `seconds` (DATA by default); the cursor moves past them."""
         since = self.capture.end
+        self.wait(seconds)
+        got = self.frames(type, stream, since=since)
+        self.cursor = max(self.cursor, self.capture.end)
+        return got
+
+    def wait(self, seconds: float) -> None:
+        """Let `seconds` of the board's clock pass (a fault's spell, an idle stretch); frames keep
+        arriving and the cursor stays. Wall time on a board; emulated time on the emulator, where a
+        wall-clock sleep would give the firmware a few per cent of the spell."""
         end = self.clock() + seconds
         while (left := end - self.clock()) > 0:
             time.sleep(min(left, 0.05))
         self._raise_if_dead()
-        got = self.frames(type, stream, since=since)
-        self.cursor = max(self.cursor, self.capture.end)
-        return got
 
     def drain(self) -> None:
         """Move the cursor to now: later `expect` calls only see frames that arrive from here on."""

@@ -1,10 +1,10 @@
-"""Sensor faults on the I2C bus (virtual board fault injection): a chip unplugged and re-plugged,
-a NACK storm, a stuck bus. Each is reported, counted, bounded and recovered from, without a reset
-and without disturbing the other streams' sequence."""
+"""Sensor faults on the I2C bus (fault injection on the virtual board or the emulated RP2040): a
+chip unplugged and re-plugged, a NACK storm, a stuck bus. Each is reported, counted, bounded and
+recovered from, without a reset and without disturbing the other streams' sequence. A fault lasts
+its spell in the board's own time (`traffic.wait`), which on the emulator is emulated time."""
 from __future__ import annotations
 
 import errno
-import time
 
 import pytest
 
@@ -28,8 +28,8 @@ def offline_within(info) -> float:
     return FAILS_TO_OFFLINE * info.period_us / 1e6 + WAIT_SLACK_S
 
 
-def no_reset(dut, traffic, boots_before):
-    assert len(dut.virtual.boots) == boots_before, "the board reset"
+def no_reset(dut, traffic, board, boots_before):
+    assert len(board.boots) == boots_before, "the board reset"
     assert {f.boot_id for f in traffic.frames()} == {dut.boot_id}, "frames from another boot"
 
 
@@ -87,7 +87,7 @@ def test_sensor_unplugged_then_replugged(dut, traffic, virtual_board):
     values_ok_after(traffic, env, traffic.mark())
     assert traffic.status().streams[env].online
 
-    no_reset(dut, traffic, boots)
+    no_reset(dut, traffic, virtual_board, boots)
     # the other streams' sensors were never in question: no sample of theirs is marked missing
     # for a sensor cause (a late one, cause OVERRUN, is the host's CPU, not the fault)
     by = checks.data_by_stream(traffic.frames("DATA"))
@@ -105,7 +105,7 @@ def test_nack_storm_is_counted_bounded_and_recovered(dut, traffic, virtual_board
     st0 = traffic.status()
     dut.note("fault: 30 % NACK on mpu6050 for 2 s")
     virtual_board.set_nack_rate("mpu6050", 0.3)
-    time.sleep(2.0)
+    traffic.wait(2.0)
     virtual_board.set_nack_rate("mpu6050", 0.0)
     st1 = traffic.status()
     x, y = st1.streams[imu], st0.streams[imu]
@@ -129,11 +129,11 @@ def test_nack_storm_is_counted_bounded_and_recovered(dut, traffic, virtual_board
                        where=lambda f: f.event().stream == imu)
     values_ok_after(traffic, imu, traffic.mark())
     st2 = traffic.status()
-    time.sleep(0.5)
+    traffic.wait(0.5)
     st3 = traffic.status()
     # (sensor errors, not missing samples: a virtual board may still miss a slot to CPU load)
     assert st3.streams[imu].online and st3.streams[imu].sensor_errors == st2.streams[imu].sensor_errors
-    no_reset(dut, traffic, boots)
+    no_reset(dut, traffic, virtual_board, boots)
     assert_streams_continuous(traffic)
 
 
@@ -144,11 +144,11 @@ def test_stuck_bus_is_counted_bounded_and_recovered(dut, traffic, virtual_board)
     st0 = traffic.status()
     since = traffic.mark()
     dut.note(f"fault: I2C bus stuck for {STUCK_S} s")
-    t0 = time.monotonic()
+    t0 = traffic.clock()
     virtual_board.set_bus_stuck(True)
-    time.sleep(STUCK_S)
+    traffic.wait(STUCK_S)
     virtual_board.set_bus_stuck(False)
-    stuck_s = time.monotonic() - t0
+    stuck_s = traffic.clock() - t0
     offline = {f.event().stream for f in traffic.frames("EVENT", since=since)
                if f.event().code == wire.EV_SENSOR_OFFLINE}
     assert offline == set(i2c), f"every I2C sensor went offline ({offline})"
@@ -156,9 +156,9 @@ def test_stuck_bus_is_counted_bounded_and_recovered(dut, traffic, virtual_board)
         if f.event().code == wire.EV_SENSOR_OFFLINE:
             assert f.event().arg == errno.ETIMEDOUT
     back = set()
-    deadline = time.monotonic() + RECOVERY_S + WAIT_SLACK_S
-    while back != set(i2c) and time.monotonic() < deadline:
-        f = traffic.expect(event="SENSOR_ONLINE", timeout=max(0.1, deadline - time.monotonic()))
+    deadline = traffic.clock() + RECOVERY_S + WAIT_SLACK_S
+    while back != set(i2c) and traffic.clock() < deadline:
+        f = traffic.expect(event="SENSOR_ONLINE", timeout=max(0.1, deadline - traffic.clock()))
         back.add(f.event().stream)
     assert back == set(i2c), "every I2C sensor came back"
     for sid in i2c:
@@ -174,6 +174,6 @@ def test_stuck_bus_is_counted_bounded_and_recovered(dut, traffic, virtual_board)
     print(f"stuck {stuck_s:.1f} s: overruns {st1.loop_overruns - st0.loop_overruns}, missing "
           + ", ".join(f"{traffic.streams[x.stream].name}={x.samples_missing - y.samples_missing}"
                       for x, y in zip(st1.streams, st0.streams)))
-    no_reset(dut, traffic, boots)
+    no_reset(dut, traffic, virtual_board, boots)
     assert_streams_accounted(traffic)
     assert traffic.frames("DATA", stream=a0, since=since), "the ADC stream kept streaming"
