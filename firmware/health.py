@@ -6,6 +6,14 @@ constants) and runs the recovery of offline sensors: each offline ``chip.Chip`` 
 driver is re-initialised (``Stream.open``: ``driver.reset()``, or constructed if it was absent
 at boot) with the heap unlocked for that moment, followed by SENSOR_ONLINE and its CALIB frame.
 Everything else here allocates nothing after ``__init__``.
+
+STATUS's free heap is ``gc.mem_free()``, a walk of the whole heap (~9 emulated ms on an RP2040,
+longer than the 5 ms stream it would delay).  While the sampler holds ``heap_lock`` nothing can
+allocate or free (an allocation raises, ``gc_free`` is a no-op, and no collection runs: none
+is triggered without an allocation and the loop calls none), so the figure cannot change: it is
+measured at the first STATUS after the lock engages and reused until the lock state changes
+(``locked``, and the recovery paths that unlock the heap for a moment measure again after).
+Unlocked, every STATUS measures.
 """
 
 import gc
@@ -32,7 +40,8 @@ class Health:
         self.overruns = 0
         self.n_offline = 0
         self.recoveries = 0
-        self.locked = False  # the sampler runs under heap_lock
+        self._locked = False
+        self.free = -1  # gc.mem_free() under the current heap_lock (-1: measure at the next STATUS)
         self.seq_event = 0
         self.seq_status = 0
         self.seq_hello = 0
@@ -52,6 +61,16 @@ class Health:
             if not s.chip.online:
                 self.n_offline += 1
 
+    @property
+    def locked(self):
+        """The sampler runs under heap_lock (it sets this as it locks and unlocks)."""
+        return self._locked
+
+    @locked.setter
+    def locked(self, v):
+        self._locked = v
+        self.free = -1
+
     # -- frames ---------------------------------------------------------------------------
     def event(self, code, stream=255, arg=0, text=None):
         """Queue an EVENT (text: bytes, truncated to the buffer)."""
@@ -66,8 +85,13 @@ class Health:
         out = self.out
         cmds = self.commands
         up = (time.ticks_ms() - self.t_boot) & _MASK30
+        free = self.free
+        if free < 0:
+            free = gc.mem_free()
+            if self._locked:
+                self.free = free
         off = wire.pack_status(
-            b, self.boot_id, self.seq_status, time.ticks_us(), up, gc.mem_free(), self.overruns,
+            b, self.boot_id, self.seq_status, time.ticks_us(), up, free, self.overruns,
             out.sent, out.dropped, self.reset_cause, cmds.errors, cmds.rx.rx_errors, len(self.streams))
         for s in self.streams:
             c = s.counts
@@ -128,6 +152,7 @@ class Health:
         finally:
             if locked:
                 micropython.heap_lock()
+                self.free = -1  # the driver's re-initialisation allocated
         if not ok:
             return False
         self.recoveries += 1
@@ -151,6 +176,7 @@ class Health:
         finally:
             if locked:
                 micropython.heap_lock()
+                self.free = -1  # the new HELLO was allocated
         self.send_hello()
 
     def info(self):
