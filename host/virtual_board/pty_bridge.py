@@ -8,6 +8,7 @@ port's USB stack does when the interrupt character is enabled.
 """
 from __future__ import annotations
 
+import array
 import errno
 import fcntl
 import os
@@ -24,6 +25,10 @@ from typing import Callable
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 #: bytes the device can write before it blocks when nobody drains the link (USB CDC-like)
 DEVICE_TX_BUFFER = 8192
+#: how far a late pump thread may catch up on a line that had bytes waiting (a UART's shift register
+#: does not stop while this process is descheduled); an idle line forfeits all but IDLE_SLACK_S
+BACKLOG_S = 0.1
+IDLE_SLACK_S = 0.02
 
 
 def raw_pty() -> tuple[int, int, str]:
@@ -55,6 +60,10 @@ class BridgeStats:
     lost_while_disconnected: int = 0
     interrupts: int = 0
     reconnects: int = 0
+    #: throttled line time (s) that carried nothing: the device's pipe was empty (idle), or it had
+    #: bytes waiting but this process's pump thread ran later than BACKLOG_S allows (late)
+    line_idle_s: float = 0.0
+    line_late_s: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
@@ -145,9 +154,18 @@ class PtyBridge:
 
     # -- pumps -----------------------------------------------------------------------------
     def _pump_out(self) -> None:
-        """VM -> host, at the line rate, through the faults."""
+        """VM -> host, at the line rate, through the faults.
+
+        The line keeps its own schedule (next_t: when it is free to send the next chunk). While
+        the device has bytes waiting after a read (a backlog), the line never went idle, so a
+        pump thread that was descheduled catches up on up to BACKLOG_S of line time, as a UART
+        that kept clocking would have sent it: otherwise every late wake-up of this thread is
+        capacity the device never had. After a read that emptied the pipe the line was idle
+        and its unused time is gone (IDLE_SLACK_S covers the read's own timing)."""
         chunk = 4096 if not self.rate else max(16, min(4096, int(self.rate * 0.004)))
         next_t = time.monotonic()
+        backlog = False
+        waiting = array.array("i", [0])
         while not self._stop.is_set():
             if self.faults.paused:
                 time.sleep(0.005)
@@ -169,7 +187,16 @@ class PtyBridge:
                     continue
             self._to_host(data)
             if self.rate:
-                next_t = max(next_t, time.monotonic() - 0.02) + len(data) / self.rate
+                floor = time.monotonic() - (BACKLOG_S if backlog else IDLE_SLACK_S)
+                if next_t < floor:
+                    if backlog:
+                        self.stats.line_late_s += floor - next_t
+                    else:
+                        self.stats.line_idle_s += floor - next_t
+                    next_t = floor
+                next_t += len(data) / self.rate
+                fcntl.ioctl(self.dev_out_r, termios.FIONREAD, waiting)
+                backlog = waiting[0] > 0
                 delay = next_t - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
