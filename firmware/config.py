@@ -13,7 +13,7 @@ Format (every key optional; see firmware/config.json for the shipped default)::
      "max_iterations": 0,        # >0: leave the loop after that many passes (tests, bench)
      "idle_us_max": 2000,        # longest idle sleep between loop passes
      "spin_us_max": 50,          # most us spun on ticks_us before a deadline (0: sleep only)
-     "housekeeping_us": 5000,    # us between looks at commands, STATUS, watchdog, offline sensors
+     "housekeeping_us": 20000,   # us between looks at commands, STATUS, watchdog, offline sensors
      "write_chunk": 256,         # most bytes per write() to the link
      "bench_jitter": false}      # keep a lateness histogram of stream 0 (bench only)
 
@@ -31,7 +31,7 @@ _GLOBALS = {
     "max_iterations": (int, 0, 0, 1 << 29),
     "idle_us_max": (int, 2000, 0, 100000),
     "spin_us_max": (int, 50, 0, 10000),
-    "housekeeping_us": (int, 5000, 100, 100000),
+    "housekeeping_us": (int, 20000, 100, 100000),
     "write_chunk": (int, 256, 16, 4096),
 }
 _FLAGS = {"autostart": True, "heap_lock": False, "bench_jitter": False}

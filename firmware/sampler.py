@@ -21,7 +21,7 @@ from schedule import ROW, now30
 _MASK30 = const(0x3FFFFFFF)
 _WDT_FEED_MS = const(100)
 _SPIN_MAX_US = const(50)  # default cap of the sleep margin (config "spin_us_max"; fastloop's wait)
-_HK_US = const(5000)  # default us between housekeeping passes (config "housekeeping_us")
+_HK_US = const(20000)  # default us between housekeeping passes (config "housekeeping_us")
 _WARMUP = const(64)  # loop passes before heap_lock (first calls may allocate caches), and
 # every running online stream must have taken a sample (its driver's first read_into may allocate)
 
@@ -127,9 +127,10 @@ class Sampler:
         """Run until the host asks otherwise (or max_iterations); returns DONE/REPL/INTERRUPT/REBOOT.
 
         A pass samples the due streams and writes queued bytes; the housekeeping (STATUS,
-        re-probing offline sensors, commands, watchdog) runs once per ``housekeeping_us`` (5 ms:
-        a command waits that long at most, STATUS and the watchdog have slack in 100s of ms; at
-        every ms, as before, it was ~1,000 Python rounds a second of polling).  Then
+        re-probing offline sensors, commands, watchdog) runs once per ``housekeeping_us`` (20 ms:
+        a command waits that long at most, STATUS and the watchdog have slack in 100s of ms; on
+        an RP2040 a housekeeping pass costs ~150 emulated us, most of it the look for commands,
+        so at 5 ms it was a third of the loop's work at the shipped config).  Then
         it waits for the next deadline: it sleeps until `margin` us before it and spins on
         ticks_us for the rest.  `margin` tracks the 90th percentile of how late sleep_us(n)
         returns (+9 us when a sleep overshot it, -1 us when not), capped at spin_us_max.  On
