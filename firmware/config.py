@@ -11,7 +11,7 @@ Format (every key optional; see firmware/config.json for the shipped default)::
                                  # (machine.Timer); "always": WDT regardless; false: none
      "heap_lock": false,         # run the steady-state loop under micropython.heap_lock()
      "max_iterations": 0,        # >0: leave the loop after that many passes (tests, bench)
-     "idle_us_max": 2000,        # longest idle sleep between loop passes
+     "idle_us_max": 20000,       # longest idle sleep between loop passes (at most housekeeping_us)
      "spin_us_max": 50,          # most us spun on ticks_us before a deadline (0: sleep only)
      "housekeeping_us": 20000,   # us between looks at commands, STATUS, watchdog, offline sensors
      "write_chunk": 256,         # most bytes per write() to the link
@@ -29,7 +29,7 @@ _GLOBALS = {
     "status_period_ms": (int, 1000, 100, 60000),
     "ring_bytes": (int, 8192, 1024, 65536),
     "max_iterations": (int, 0, 0, 1 << 29),
-    "idle_us_max": (int, 2000, 0, 100000),
+    "idle_us_max": (int, 20000, 0, 100000),
     "spin_us_max": (int, 50, 0, 10000),
     "housekeeping_us": (int, 20000, 100, 100000),
     "write_chunk": (int, 256, 16, 4096),

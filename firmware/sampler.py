@@ -69,7 +69,7 @@ class Sampler:
         self.health = health
         self.commands = commands
         self.wdt = wdt
-        self.idle_us = cfg.get("idle_us_max", 2000)
+        self.idle_us = cfg.get("idle_us_max", _HK_US)
         self.status_ms = cfg.get("status_period_ms", 1000)
         self.heap_lock = cfg.get("heap_lock", False)
         self.max_iterations = cfg.get("max_iterations", 0)
@@ -161,7 +161,8 @@ class Sampler:
         hk_us = self.hk_us
         for k in range(fastloop.ST_SIZE):
             st[k] = 0
-        st[_ST_IDLE] = self.idle_us
+        # an idle wake-up only serves the housekeeping, so it comes once per housekeeping_us at most
+        st[_ST_IDLE] = self.idle_us if self.idle_us < hk_us else hk_us
         st[_ST_SPIN] = self.spin_max
         st[_ST_N] = len(streams)
         st[_ST_HK_US] = self.hk_us
