@@ -160,6 +160,7 @@ def run_once(name: str, rate: float, tmp: Path) -> dict:
     return {"delivered": (b1 - b0) / wall / rate * 100, "samples": payload / (tb - ta) / rate * 100,
             "samples_wall": (d1 - d0) / wall / rate * 100, "missing": missing / (tb - ta) / rate * 100,
             "gap_frames": sum(bool(x.missing.any()) for x in inside) / max(len(inside), 1) * 100,
+            "statuses": (s1 - s0) / wall,
             "idle": (i1 - i0) / wall * 100, "late": (l1 - l0) / wall * 100,
             "offered": _offered(a, b, info), "cpu": (c1 - c0) / wall * 100, "mbps": (b1 - b0) / wall / 1e6,
             "verdict": report.verdict, "unexplained": t.unexplained, "ledger": t.line(),
@@ -207,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             ("line idle: nothing waiting from the device", measure.spread(r["idle"] for r in res), "% of the window"),
             ("line time lost by the late bridge thread", measure.spread(r["late"] for r in res), "% of the window"),
             ("offered by the device (sample bytes/s)", measure.spread(r["offered"] for r in res), "B/s"),
+            ("STATUS frames received per second (1 sent)", measure.spread(r["statuses"] for r in res), "/s"),
             ("frames dropped on the device in the window", measure.spread(r["dropped_frames"] for r in res), ""),
             ("monitor CPU (poll + reader threads)", measure.spread(r["cpu"] for r in res), "% of one core"),
         ], fmt="{:,.1f}")
