@@ -24,8 +24,10 @@ policy, and a heavy one cannot starve a light one by arriving first.  Credit is 
 (every admitted byte is paid for by a drained one), so when the ring is empty some stream holds
 credit and the link cannot stall on the policy; the refill left over (``carry``) is handed out
 then.  Other frame types (HELLO, STATUS, EVENT, ACK) are admitted whenever the ring has room,
-and DATA always leaves them ``_KEEP`` bytes: with the link stalled and the ring full of samples
-the host's command is still ACKed and its SEND_STATUS answered (the counters it reconciles with).
+and DATA always leaves them ``keep`` bytes (a STATUS with a record per registered stream and an
+ACK, at least ``_KEEP``): with the link stalled and the ring full of samples the host's command
+is still ACKed and its SEND_STATUS answered (the counters it reconciles with).  A fixed 128 bytes
+held a STATUS of two streams; one of 16 is 469 wire bytes and was refused at a full ring.
 
 ``pump()`` writes at most ``chunk`` bytes per write and only after ``select.poll`` reported POLLOUT, resuming partial writes, so the sampler
 never waits on the host.  After ``__init__`` nothing here allocates (the poll object is made
@@ -44,7 +46,8 @@ import wire
 
 _MASK30 = const(0x3FFFFFFF)
 _POLLOUT = const(4)  # select.POLLOUT on every port
-_KEEP = const(128)  # ring bytes DATA may not take: a STATUS and an ACK always fit (56 + 40 wire bytes)
+_KEEP = const(128)  # ring bytes DATA may not take without streams: a STATUS and an ACK (56 + 40 wire bytes)
+_ACK_RING = const(44)  # an ACK's reservation in the ring (HEADER + 8 + CRC, COBS, delimiters, prefix)
 
 
 def open_link(spec):
@@ -79,6 +82,7 @@ class Output:
         self.yielded = 0  # DATA frames refused by the fair-share policy (also in dropped)
         self.queued = 0  # wire bytes in the ring, not yet written
         self.high = ring_bytes // 4  # the ring's high-water mark (fair share)
+        self.keep = _KEEP  # ring bytes DATA leaves to STATUS and ACK (add_stream sizes it)
         self.credit = []  # per stream id: bytes it may send (negative: borrowed)
         self.cap = []  # per stream id: most credit it banks (and most it may borrow)
         self._frame = []  # per stream id: two of its largest frames (wire bytes)
@@ -101,6 +105,9 @@ class Output:
             self.cap.append(0)
             self._frame.append(0)
         self._frame[sid] = 2 * (frame_bytes + 4 + (frame_bytes + 4) // 254 + 3)
+        n = wire.HEADER_SIZE + wire.STATUS_SIZE + wire.STATUS_STREAM_SIZE * len(self.credit)
+        keep = n + 4 + (n + 4) // 254 + 3 + 2 + _ACK_RING  # as send() reserves it, + the ring's prefix
+        self.keep = keep if keep > _KEEP else _KEEP
         part = self.ring.size // len(self.credit)
         for i in range(len(self.credit)):
             cap = self._frame[i] if self._frame[i] > part else part
@@ -133,7 +140,7 @@ class Output:
             self.dropped = (self.dropped + 1) & _MASK30
             self.yielded = (self.yielded + 1) & _MASK30
             return False
-        if self.ring.free() < need + _KEEP:  # a full ring still takes the host's ACK and STATUS
+        if self.ring.free() < need + self.keep:  # a full ring still takes the host's ACK and STATUS
             self.dropped = (self.dropped + 1) & _MASK30
             return False
         k = self.send(frame, n)

@@ -115,3 +115,34 @@ def test_a_ring_full_of_data_still_takes_the_hosts_status_and_ack():
     admitted, dropped, status_ok, ack_ok = run_unix(STALLED_LINK, path_dirs=[FIRMWARE]).split()
     assert int(admitted) > 20 and int(admitted) + int(dropped) == 60
     assert (status_ok, ack_ok) == ("True", "True")
+
+
+STALLED_16 = """
+import io, wire, output
+class Stalled(io.IOBase):
+    def ioctl(self, req, arg):
+        return 0
+    def write(self, buf, off=0, n=-1):
+        return None
+o = output.Output(Stalled(), 65536, 256)
+for sid in range(16):
+    o.add_stream(sid, wire.HEADER_SIZE + 200 * 14)
+frame = bytearray(wire.HEADER_SIZE + 200 * 14 + 4)
+admitted = 0
+for i in range(200):
+    o.credit[i % 16] = o.cap[i % 16]  # every stream has earned its frame: only the ring's room decides
+    admitted += o.send_data(frame, len(frame) - 4, i % 16)
+status = bytearray(wire.HEADER_SIZE + wire.STATUS_SIZE + 16 * wire.STATUS_STREAM_SIZE + 4)
+ack = bytearray(wire.HEADER_SIZE + 8 + 4)
+print(admitted, o.send(status, len(status) - 4) > 0, o.send(ack, len(ack) - 4) > 0)
+"""
+
+
+def test_the_reserve_holds_a_status_of_every_stream():
+    """16 streams of 2.8 kB frames fill a 64 KiB ring on a stalled link: the STATUS with 16 stream
+    records (469 wire bytes, more than the 128-byte floor) and an ACK still fit."""
+    from tests.micropython.mpy_runner import run_unix
+
+    admitted, status_ok, ack_ok = run_unix(STALLED_16, path_dirs=[FIRMWARE]).split()
+    assert 15 <= int(admitted) < 200
+    assert (status_ok, ack_ok) == ("True", "True")
