@@ -309,6 +309,10 @@ class EmulatedBoard(FaultApi):
 
     # -- faults: the shared FaultApi, plus what this chip's real peripherals need --------------
     def set_bus_stuck(self, stuck: bool, bus: int = 0) -> None:
+        """Also turns idle fast-forward off while any bus is stuck: after a timed-out transfer the
+        rp2 port waits for SCL in 1 us steps counted by iteration (up to the I2C timeout's worth),
+        and the skipper's 10 us fine skips stretched each of those waits 20x (1.04 emulated s
+        instead of 50 ms, measured), so the firmware saw 2 failed reads where silicon makes ~15."""
         FaultApi.set_bus_stuck(self, stuck, bus)
         probe, bridge = self._probes.get(bus), self._bridges.get(bus)
 
@@ -317,6 +321,8 @@ class EmulatedBoard(FaultApi):
                 probe.set_stuck(bool(stuck))
             if bridge is not None and not stuck:
                 bridge.release_stall()
+            if self.skipper is not None:
+                self.skipper.enabled = not any(b.stuck for b in self.buses.buses.values())
         self.device.simulator.schedule_threadsafe(apply)
 
     def set_link_rate(self, rate: float | None) -> None:

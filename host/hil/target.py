@@ -258,6 +258,10 @@ class Dut:
         elif how == "command":
             try:
                 self.traffic.send(wire.OP_REBOOT, timeout=1.5)
+                # the boot that acknowledged REBOOT is the one it ends, even when its HELLO came
+                # after `since` (an app a deploy's soft reboot was still starting answers it)
+                old |= {f.boot_id for f in self.traffic.frames(wire.T_ACK, since=since)
+                        if f.ack().opcode == wire.OP_REBOOT}
             except HilError:
                 self.note("REBOOT not answered; machine.reset() through the raw REPL")
                 self._raw(lambda s: s.transport.exec_raw_no_follow("import machine\nmachine.reset()\n"))

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.virtual_board, pytest.mark.fault_injection]
 
 FAILS_TO_OFFLINE = 5       # consecutive failed reads before SENSOR_OFFLINE (firmware/sampler.py)
 RECOVERY_S = 5.0 + 1.0     # re-probe backoff tops out at 5 s (firmware/health.py) + slack
-STUCK_S = 1.5
+STUCK_MARGIN_S = 0.5
 
 
 # How long the host waits for an event: FAILS_TO_OFFLINE reads (or the re-probe backoff) plus
@@ -45,6 +45,15 @@ def assert_streams_accounted(traffic):
     skips that frame (counted in frames_skipped): every host gap is one the device counted."""
     assert traffic.corrupt_segments == 0
     assert checks.frames_lost(traffic) == []
+
+
+def stuck_spell_s(dut, n_i2c: int) -> float:
+    """A stuck-bus spell long enough for every I2C sensor to fail FAILS_TO_OFFLINE reads: a
+    transfer into a stuck bus costs up to two bus timeouts (rp2: the SDK's own timeout, then the
+    port's wait for SCL; measured 100 ms at 50 ms on the emulated RP2040), plus the loop's own
+    work. 2.0 s at the boards' 50 ms."""
+    timeout_s = max(b.timeout_us for b in dut.definition.i2c) / 1e6
+    return FAILS_TO_OFFLINE * n_i2c * 2 * timeout_s + STUCK_MARGIN_S
 
 
 def values_ok_after(traffic, sid, since, frames=2):
@@ -143,10 +152,11 @@ def test_stuck_bus_is_counted_bounded_and_recovered(dut, traffic, virtual_board)
     a0 = traffic.stream_id("analog")
     st0 = traffic.status()
     since = traffic.mark()
-    dut.note(f"fault: I2C bus stuck for {STUCK_S} s")
+    spell_s = stuck_spell_s(dut, len(i2c))
+    dut.note(f"fault: I2C bus stuck for {spell_s:g} s")
     t0 = traffic.clock()
     virtual_board.set_bus_stuck(True)
-    traffic.wait(STUCK_S)
+    traffic.wait(spell_s)
     virtual_board.set_bus_stuck(False)
     stuck_s = traffic.clock() - t0
     offline = {f.event().stream for f in traffic.frames("EVENT", since=since)
