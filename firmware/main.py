@@ -297,6 +297,7 @@ def _print_summary(sampler, out):
                        - s.frame.f_over - s.frame.f_sens for s in streams),
         "heap_lock": sampler.heap_lock,
         "heap_locked": sampler.ran_locked,  # measured: the loop ended under heap_lock
+        "free_heap_locked": sampler.free_locked,  # measured as the lock engaged and as the loop ended
         "overruns": sampler.health.overruns,
         "recoveries": sampler.health.recoveries,
         "frames_sent": out.sent,

@@ -9,6 +9,7 @@ floats, no strings, no new globals; every counter stays below 2**30 (masked or s
 small int on a board).
 """
 
+import gc
 import time
 from array import array
 
@@ -81,6 +82,10 @@ class Sampler:
         self.busy_us = 0  # time spent in passes, not waiting, in the last run() (mod 2**30)
         self.locked = False
         self.ran_locked = False  # the last run() left its loop under heap_lock (the summary says so)
+        # gc.mem_free() as the lock engaged and as the loop left it (-1: never locked): measured,
+        # not inferred, so a bench can show the loop freed and allocated nothing (STATUS reuses
+        # its figure under the lock, firmware/health.py)
+        self.free_locked = [-1, -1]
         # fastloop's arrays: every stream's schedule row, the loop state, what it calls
         n = len(self.streams)
         self.table = array("i", bytes(4 * ROW * (n if n else 1)))
@@ -209,6 +214,7 @@ class Sampler:
                     lock_at = -1
                     st[_ST_LIMIT] = _limit(lock_at, max_it)
                     micropython.heap_lock()
+                    self.free_locked[0] = gc.mem_free()
                     self.locked = True
                     health.locked = True
                 if it == max_it:
@@ -221,6 +227,7 @@ class Sampler:
             self.busy_us = st[_ST_BUSY]
             self.ran_locked = self.locked
             if self.locked:
+                self.free_locked[1] = gc.mem_free()
                 micropython.heap_unlock()
                 self.locked = False
                 health.locked = False

@@ -91,9 +91,11 @@ def test_hot_loop_under_heap_lock_free_heap_flat(rp2_image, tmp_path, erp_factor
     # unlocked it (firmware/main.py: the final STATUS the host balances with, then the summary)
     loop = statuses[1:-1]
     assert len(loop) >= 4, f"only {len(loop)} STATUS frames from the loop"
-    # under heap_lock the firmware measures free_heap once per lock (docs/protocol.md), so this shows the
-    # scheme holds; the allocation proof is heap_locked above (an allocation under the lock raises)
+    # under heap_lock STATUS measures free_heap once per lock (docs/protocol.md); the device's own
+    # gc.mem_free() as the lock engaged and as the loop left it is the measured figure
     assert len({s.free_heap for s in loop}) == 1, "free heap moved under heap_lock"
+    at_lock, at_end = summary["free_heap_locked"]
+    assert at_lock == at_end > 0, f"free heap under the lock: {at_lock} at its start, {at_end} at its end"
     # judged last, so a loop too slow for its schedule still shows the allocation proof above
     assert summary["overruns"] == 0, f"the loop overran on the RP2040: {summary['overruns']}, per stream " \
         f"{[(x['id'], x['missing_overrun'], x['skipped']) for x in summary['streams']]} (id, missing, skipped)"

@@ -72,6 +72,7 @@ def test_firmware_loop_runs_100k_passes_under_heap_lock_with_faults(vboard_facto
     summary = json.loads(line.split(" ", 1)[1])
     print("heap-locked run:", summary)
     assert summary["heap_lock"] is True and summary["iterations"] == ITERATIONS
+    assert min(summary["free_heap_locked"]) > 0  # measured on the device at the lock and at its end
     assert summary["commands"] == 4 and summary["recoveries"] >= 1
     assert summary["frames_dropped"] > 0  # backpressure made the ring drop, under the lock
     ev = {e.code for e in r.events()}
