@@ -94,9 +94,9 @@ class FakeBroker:
 
     @staticmethod
     def _connack(s: socket.socket, acked: threading.Event) -> None:
+        acked.set()  # before the send: the client may answer CONNACK before this thread runs again
         try:
             s.sendall(b"\x20\x02\x00\x00")
-            acked.set()
         except OSError:
             pass
 
