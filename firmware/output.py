@@ -183,27 +183,33 @@ class Output:
         return False
 
     def pump(self, budget=8):
-        """Up to `budget` non-blocking writes of queued bytes; returns the bytes written."""
+        """Up to `budget` non-blocking writes of queued bytes; returns the bytes written.
+        The POLLOUT check and the ring's bookkeeping are inlined (``ring.drain``): on the rp2
+        port each Python call costs ~12 emulated us, a few per write."""
         ring = self.ring
+        c0 = ring.count
+        if not c0:
+            return 0
         write = self._write
+        ipoll = self._ipoll
         chunk = self.chunk
         total = 0
         while budget > 0:
-            n = ring.pending()
-            if n == 0:
+            ready = False
+            for ev in ipoll(0):
+                if ev[1] & _POLLOUT:
+                    ready = True
+            if not ready:
                 break
-            if not self.writable():
-                break
-            if n > chunk:
-                n = chunk
-            k = write(ring.buf, ring.offset(), n)
+            k = ring.drain(write, chunk)
             if not k:
                 break
-            if ring.consume(k):
-                self.sent = (self.sent + 1) & _MASK30
             total += k
+            if not ring.count:
+                break
             budget -= 1
         if total:
+            self.sent = (self.sent + c0 - ring.count) & _MASK30
             self.bytes = (self.bytes + total) & _MASK30
             self.queued -= total
             if self.credit:
