@@ -285,6 +285,35 @@ def test_wire_ring_drop_newest_whole_and_partial_writes():
     assert bytes(sink) == b"".join(pushed) and ring.count == 0
 
 
+def test_wire_ring_drain_chunked_across_wraps():
+    """drain(write, most) (Output.pump's path) writes at most `most` bytes a call, resumes partial
+    entries, pops whole ones and keeps FIFO order while the writer wraps."""
+    rnd = random.Random(11)
+    ring = Ring(bytearray(256))
+    expect, sink, popped = [], bytearray(), 0
+
+    def write(buf, off, n):
+        assert n <= 13
+        k = min(n, rnd.choice([0, 5, 13]))
+        sink.extend(buf[off : off + k])
+        return k or None
+
+    for i in range(4000):
+        if rnd.random() < 0.4:
+            f = bytes([i & 0xFF]) * rnd.randrange(1, 60)
+            if ring.push(f, len(f)):
+                expect.append(f)
+        else:
+            c = ring.count
+            k = ring.drain(write, 13)
+            assert k == 0 or 0 < k <= 13
+            popped += c - ring.count
+    while ring.count:
+        ring.drain(write, 13)
+    assert bytes(sink) == b"".join(expect) and ring.pending() == 0
+    assert popped <= len(expect) and ring.free() == 254
+
+
 def test_wire_ring_wraps_and_keeps_fifo_order():
     rnd = random.Random(5)
     ring = Ring(bytearray(300), copy=wire.copy_into)
