@@ -33,7 +33,8 @@ from pathlib import Path
 import pytest
 
 from host.hil.report import PROPERTY, LinkSummary
-from host.hil.target import EMULATED, VIRTUAL, Dut, Target, TargetError, clear_faults
+from host.hil.dut import Dut
+from host.hil.target import EMULATED, VIRTUAL, Target, TargetError, clear_faults
 
 DEFAULTS = {"port": VIRTUAL, "board": VIRTUAL, "seed": 1, "soak_minutes": 5.0, "reports": "reports/hil"}
 LOG_KEY = pytest.StashKey[Path]()
@@ -220,7 +221,7 @@ def merge_config(base: dict, over: dict) -> dict:
 def dut(request, hil_target_pool, hil_target, hil_config):
     """The device under test, reset for this test, its serial port captured to <reports>/<test>.log
     (named in the failure message) and recorded to <reports>/<test>.rec (`monitor replay` opens it).
-    See host.hil.target.Dut."""
+    See host.hil.dut.Dut."""
     log_path = hil_target_pool.reports / log_name(request.node.nodeid)
     request.node.stash[LOG_KEY] = log_path
     b = Dut(hil_target, log_path)
