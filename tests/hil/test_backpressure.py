@@ -13,8 +13,8 @@ from host.hil.traffic import HilError
 pytestmark = [pytest.mark.virtual_board]
 
 STALL_S = 5.0
-# The virtual board's pty absorbs ~64 KiB before the device's writes block (a real USB CDC FIFO
-# holds a few hundred bytes), so the stall runs with a small ring and a fast imu to overflow.
+# The simulated boards' links absorb several KiB before the device's writes block (a real USB CDC
+# FIFO holds a few hundred bytes), so the stall runs with a small ring and a fast imu to overflow.
 STALL_CONFIG = {"ring_bytes": 2048, "streams": {"imu": {"period_us": 1000, "batch": 25}}}
 # "Keeps sampling on time" is judged against the same device's own record over a window of the
 # same length just before the stall, with the host reading: a loop that waited on the link would
@@ -75,7 +75,7 @@ def test_host_stall_device_keeps_sampling_and_every_drop_is_accounted(dut, traff
     ref1 = status_later(traffic, ref0, int(STALL_S * 1000))  # the reference window, host reading
     st0 = ref1
     with dut.host_stops_reading():
-        time.sleep(STALL_S)
+        traffic.wait(STALL_S)  # on the board's clock (emulated seconds on the emulated RP2040)
     st1 = ask_status(traffic)
     # the ring drains at link speed: then the drops stop, and stay stopped for a STATUS period
     for _ in range(DRAIN_STATUS_MAX):
