@@ -271,4 +271,5 @@ if _asm is not None and _thumb_ok(*_asm):
         _crc_t(frame, n, _T32)
         return _wrap_t(frame, n + 4, out, pos)
 
+del _asm, _thumb, _thumb_ok, _THUMB  # the assembler source (~2.4 KB) is not needed after import
 _self_test()
