@@ -161,9 +161,15 @@ class Dut:
             # a real board's USB port re-enumerates after a reset and the boot HELLO can be gone
             # before the host reopens it: ask for it again
             self.note("no boot HELLO seen; asking with SEND_HELLO")
-            self.traffic.send(wire.OP_SEND_HELLO, timeout=max(0.5, deadline - clock()))
-            f = self.traffic.expect(where=new_boot, since=since, timeout=max(0.5, deadline - clock()),
-                                   what="HELLO of a new boot")
+            try:
+                self.traffic.send(wire.OP_SEND_HELLO, timeout=max(0.5, deadline - clock()))
+                f = self.traffic.expect(where=new_boot, since=since, timeout=max(0.5, deadline - clock()),
+                                       what="HELLO of a new boot")
+            except HilError:
+                status = getattr(self.virtual, "status", None)
+                if status is not None:  # what the simulated board itself says: VM, boots, REPL, link
+                    self.note(f"no HELLO; the board's own status: {status()}")
+                raise
         self.hello_frame = f
         self.hello = f.hello()
         got, end = self.capture.frames_since(since)
