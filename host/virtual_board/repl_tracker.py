@@ -23,9 +23,11 @@ class ReplTracker:
         self._banner_seen = self._ctrl_a_sent = False
 
     def booting(self, raw_after: bool) -> None:
-        """The VM starts again; `raw_after`: a soft reset from the raw REPL, to come back there."""
-        if raw_after:
-            self._swallow, self._banner_seen, self._ctrl_a_sent, self._tail = True, False, False, b""
+        """The VM starts again; `raw_after`: a soft reset from the raw REPL, to come back there.
+        Any other start ends a banner hunt still under way: a reset button pressed while a soft
+        reset's VM was between its banner and the raw REPL's would otherwise hide everything the
+        new boot writes (it never prints the raw REPL banner the hunt waits for)."""
+        self._swallow, self._banner_seen, self._ctrl_a_sent, self._tail = raw_after, False, False, b""
         self.mode = "raw" if raw_after else "friendly"
 
     def watch(self, data: bytes) -> bytes:
