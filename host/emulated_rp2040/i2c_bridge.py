@@ -9,9 +9,12 @@ transfers: "write these bytes", "read n bytes". This module turns one into the o
   repeated START of a register read (`more=True`, so the NACK rate applies once to the pair; a
   failure then NACKs the read's address, also EIO);
 - a read asks the bus for READ_AHEAD bytes at its address phase (where a busy SHT31 NACKs) and
-  serves them one by one; the peripheral never says how many bytes a read wants. The chips'
-  reads are register windows or fixed outputs, so reading ahead only moves a register pointer that
-  every transfer sets again first;
+  serves them one by one; the peripheral never says how many bytes a read wants. Register windows
+  and fixed outputs are safe to read ahead (it only moves a pointer every transfer sets again
+  first), a FIFO port is not: where the chip says a read consumes (`read_consumes()`, the
+  MPU-6050's FIFO_R_W), the bridge takes one byte at a time, as the master clocks it (a 350-byte
+  burst read ahead in 32-byte steps popped 2 bytes of the next sample, and the firmware saw a
+  FIFO count that was no whole number of samples);
 - a hung board (`EmulatedBoard.hang()`) leaves the address phase unanswered for good;
 - a stuck bus answers nothing: the address phase completes with a NACK only after the bus's
   timeout, so the firmware's own I2C timeout (ETIMEDOUT) fires first, as with a held SCL.
@@ -83,7 +86,7 @@ class I2CBridge:
             self.p.complete_connect(ok)
             return
         try:
-            self._rbuf = self.buses.read(self.bus_id, addr, READ_AHEAD)
+            self._rbuf = self.buses.read(self.bus_id, addr, self._ahead(addr))
         except BusError:
             self.p.complete_connect(False)
             return
@@ -144,6 +147,14 @@ class I2CBridge:
         """A read longer than READ_AHEAD continues from the chip directly; a chip with nothing more
         to say leaves the line released (0xFF)."""
         try:
-            return bytes(self.buses.slot(self._addr, self.bus_id).chip.read(READ_AHEAD))
+            chip = self.buses.slot(self._addr, self.bus_id).chip
+            return bytes(chip.read(1 if chip.read_consumes() else READ_AHEAD))
         except (Nack, KeyError):
             return b"\xff" * READ_AHEAD
+
+    def _ahead(self, addr: int) -> int:
+        """Bytes to take at a read's address phase: READ_AHEAD, or 1 where a read consumes."""
+        try:
+            return 1 if self.buses.slot(addr, self.bus_id).chip.read_consumes() else READ_AHEAD
+        except KeyError:
+            return READ_AHEAD

@@ -49,6 +49,12 @@ class I2CChip:
     def read(self, n: int) -> bytes:
         raise NotImplementedError
 
+    def read_consumes(self) -> bool:
+        """True when a read at the chip's current register takes data away (a FIFO port): a bus
+        that reads ahead of the master would lose bytes there (host/emulated_rp2040/i2c_bridge.py
+        then reads byte by byte).  Register windows and fixed outputs are safe to read ahead."""
+        return False
+
     def freeze(self, frozen: bool) -> None:
         self._frozen = bool(frozen)
 

@@ -319,6 +319,9 @@ class MPU6050(I2CChip):
         self._ptr = end & 0x7F
         return out
 
+    def read_consumes(self) -> bool:
+        return self._ptr == REG_FIFO_R_W  # a burst read of FIFO_R_W pops every byte it clocks
+
     def truth(self) -> dict[str, float]:
         self._advance(self._clock())
         return dict(self._truth)
