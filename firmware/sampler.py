@@ -217,6 +217,7 @@ class Sampler:
                     self.free_locked[0] = gc.mem_free()
                     self.locked = True
                     health.locked = True
+                    health.free = self.free_locked[0]  # STATUS reuses it: one heap walk per lock
                 if it == max_it:
                     return DONE
                 st[_ST_RB] = 1 if ring.count else 0
