@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import json
 
+import pytest
+
 from bench import emulated_cycles_bench as ecb
 
 
@@ -22,3 +24,18 @@ def test_naive_gets_our_periods_and_settings():
     assert ns["SETTINGS"]["imu"]["sample_rate_div"] == 4
     assert "s.MIN_PERIOD_US" not in text and "    counting = True\n" not in text
     assert '("imu", MPU6050(i2c, **SETTINGS["imu"]))' in text
+
+
+def test_floor_gets_the_same_schedule_and_reads_the_imu_by_burst():
+    """bench/floor_main.py (the bound on any firmware's ratio) runs our config's schedule."""
+    cfg = ecb._config(ecb.ROOT / "firmware")
+    plan = ecb._floor_plan(cfg)
+    assert plan["period_us"] == {s["name"]: s["period_us"] for s in cfg["streams"]}
+    assert plan["settings"]["imu"]["sample_rate_div"] == 4
+    assert plan["imu_batch"] == next(s["batch"] for s in cfg["streams"] if s["name"] == "imu")
+    text = (ecb.ROOT / "bench" / "floor_main.py").read_text()
+    ast.parse(text)
+    assert "fifo_read_into" in text and "read_into(buf)" not in text  # one burst a batch, no register reads
+    bad = dict(cfg, streams=cfg["streams"][:3])
+    with pytest.raises(SystemExit, match=r"the config has \['env', 'imu', 'rh'\]"):
+        ecb._floor_plan(bad)
