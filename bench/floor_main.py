@@ -64,8 +64,8 @@ def main():
     imu.fifo_start()
     now = time.ticks_us()
     p_imu = period["imu"] * imu_batch  # one burst a batch, as ours reads it
-    due = [now + p_imu, now + period["env"], now + period["rh"], now + period["a0"]]
     per = [p_imu, period["env"], period["rh"], period["a0"]]
+    due = [time.ticks_add(now, p) for p in per]
     n = 0
     samples = 0
     busy = 0
