@@ -148,13 +148,18 @@ class I2CBridge:
         to say leaves the line released (0xFF)."""
         try:
             chip = self.buses.slot(self._addr, self.bus_id).chip
-            return bytes(chip.read(1 if chip.read_consumes() else READ_AHEAD))
+            return bytes(chip.read(_chunk(chip)))
         except (Nack, KeyError):
             return b"\xff" * READ_AHEAD
 
     def _ahead(self, addr: int) -> int:
-        """Bytes to take at a read's address phase: READ_AHEAD, or 1 where a read consumes."""
+        """Bytes to take at a read's address phase (_chunk; READ_AHEAD where no chip answers)."""
         try:
-            return 1 if self.buses.slot(addr, self.bus_id).chip.read_consumes() else READ_AHEAD
+            return _chunk(self.buses.slot(addr, self.bus_id).chip)
         except KeyError:
             return READ_AHEAD
+
+
+def _chunk(chip) -> int:
+    """Bytes to take from `chip` at once: READ_AHEAD, or 1 where a read consumes (module docstring)."""
+    return 1 if chip.read_consumes() else READ_AHEAD

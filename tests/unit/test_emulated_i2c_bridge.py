@@ -77,5 +77,5 @@ def test_a_fifo_burst_pops_exactly_the_bytes_read():
     assert len(burst) == 350
     after = count()
     assert after == before - 350, (before, after)  # old bridge: 2 bytes more gone, count % 14 == 12
-    # and register windows still read ahead safely: WHO_AM_I, then the accelerometer window
+    # and a register window still reads ahead safely
     assert transfer(p, 0x68, m.REG_WHO_AM_I, read=1) == bytes([m.WHO_AM_I_VALUE])
