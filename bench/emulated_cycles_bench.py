@@ -71,6 +71,7 @@ NAIVE_PERIOD = "s.MIN_PERIOD_US"  # where bench/naive_main.py takes a sensor's p
 NAIVE_COUNTING = "    counting = True\n"
 # a figure is read once its line is complete: ours drops to the REPL after the summary (its banner
 # follows, so the text never ends with "}"), the naive keeps printing a line per sample
+SOURCES = ("firmware", "bench/naive_main.py", "bench/floor_main.py")  # what a measured revision names
 FIGURES = {"ours": re.compile(r"PAGERLESS-SUMMARY (\{.*\})\r?\n"),
            "naive": re.compile(r'(\{"stats": \{.*?\}\})\r?\n')}
 FIGURES["floor"] = FIGURES["naive"]  # bench/floor_main.py prints the naive's stats line
@@ -122,8 +123,8 @@ def checkout(rev: str, into: Path) -> Path:
     files as they are now, others' edits in progress included)."""
     if rev == "worktree":
         return ROOT
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "firmware",
-                              "bench/naive_main.py", "bench/floor_main.py"], capture_output=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, *SOURCES],
+                             capture_output=True)
     if archive.returncode:
         raise SystemExit(f"emulated_cycles_bench: error: cannot read firmware/ at {rev!r}: "
                          f"{archive.stderr.decode().strip()}")
@@ -140,13 +141,13 @@ def prepare(folder: Path, image: Path, which: str, source: Path) -> None:
     cfg = _config(source / "firmware")
     if which == "ours":
         tree["config.json"] = json.dumps(cfg).encode()
-    elif which == "floor":
+    else:  # a bare main.py over our drivers
         tree = {k: v for k, v in tree.items() if k.startswith("sensors/")}
-        tree["main.py"] = (source / "bench" / "floor_main.py").read_bytes()
-        tree["floor_plan.json"] = json.dumps(_floor_plan(cfg)).encode()
-    else:
-        tree = {k: v for k, v in tree.items() if k.startswith("sensors/")}
-        tree["main.py"] = _naive(source, cfg)
+        if which == "floor":
+            tree["main.py"] = (source / "bench" / "floor_main.py").read_bytes()
+            tree["floor_plan.json"] = json.dumps(_floor_plan(cfg)).encode()
+        else:
+            tree["main.py"] = _naive(source, cfg)
     write_flash(folder, image, tree)
 
 
@@ -222,9 +223,9 @@ def _revision(rev: str) -> str:
     def git(*a: str) -> str:
         return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True).stdout.strip()
     if rev != "worktree":
-        last = git("log", "-1", "--format=%h", rev, "--", "firmware", "bench/naive_main.py", "bench/floor_main.py")
+        last = git("log", "-1", "--format=%h", rev, "--", *SOURCES)
         return f"commit {git('rev-parse', '--short', rev) or rev} (firmware/ last changed in {last})"
-    dirty = git("status", "--porcelain", "--", "firmware", "bench/naive_main.py", "bench/floor_main.py").splitlines()
+    dirty = git("status", "--porcelain", "--", *SOURCES).splitlines()
     return f"the working tree at {git('rev-parse', '--short', 'HEAD')}" + (
         f" + uncommitted changes ({', '.join(x.split(None, 1)[1] for x in dirty)})" if dirty else " (clean)")
 

@@ -57,8 +57,7 @@ def main():
     out = bytearray(CHUNK + 512)
     burst = bytearray(imu_batch * imu.SAMPLE_SIZE)
     whole = memoryview(burst)
-    e_buf = bytearray(env.SAMPLE_SIZE)
-    h_buf = bytearray(rh.SAMPLE_SIZE)
+    polled = ((env, bytearray(env.SAMPLE_SIZE)), (rh, bytearray(rh.SAMPLE_SIZE)))  # due k = 1, 2
     env.start()
     rh.start()
     imu.fifo_start()
@@ -85,17 +84,11 @@ def main():
                 src = burst
                 size = m * imu.SAMPLE_SIZE
                 samples += m
-            elif k == 1:
-                env.read_into(e_buf)
-                env.start()
-                src = e_buf
-                size = env.SAMPLE_SIZE
-                samples += 1
-            elif k == 2:
-                rh.read_into(h_buf)
-                rh.start()
-                src = h_buf
-                size = rh.SAMPLE_SIZE
+            elif k < 3:  # the BME280 or the SHT31: read the sample, trigger the next
+                drv, src = polled[k - 1]
+                drv.read_into(src)
+                drv.start()
+                size = drv.SAMPLE_SIZE
                 samples += 1
             else:
                 v = read_u16()
