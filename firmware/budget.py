@@ -10,6 +10,7 @@ Needed = steady state + boot transients:
 - steady: the firmware's modules and boot objects (``_BASE``; on the virtual board also its
   ``machine`` shim, ``_SHIM``, which a real board has in ROM), each driver module in use
   (``_MODULE``), the FIFO burst reader if a stream runs at its chip's FIFO period (``_BURST``),
+  an ADC's DMA ring (``_ADCRING`` and twice ``dma_ring_bytes``, for its alignment),
   per stream its objects (``_STREAM``), its frame buffer
   (``wire.data_frame_size``) and one memoryview slot plus a tuple entry per sample (5 words),
   and the output ring (``ring_bytes``);
@@ -58,6 +59,7 @@ _SHIM = 51000  # the virtual board's shim modules (machine, _vi2c, _vtimer, ...;
 _MODULE = 5000  # one driver module (measured 1728..4456)
 _STREAM = 3600  # one stream's objects, HELLO entry, CALIB, driver instance (measured 2144..3352)
 _BURST = 3500  # burst.py and its Burst, once: a stream at its chip's FIFO period (measured 2528..3008)
+_ADCRING = 3000  # adcring.py and an AdcRing with its two DMA channels (rp2 only; not measured alone)
 _PEAK = 5000
 _PEAK_STREAM = 1600
 _PEAK_CHANNEL = 320
@@ -114,13 +116,29 @@ def estimate(cfg, board, word=8, shim=False):
             seen.append(kind)
             need += obj(getattr(cls, "HEAP_MODULE", _MODULE))
         fifo = getattr(cls, "fifo_period", None)
-        if fifo is not None and not burst and fifo(**s.get("settings", {})) == s["period_us"]:
+        at_fifo = fifo is not None and fifo(**s.get("settings", {})) == s["period_us"]
+        if at_fifo and not burst:
             burst = True
             need += obj(_BURST)
+        ring = _ring_bytes(board, s["sensor"]) if at_fifo else 0
+        if ring:  # an ADC into a DMA ring: the ring is cut from a buffer twice its size (alignment)
+            need += obj(_ADCRING) + alloc(2 * ring)
         batch = s["batch"]
         need += obj(getattr(cls, "HEAP_STREAM", _STREAM) + _PEAK_STREAM + _PEAK_CHANNEL * len(cls.CHANNELS))
         need += alloc(wire.data_frame_size(batch, cls.SAMPLE_SIZE)) + batch * 6 * word
     return need
+
+
+def _ring_bytes(board, sensor):
+    """board.json's dma_ring_bytes of the ADC a config `sensor` (a kind or an ADC name) is
+    wired to, 0 when none (or not on an ADC)."""
+    board = board or {}
+    for w in board.get("sensors", ()):
+        if w.get("adc") and sensor in (w.get("adc"), w.get("kind")):
+            for a in board.get("adc", ()):
+                if a.get("name") == w["adc"]:
+                    return a.get("dma_ring_bytes", 0)
+    return 0
 
 
 def check(cfg, board, heap, word=8, shim=False):

@@ -74,7 +74,14 @@ class Hardware:
                     spec = d
             if spec is None:
                 raise HardwareError("board has no ADC %r" % (name,))
-            a = (machine.ADC(machine.Pin(spec["pin"])), spec.get("vref_mv", 3300))
+            a = machine.ADC(machine.Pin(spec["pin"]))
+            if "dma_ring_bytes" in spec:  # converts on its own clock into a DMA ring (adcring.py)
+                import rp2
+                import uctypes
+                from adcring import AdcRing
+
+                a = AdcRing(a, spec["channel"], spec["dma_ring_bytes"], rp2.DMA, machine.mem32, uctypes.addressof)
+            a = (a, spec.get("vref_mv", 3300))
             self._adc[name] = a
         return a
 

@@ -15,8 +15,16 @@ Example::
     # host side:
     # host.sensors.units.to_physical("analog", raw_bytes, a0.calibration(), a0.config())
 
-Allocation: ``__init__``, ``config()`` and ``fast_read()`` allocate; ``start()`` and
-``read_into()`` do not.
+Block mode (``sample_us``): on an ADC that converts on its own clock into a DMA ring
+(firmware/adcring.py, a board.json ADC with ``dma_ring_bytes``: the RP2040's), the converter takes
+a sample every ``sample_us`` (2..1365 us) and the driver offers the ring as a FIFO
+(``FIFO_PERIOD_US``, ``fifo_*``): a stream at that period reads each frame from it in one copy
+(firmware/burst.py), the way it reads the MPU-6050's FIFO.  Same ">H" bytes either way.  An ADC
+without a ring rejects ``sample_us`` (ValueError: the stream runs with the driver's defaults and
+the boot report says so).
+
+Allocation: ``__init__``, ``config()`` and ``fast_read()`` allocate; ``start()``,
+``read_into()`` and the ``fifo_*`` methods do not.
 """
 
 try:
@@ -38,7 +46,13 @@ class Analog:
     FREE_RUNNING = True  # start() does nothing: the sampler need not call it
     DEFAULT_STREAM = ("a0", 10000, 50)  # (name, period_us, batch) without config.json
 
-    def __init__(self, adc, vref_mv=3300):
+    @staticmethod
+    def fifo_period(sample_us=0, **_):
+        """The converter's own sample period when these settings run it into a DMA ring, else 0
+        (static: the heap budget reads it from a config, as the MPU-6050's)."""
+        return sample_us if isinstance(sample_us, int) and sample_us > 0 else 0
+
+    def __init__(self, adc, vref_mv=3300, sample_us=0):
         if not isinstance(vref_mv, int) or not 0 < vref_mv <= 10000:
             raise ValueError("vref_mv must be an int in 1..10000")
         if not hasattr(adc, "read_u16"):
@@ -46,6 +60,19 @@ class Analog:
         self._adc = adc
         self._read_u16 = adc.read_u16  # bound once: the 10 kHz path skips one lookup
         self._vref_mv = vref_mv
+        self._sample_us = sample_us
+        if sample_us:
+            if not hasattr(adc, "fifo_start"):
+                raise ValueError("sample_us needs an ADC with a DMA ring (board.json dma_ring_bytes)")
+            adc.configure(sample_us)  # ValueError outside the converter's range
+            self.FIFO_PERIOD_US = sample_us
+            self.FIFO_BYTES = adc.ring_bytes
+            self.MIN_PERIOD_US = sample_us
+            self.fifo_start = adc.fifo_start
+            self.fifo_stop = adc.fifo_stop
+            self.fifo_count = adc.fifo_count
+            self.fifo_read_into = adc.fifo_read_into
+            self.fifo_overflowed = adc.fifo_overflowed
         self.reset()
 
     def calibration(self):
@@ -53,7 +80,10 @@ class Analog:
         return b""
 
     def config(self):
-        return {"vref_mv": self._vref_mv, "full_scale": _FULL_SCALE}
+        c = {"vref_mv": self._vref_mv, "full_scale": _FULL_SCALE}
+        if self._sample_us:
+            c["sample_us"] = self._sample_us
+        return c
 
     def start(self):
         """The ADC converts on read: nothing to start."""

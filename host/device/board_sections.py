@@ -79,9 +79,14 @@ class I2CBus:
 
 @dataclass(frozen=True)
 class AdcInput:
+    """An ADC input; with `dma_ring_bytes` its converter can run on its own clock into a DMA ring
+    of that size (firmware/adcring.py: the RP2040's, `channel` 0..3 for GPIO26..29)."""
+
     name: str
     pin: int
     vref_mv: int = 3300
+    channel: int | None = None
+    dma_ring_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -190,12 +195,19 @@ def i2c_buses(r: FieldReader, data: dict) -> tuple[I2CBus, ...]:
     return tuple(buses)
 
 
+_RING_SIZES = tuple(1 << k for k in range(6, 16))  # firmware/adcring.py's 64..32768
+
+
 def adc_inputs(r: FieldReader, data: dict) -> tuple[AdcInput, ...]:
     inputs: list[AdcInput] = []
     for at, adc in r.items(data, "adc"):
-        r.known(adc, at, ("name", "pin", "vref_mv"))
+        r.known(adc, at, ("name", "pin", "vref_mv", "channel", "dma_ring_bytes"))
+        ring = r.take(adc, at, "dma_ring_bytes", lambda v: type(v) is int and v in _RING_SIZES, "a power of two in 64..32768",
+                      False, None)
         a = AdcInput(name=r.text(adc, at, "name"), pin=r.integer(adc, at, "pin", lo=0),
-                     vref_mv=r.integer(adc, at, "vref_mv", required=False, lo=1, default=3300))
+                     vref_mv=r.integer(adc, at, "vref_mv", required=False, lo=1, default=3300),
+                     channel=r.integer(adc, at, "channel", required=ring is not None, lo=0, hi=3),
+                     dma_ring_bytes=ring)
         if a.name is not None and any(o.name == a.name for o in inputs):
             r.problem(f"{at}.name", f"ADC input {a.name!r} is defined twice", "one entry per name")
         inputs.append(a)

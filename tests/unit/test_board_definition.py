@@ -55,6 +55,8 @@ def test_typed_fields_of_the_shipped_boards():
     assert [(s.kind, s.bus, s.address, s.adc) for s in rp2.sensors] == [
         ("bme280", 0, 0x76, None), ("mpu6050", 0, 0x68, None), ("sht31", 0, 0x44, None), ("analog", None, None, "a0")]
     assert vb.link.default_rate == "usb" and vb.link.default_bytes_per_s == 1_000_000
+    assert (rp2.adc[0].channel, rp2.adc[0].dma_ring_bytes) == (0, 8192)  # firmware/adcring.py's ring
+    assert (vb.adc[0].channel, vb.adc[0].dma_ring_bytes) == (None, None)  # no DMA: read_u16 per sample
     assert vb.heap_profiles == {"rp2040": "376k", "esp32": "220k"}
     with pytest.raises(BoardDefinitionError, match="flash method 'uf2', not 'esptool'"):
         rp2.flash_as(EsptoolFlash)
@@ -122,6 +124,10 @@ MISTAKES = {
                               "link.rates.unlimited: is a rate name the tools"),
     "virtual board without link": ("virtual", lambda d: _set(d, "link", _DELETE),
                                    "link: missing; expected an object"),
+    "ring not a power of two": ("rp2040_pico", lambda d: _set(d, "adc.0.dma_ring_bytes", 5000),
+                                "adc[0].dma_ring_bytes: is an integer (5000); expected a power of two in 64..32768"),
+    "ring without its channel": ("rp2040_pico", lambda d: _set(d, "adc.0.channel", _DELETE),
+                                 "adc[0].channel: missing; expected an integer in 0..3"),
     "sensors not a list": ("rp2040_pico", lambda d: _set(d, "sensors", {"kind": "bme280"}),
                            "sensors: is an object; expected a list"),
 }

@@ -47,3 +47,51 @@ def test_driver_analog_not_an_adc():
 def test_driver_analog_out_of_range_value():
     with pytest.raises(OSError):
         Analog(ADC(70000))
+
+
+class Ring(ADC):
+    """firmware/adcring.AdcRing's surface: what Analog hands the burst reader."""
+
+    ring_bytes = 8192
+
+    def __init__(self, value):
+        super().__init__(value)
+        self.sample_us = 0
+
+    def configure(self, sample_us):
+        if not 2 <= sample_us <= 1365:
+            raise ValueError("sample_us must be an int in 2..1365")
+        self.sample_us = sample_us
+
+    def fifo_start(self):
+        pass
+
+    def fifo_stop(self):
+        pass
+
+    def fifo_count(self):
+        return 0
+
+    def fifo_read_into(self, buf):
+        pass
+
+    def fifo_overflowed(self):
+        return False
+
+
+def test_driver_analog_sample_us_reads_the_ring_as_a_fifo():
+    ring = Ring(0x1234)
+    dev = Analog(ring, vref_mv=3300, sample_us=50)
+    assert (dev.FIFO_PERIOD_US, dev.FIFO_BYTES, dev.MIN_PERIOD_US, ring.sample_us) == (50, 8192, 50, 50)
+    assert dev.fifo_count == ring.fifo_count and dev.fifo_read_into == ring.fifo_read_into
+    assert dev.config() == {"vref_mv": 3300, "full_scale": 65535, "sample_us": 50}
+    assert Analog.fifo_period(sample_us=50) == 50 and Analog.fifo_period() == 0
+    plain = Analog(ring)  # without sample_us: read_u16 per sample, no FIFO
+    assert getattr(plain, "FIFO_PERIOD_US", 0) == 0 and plain.MIN_PERIOD_US == 100
+
+
+def test_driver_analog_sample_us_needs_a_ring_and_a_period_in_range():
+    with pytest.raises(ValueError, match="DMA ring"):
+        Analog(ADC(0), sample_us=50)
+    with pytest.raises(ValueError, match="2..1365"):
+        Analog(Ring(0), sample_us=1)
