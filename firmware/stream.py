@@ -111,14 +111,23 @@ class Stream(Schedule):
         return self.info.hello(self.sid, self.period, self.batch, self.chip.online)
 
     def begin(self, now):
-        """Start (or restart) sampling: fresh batch, first deadline one period from now."""
+        """Start (or restart) sampling: fresh batch, first deadline one period from now.  A stream
+        that will read its chip's FIFO restarts the FIFO first and counts from when it ran
+        (``synced``), so no slot of its first frame falls due before the chip samples: streams
+        begun before it in the same pass take milliseconds, dozens of the ADC ring's periods."""
+        fifo = self.fifo
+        if fifo is not None:
+            fifo.stale = True
+            if self.chip.online and self.period == fifo.period:
+                fifo.restart(now, _SENSOR)
+                if not fifo.stale:
+                    now = fifo.synced
         self.resume(now)
         self.frame.clear()
         if self.chip.online:
             self.chip.start()
-        if self.fifo is not None:
-            self.fifo.stale = True
-            self.fifo.arm(self.due, now)
+        if fifo is not None:
+            fifo.arm(self.due, now)
 
     def stop(self):
         self.pause()
