@@ -6,8 +6,10 @@ It does only what no firmware can skip to deliver the same samples through the s
 the same port:
 
 - the bus transactions: the BME280 and SHT31 sample and re-trigger (``read_into`` + ``start``), the
-  analog input's ``read_u16`` (the bound method ``fast_read`` hands the sampler), and the MPU-6050's FIFO read the cheapest way the
-  chip offers (one count and one burst of a whole batch, as ours does);
+  analog input's ``read_u16`` (the bound method ``fast_read`` hands the sampler) or, when the plan
+  gives a0 a ``sample_us``, one count and one copy of a batch from the ADC's DMA ring (the driver
+  ours uses, firmware/adcring.py), and the MPU-6050's FIFO read the cheapest way the chip offers
+  (one count and one burst of a whole batch, as ours does);
 - the samples' raw bytes to the host over the USB CDC, in 256-byte writes (tinyusb's TX FIFO):
   no header, no sequence, no CRC, no framing, so fewer bytes than any checked wire format.
 
@@ -52,7 +54,20 @@ def main():
     imu = MPU6050(i2c, **settings["imu"])
     env = BME280(i2c, **settings["env"])
     rh = SHT31(i2c, **settings["rh"])
-    read_u16 = Analog(machine.ADC(machine.Pin(26)), **settings["a0"]).fast_read()[1]  # the ADC's own read_u16
+    adc = machine.ADC(machine.Pin(26))
+    a0_batch = plan["a0_batch"]
+    if settings["a0"].get("sample_us"):  # the ADC converts on its own clock into a DMA ring
+        import rp2
+        import uctypes
+        from adcring import AdcRing
+
+        ring = plan["a0_ring"]
+        adc = AdcRing(adc, ring["channel"], ring["ring_bytes"], rp2.DMA, machine.mem32, uctypes.addressof)
+    a0 = Analog(adc, **settings["a0"])
+    blocks = bool(settings["a0"].get("sample_us"))
+    read_u16 = a0.fast_read()[1]  # the ADC's own read_u16
+    a0buf = bytearray(a0_batch * 2)
+    a0whole = memoryview(a0buf)
     write = sys.stdout.buffer.write
     out = bytearray(CHUNK + 512)
     burst = bytearray(imu_batch * imu.SAMPLE_SIZE)
@@ -61,9 +76,11 @@ def main():
     env.start()
     rh.start()
     imu.fifo_start()
+    if blocks:
+        a0.fifo_start()
     now = time.ticks_us()
     p_imu = period["imu"] * imu_batch  # one burst a batch, as ours reads it
-    per = [p_imu, period["env"], period["rh"], period["a0"]]
+    per = [p_imu, period["env"], period["rh"], period["a0"] * (a0_batch if blocks else 1)]
     due = [time.ticks_add(now, p) for p in per]
     n = 0
     samples = 0
@@ -90,6 +107,13 @@ def main():
                 drv.start()
                 size = drv.SAMPLE_SIZE
                 samples += 1
+            elif blocks:  # a batch from the ADC's ring: one count, one copy
+                have = a0.fifo_count() >> 1
+                m = have if have < a0_batch else a0_batch
+                a0.fifo_read_into(a0whole if m == a0_batch else a0whole[:2 * m])
+                src = a0buf
+                size = 2 * m
+                samples += m
             else:
                 v = read_u16()
                 out[n] = v >> 8

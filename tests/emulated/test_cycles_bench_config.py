@@ -16,7 +16,7 @@ def test_naive_gets_our_periods_and_settings():
     shipped = json.loads((ecb.ROOT / "firmware" / "config.json").read_text())
     assert [(s["name"], s["period_us"], s["batch"]) for s in cfg["streams"]] == \
         [(s["name"], s["period_us"], s["batch"]) for s in shipped["streams"]]
-    assert cfg["heap_lock"] is True and cfg["max_iterations"] == ecb.PASSES
+    assert cfg["heap_lock"] is True and cfg["max_iterations"] == ecb.PASSES["shipped"]
     text = ecb._naive(ecb.ROOT, cfg).decode()
     ns = {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse(text).body
           if isinstance(n, ast.Assign) and n.targets[0].id in ("PERIOD_US", "SETTINGS")}
@@ -39,3 +39,20 @@ def test_floor_gets_the_same_schedule_and_reads_the_imu_by_burst():
     bad = dict(cfg, streams=cfg["streams"][:3])
     with pytest.raises(SystemExit, match=r"the config has \['env', 'imu', 'rh'\]"):
         ecb._floor_plan(bad)
+
+
+def test_adc_load_streams_a0_from_the_ring_for_ours_and_the_floor_and_per_sample_for_the_naive():
+    """The adc load: ours and the floor read a0's DMA ring at ADC_SAMPLE_US; the naive, a first
+    prototype, reads read_u16 at the same period (no sample_us: it has no ring)."""
+    cfg = ecb._config(ecb.ROOT / "firmware", "adc")
+    a0 = next(s for s in cfg["streams"] if s["name"] == "a0")
+    assert (a0["period_us"], a0["batch"], a0["settings"]) == \
+        (ecb.ADC_SAMPLE_US, ecb.ADC_BATCH, {"sample_us": ecb.ADC_SAMPLE_US})
+    assert cfg["max_iterations"] == ecb.PASSES["adc"]
+    text = ecb._naive(ecb.ROOT, cfg).decode()
+    ns = {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse(text).body
+          if isinstance(n, ast.Assign) and n.targets[0].id in ("PERIOD_US", "SETTINGS")}
+    assert ns["PERIOD_US"]["a0"] == ecb.ADC_SAMPLE_US and ns["SETTINGS"]["a0"] == {}
+    plan = ecb._floor_plan(cfg)
+    assert plan["settings"]["a0"] == {"sample_us": ecb.ADC_SAMPLE_US} and plan["a0_batch"] == ecb.ADC_BATCH
+    assert plan["a0_ring"] == {"channel": 0, "ring_bytes": 8192}  # boards/emulated_rp2040/board.json
