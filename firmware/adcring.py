@@ -24,7 +24,8 @@ frame from a sample-by-sample one.
 The bus is injected (``dma``: ``rp2.DMA``; ``mem32``: ``machine.mem32``), so a test runs this
 file on the unix port against a register model.  The ring is 2**k bytes aligned to its size (the
 DMA wraps the write address by masking), cut from a buffer twice that size.  Allocation:
-``__init__`` only; ``fifo_*`` and ``written`` allocate nothing (all values stay small ints).
+``__init__`` only; ``fifo_*`` and ``written`` allocate nothing (every value computed at run time
+stays a small int; register addresses above 2**30 are constants, built at import).
 """
 
 import micropython
@@ -92,6 +93,9 @@ class AdcRing:
                                        treq_sel=_DREQ_ADC, chain_to=self._b.channel, irq_quiet=True)
         self._ctrl_b = self._b.pack_ctrl(size=2, inc_read=False, inc_write=False, treq_sel=_TREQ_PERMANENT,
                                          chain_to=self._b.channel, irq_quiet=True)
+        # _a's TRANS_COUNT trigger alias: computed once, as an address above 2**30 is a big int on
+        # a 32-bit port (fifo_start runs under heap_lock, on an overflow)
+        self._rearm = _DMA_BASE + _DMA_CH_STRIDE * self._a.channel + _AL1_TRANS_COUNT_TRIG
         self.sample_us = 0
         self._last = _COUNT  # _a.count at the last look
         self._read = 0  # samples read since fifo_start
@@ -111,8 +115,7 @@ class AdcRing:
         m = self._mem
         m[_DIV] = (_ADC_CLOCK_MHZ * self.sample_us - 1) << 8
         m[_FCS] = _FCS_EN | _FCS_DREQ_EN | _FCS_THRESH_1 | _FCS_UNDER | _FCS_OVER  # OVER/UNDER write-clear
-        self._b.config(read=self._reload, write=_DMA_BASE + _DMA_CH_STRIDE * self._a.channel + _AL1_TRANS_COUNT_TRIG,
-                       count=1, ctrl=self._ctrl_b)
+        self._b.config(read=self._reload, write=self._rearm, count=1, ctrl=self._ctrl_b)
         self._a.config(read=_FIFO, write=self._ring, count=_COUNT, ctrl=self._ctrl, trigger=True)
         self._last = _COUNT
         self._read = 0

@@ -239,10 +239,7 @@ class Burst:
         return late // (batch * p)
 
     def mark(self, i, end, cause):
-        frame = self.s.frame
-        while i < end:
-            frame.mark(i, cause)
-            i += 1
+        self.s.frame.mark_span(i, end, cause)
 
 
 @micropython.native

@@ -16,6 +16,7 @@ Nothing here allocates after ``__init__``; every counter is masked to 30 bits (a
 a 32-bit board, where anything larger is a heap object).
 """
 
+import micropython
 from micropython import const
 
 import wire
@@ -69,6 +70,20 @@ class DataFrame:
         else:
             self.f_sens += 1
 
+    def mark_span(self, i, end, cause):
+        """Samples i..end-1 missing for `cause`: one call for a span (a burst frame's slots), so
+        an overloaded fast stream's marking does not cost a Python call per slot."""
+        n = end - i
+        if n <= 0:
+            return
+        if not (self.f_over or self.f_sens):
+            wire.clear_bitmap(self.buf, self.batch, self.bm)
+        _set_bits(self.buf, self.bm, i, end)
+        if cause == OVERRUN:
+            self.f_over += n
+        else:
+            self.f_sens += n
+
     def send(self, t0, period):
         """The batch is full: the frame is built (its marks counted by cause), packed and queued
         (dropped whole if the output refuses it)."""
@@ -102,3 +117,12 @@ class DataFrame:
         nowhere."""
         self.f_over = 0
         self.f_sens = 0
+
+
+@micropython.viper
+def _set_bits(buf, off: int, i: int, end: int):
+    """Bits i..end-1 of the bitmap at buf[off:] (wire.mark_missing's layout) set."""
+    b = ptr8(buf)  # noqa: F821 (viper built-in)
+    while i < end:
+        b[off + (i >> 3)] |= 1 << (i & 7)
+        i += 1
