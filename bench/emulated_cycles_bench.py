@@ -74,6 +74,8 @@ LOADS = ("shipped", "adc")
 PASSES = {"shipped": 800, "adc": 240}
 ADC_SAMPLE_US = 50  # 20 kHz, 40 kB/s of a0 samples: well inside the emulated USB's reach
 ADC_BATCH = 200  # a frame every 10 ms
+ADC_SETTLE = 16  # conversions at boot (the drivers' probes) left out of the jitter
+JITTER_TARGET = 0.1  # ours' a0 p99 period jitter at most this share of the naive's (issue 14)
 # the target: naive / ours >= 20x at the adc load (issue 14); at the shipped load the floor bounds
 # naive / ours at ~7x, so there ours is held to what it adds to the floor instead
 FLOOR_TARGET = 2.0
@@ -194,11 +196,13 @@ def _crash(r: Reader) -> str | None:
     return next((e.text for e in r.events() if e.code == wire.EV_UNHANDLED_EXCEPTION), None)
 
 
-def run(template: Path, image: Path, which: str, timeout: float) -> dict:
-    """Power the prepared flash on in a fresh folder; the device's own figures."""
+def run(template: Path, image: Path, which: str, timeout: float, a0_period_us: int = 0) -> dict:
+    """Power the prepared flash on in a fresh folder; the device's own figures, and the a0
+    conversions' jitter (`_adc_jitter`) against `a0_period_us`."""
     with tempfile.TemporaryDirectory(prefix="erp-cycles-") as tmp:
         shutil.copy(template / "flash.bin", Path(tmp) / "flash.bin")
         board = EmulatedBoard(tmp, image=image, register=False, fast_forward=False).start()
+        starts = _log_conversions(board)
         r = Reader(board.port)
         t0 = time.monotonic()
         try:
@@ -219,7 +223,34 @@ def run(template: Path, image: Path, which: str, timeout: float) -> dict:
     fig = fig.get("stats", fig)
     return {"samples": fig["samples"], "busy_us": fig["busy_us"], "heap_locked": fig.get("heap_locked"),
             "us_per_sample": fig["busy_us"] / max(fig["samples"], 1), "emulated_s": emulated, "wall_s": wall,
-            "boot_s": boot, "load": _load(which, fig, r.text[:m.start()]), "periods": _periods(r)}
+            "boot_s": boot, "load": _load(which, fig, r.text[:m.start()]), "periods": _periods(r),
+            "jitter": _adc_jitter(starts, a0_period_us)}
+
+
+def _log_conversions(board: EmulatedBoard) -> list[int]:
+    """The emulated ns at which each conversion of ADC0 starts (its sampling instant), as the
+    emulated hardware takes them: an oscilloscope on the ADC, the same instrument for every
+    firmware. Appended from the emulator's thread; costs no emulated cycle."""
+    chip, clock, starts = board.adcs[0], board.device.simulator.clock, []
+    read_u16 = chip.read_u16
+
+    def logged() -> int:
+        starts.append(clock.nanos)
+        return read_u16()
+
+    chip.read_u16 = logged
+    return starts
+
+
+def _adc_jitter(starts: list[int], period_us: int) -> dict:
+    """Period jitter of a0's sampling instants: |interval - period| in us over consecutive
+    conversions after the first ADC_SETTLE (boot probes), p99 and max."""
+    t = starts[ADC_SETTLE:]
+    if len(t) < 3 or not period_us:
+        return {}
+    dev = sorted(abs((b - a) / 1000 - period_us) for a, b in zip(t, t[1:]))
+    return {"n": len(dev), "p99_us": dev[min(len(dev) - 1, int(len(dev) * 0.99))], "max_us": dev[-1],
+            "mean_interval_us": (t[-1] - t[0]) / 1000 / (len(t) - 1)}
 
 
 def _periods(r: Reader) -> dict:
@@ -285,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[tuple[str, str], list[dict]] = {(ld, w): [] for ld in loads for w in kinds}
     with tempfile.TemporaryDirectory(prefix="erp-cycles-bench-") as tmp:
         source = checkout(args.rev, Path(tmp) / "src")
+        a0_period = {ld: next(s["period_us"] for s in _config(source / "firmware", ld)["streams"]
+                              if s["name"] == "a0") for ld in loads}
         for load, which in results:
             t0 = time.monotonic()
             prepare(Path(tmp) / load / which, image, which, source, load)
@@ -292,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.runs):  # interleaved: each run of each firmware at each load in turn
             for (load, which), runs in results.items():
                 try:
-                    res = run(Path(tmp) / load / which, image, which, args.timeout)
+                    res = run(Path(tmp) / load / which, image, which, args.timeout, a0_period[load])
                 except RuntimeError as exc:  # the firmware crashed: no figure to give
                     print(f"{load} {which} run {i + 1}: {exc}", flush=True)
                     return 1
@@ -331,6 +364,15 @@ def main(argv: list[str] | None = None) -> int:
               f"USB, nothing else: bench/floor_main.py); naive / ours {ratio:.1f}x; no firmware delivering these "
               f"samples through these drivers on this port gets below the floor, so naive / floor = {bound:.1f}x "
               f"bounds the ratio any can reach here; ours spends {ours / floor if floor else 0:.2f}x the floor")
+        jo, jn = (results[(load, w)][0]["jitter"] for w in ("ours", "naive"))
+        print(f"{load}: a0 sampling instants (the emulated ADC's conversion starts) against the {a0_period[load]} us "
+              f"period: ours p99 {jo.get('p99_us', 0):.2f} us (max {jo.get('max_us', 0):.2f}, mean interval "
+              f"{jo.get('mean_interval_us', 0):.2f}, {jo.get('n', 0)} intervals); naive p99 {jn.get('p99_us', 0):.2f} "
+              f"us (max {jn.get('max_us', 0):.2f}, mean interval {jn.get('mean_interval_us', 0):.2f}, "
+              f"{jn.get('n', 0)} intervals)")
+        if jn.get("p99_us"):
+            targets.check(f"{load}: a0 p99 period jitter, ours / naive (same ADC)", jo.get("p99_us", 0) / jn["p99_us"],
+                          "<=", JITTER_TARGET, "x", "{:.3f}")
         if load == "adc":
             targets.check("adc: naive / ours cycles per sample (issue 14)", ratio, ">=", TARGET, "x", "{:.1f}")
         else:
