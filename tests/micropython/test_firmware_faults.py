@@ -190,3 +190,24 @@ def test_firmware_config_fallback_streams_defaults(vboard_factory, config, reaso
     assert ev and reason in ev[0].text
     assert [s["kind"] for s in r.of(wire.T_HELLO)[0].hello()["streams"]] == ["bme280", "mpu6050", "sht31", "analog"]
     assert "Traceback" not in r.text
+
+
+def test_firmware_adc_ring_asked_of_a_board_without_one_reads_per_sample(vboard_factory):
+    """a0 with `sample_us` (the RP2040's ADC into a DMA ring) on the virtual board, whose board.json
+    has no `dma_ring_bytes`: the boot says why in one CONFIG_FALLBACK line each (the driver's
+    defaults, the period raised to its minimum), and a0 streams per sample, no crash."""
+    cfg = default_config()
+    a0 = next(s for s in cfg["streams"] if s["sensor"] == "analog")
+    a0.update({"period_us": 50, "batch": 100, "settings": {"sample_us": 50}})
+    board = vboard_factory(link_rate="usb")
+    r = boot(board, cfg)
+    try:
+        r.wait(lambda: len(r.of(wire.T_STATUS)) >= 1 and len(r.of(wire.T_DATA)) >= 4, what="streaming")
+    finally:
+        r.close()
+    why = [e.text for e in r.events() if e.code == wire.EV_CONFIG_FALLBACK]
+    assert any("a0 settings rejected (sample_us needs an ADC with a DMA ring" in w for w in why), why
+    assert any("a0 period_us 50 below the sensor minimum: 100" in w for w in why), why
+    hello = next(s for s in r.of(wire.T_HELLO)[0].hello()["streams"] if s["name"] == "a0")
+    assert hello["period_us"] == 100 and "sample_us" not in hello["config"]
+    assert "Traceback" not in r.text
