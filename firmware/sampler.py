@@ -35,7 +35,6 @@ REBOOT = const(3)  # CMD REBOOT (ACK sent)
 _ST_NOW = const(1)  # = fastloop.ST_NOW ... (the loop state st)
 _ST_K = const(2)
 _ST_LATE = const(3)
-_ST_WAIT = const(4)
 _ST_IT = const(6)
 _ST_LIMIT = const(7)
 _ST_PY = const(8)
@@ -175,8 +174,6 @@ class Sampler:
         st[_ST_LIMIT] = _limit(lock_at, max_it)
         it = 0
         status_due = _ticks_add(_ticks_ms(), status_ms)
-        status_slack = status_ms >> 1
-        status_us = 0  # what the last STATUS took (now30 us)
         feed_due = _ticks_ms()
         try:
             while True:
@@ -196,16 +193,8 @@ class Sampler:
                 if (now - st[_ST_HK]) & _MASK30 >= hk_us:
                     st[_ST_HK] = now
                     ms = _ticks_ms()
-                    # a STATUS (~1 ms on an RP2040) waits for a gap before the next deadline it
-                    # fits in, so no stream's sample is taken late behind it (the a0 jitter of
-                    # the cycle bench); up to status_ms / 2 late, so a schedule without such a
-                    # gap still reports
-                    if _ticks_diff(ms, status_due) >= 0 and (
-                            st[_ST_WAIT] - ((now30() - now) & _MASK30) >= status_us
-                            or _ticks_diff(ms, status_due) >= status_slack):
-                        t_s = now30()
+                    if _ticks_diff(ms, status_due) >= 0:
                         health.status()
-                        status_us = (now30() - t_s) & _MASK30
                         status_due = _ticks_add(status_due, status_ms)
                         if _ticks_diff(ms, status_due) >= 0:
                             status_due = _ticks_add(ms, status_ms)
