@@ -74,16 +74,23 @@ class Hardware:
                     spec = d
             if spec is None:
                 raise HardwareError("board has no ADC %r" % (name,))
-            a = machine.ADC(machine.Pin(spec["pin"]))
-            if "dma_ring_bytes" in spec:  # converts on its own clock into a DMA ring (adcring.py)
-                import rp2
-                import uctypes
-                from adcring import AdcRing
-
-                a = AdcRing(a, spec["channel"], spec["dma_ring_bytes"], rp2.DMA, machine.mem32, uctypes.addressof)
-            a = (a, spec.get("vref_mv", 3300))
+            a = (machine.ADC(machine.Pin(spec["pin"])), spec.get("vref_mv", 3300), spec)
             self._adc[name] = a
         return a
+
+    def _ring(self, adc, spec):
+        """The ADC input's DMA ring (adcring.py), built once and only for a stream that asks for
+        it (``sample_us``): it holds twice dma_ring_bytes of heap and two DMA channels."""
+        key = ("ring", spec["name"])
+        ring = self._adc.get(key)
+        if ring is None:
+            import rp2
+            import uctypes
+            from adcring import AdcRing
+
+            ring = AdcRing(adc, spec["channel"], spec["dma_ring_bytes"], rp2.DMA, machine.mem32, uctypes.addressof)
+            self._adc[key] = ring
+        return ring
 
     def address(self, sensor):
         """(bus object, 7-bit address) of an I2C sensor, or (None, None) for an analog one."""
@@ -97,7 +104,9 @@ class Hardware:
         w = self.wiring(sensor)
         cls = driver_class(w["kind"])
         if "adc" in w:
-            adc, vref = self.adc(w["adc"])
+            adc, vref, spec = self.adc(w["adc"])
+            if settings.get("sample_us") and "dma_ring_bytes" in spec:
+                adc = self._ring(adc, spec)  # converts on its own clock into a DMA ring
             kw = {"vref_mv": vref}
             kw.update(settings)
             return cls(adc, **kw)
