@@ -51,7 +51,7 @@ Runs at boot and on the host; allocates (boot only).
 _PKG = __name__[:__name__.rfind(".") + 1]  # "" on the board, "firmware." on the host
 wire = __import__(_PKG + "wire", None, None, ("data_frame_size",))
 sensors = __import__(_PKG + "sensors", None, None, ("driver",))
-config = __import__(_PKG + "config", None, None, ("kind_of",))
+config = __import__(_PKG + "config", None, None, ("kind_of", "wiring"))
 
 # bytes on a 64-bit port (see the module docstring); object terms scale by 3/4 on 32 bits
 _BASE = 94000  # modules + boot objects, no stream, no ring (measured 103712 with the shim; +2.5 KB at 64cbae0; +2 KB at e91eb76, where one stream used 232 B less than the estimate and a loaded run went over)
@@ -132,12 +132,10 @@ def estimate(cfg, board, word=8, shim=False):
 def _ring_bytes(board, sensor):
     """board.json's dma_ring_bytes of the ADC a config `sensor` (a kind or an ADC name) is
     wired to, 0 when none (or not on an ADC)."""
-    board = board or {}
-    for w in board.get("sensors", ()):
-        if w.get("adc") and sensor in (w.get("adc"), w.get("kind")):
-            for a in board.get("adc", ()):
-                if a.get("name") == w["adc"]:
-                    return a.get("dma_ring_bytes", 0)
+    w = config.wiring(board, sensor)
+    for a in (board or {}).get("adc", ()) if w and w.get("adc") else ():
+        if a.get("name") == w["adc"]:
+            return a.get("dma_ring_bytes", 0)
     return 0
 
 

@@ -130,12 +130,19 @@ def validate(raw):
     return cfg
 
 
-def kind_of(board, sensor):
-    """The board.json kind behind a config ``sensor`` (a kind or an ADC name), None if not wired."""
+def wiring(board, sensor):
+    """The board.json sensors entry behind a config ``sensor`` (a kind or an ADC name), None if
+    not wired."""
     for s in (board or {}).get("sensors", ()):
         if s.get("kind") == sensor or s.get("adc") == sensor:
-            return s.get("kind")
+            return s
     return None
+
+
+def kind_of(board, sensor):
+    """The board.json kind behind a config ``sensor`` (a kind or an ADC name), None if not wired."""
+    w = wiring(board, sensor)
+    return None if w is None else w.get("kind")
 
 
 def check_board(cfg, board):

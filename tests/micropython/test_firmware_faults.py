@@ -174,18 +174,24 @@ def test_firmware_commands_ack_nack_and_garbage(vboard_factory):
     assert led.report().verdict == "ok" and tot.unexplained == tot.dropped_device == tot.lost_link == 0, tot.line()
 
 
-@pytest.mark.parametrize("config, reason", [
-    (None, "no config.json"),
-    ("{not json", "not valid JSON"),
-    ({"streams": [{"sensor": "mpu6050", "period_us": -5}]}, "invalid"),
-])
-def test_firmware_config_fallback_streams_defaults(vboard_factory, config, reason):
+def _boot_streaming(vboard_factory, config):
+    """A virtual board booted with `config`, read until a STATUS and 4 DATA frames came (closed)."""
     board = vboard_factory(link_rate="usb")
     r = boot(board, config)
     try:
         r.wait(lambda: len(r.of(wire.T_STATUS)) >= 1 and len(r.of(wire.T_DATA)) >= 4, what="streaming")
     finally:
         r.close()
+    return r
+
+
+@pytest.mark.parametrize("config, reason", [
+    (None, "no config.json"),
+    ("{not json", "not valid JSON"),
+    ({"streams": [{"sensor": "mpu6050", "period_us": -5}]}, "invalid"),
+])
+def test_firmware_config_fallback_streams_defaults(vboard_factory, config, reason):
+    r = _boot_streaming(vboard_factory, config)
     ev = [e for e in r.events() if e.code == wire.EV_CONFIG_FALLBACK]
     assert ev and reason in ev[0].text
     assert [s["kind"] for s in r.of(wire.T_HELLO)[0].hello()["streams"]] == ["bme280", "mpu6050", "sht31", "analog"]
@@ -199,12 +205,7 @@ def test_firmware_adc_ring_asked_of_a_board_without_one_reads_per_sample(vboard_
     cfg = default_config()
     a0 = next(s for s in cfg["streams"] if s["sensor"] == "analog")
     a0.update({"period_us": 50, "batch": 100, "settings": {"sample_us": 50}})
-    board = vboard_factory(link_rate="usb")
-    r = boot(board, cfg)
-    try:
-        r.wait(lambda: len(r.of(wire.T_STATUS)) >= 1 and len(r.of(wire.T_DATA)) >= 4, what="streaming")
-    finally:
-        r.close()
+    r = _boot_streaming(vboard_factory, cfg)
     why = [e.text for e in r.events() if e.code == wire.EV_CONFIG_FALLBACK]
     assert any("a0 settings rejected (sample_us needs an ADC with a DMA ring" in w for w in why), why
     assert any("a0 period_us 50 below the sensor minimum: 100" in w for w in why), why
