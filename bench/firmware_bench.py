@@ -1,6 +1,6 @@
 """Firmware vs a naive reference firmware on virtual boards: `python -m bench.firmware_bench`.
 
-    python -m bench.firmware_bench [--pairs N] [--seconds S] [--bus instant|simulated|both]
+    python -m bench.firmware_bench [--pairs N] [--seconds S] [--bus instant|simulated|both] [--load shipped|adc|both]
 
 Both run the same drivers against the same simulated chips at full speed (every sensor at its
 driver's MIN_PERIOD_US, ~11,160 samples/s scheduled, link "usb"), ours and naive alternating
@@ -22,6 +22,11 @@ lock, so its free heap cannot show an allocation; the naive's own gc.mem_alloc()
 timing) and the DATA framing overhead of the frames received in the window (missing samples are
 bytes that carry nothing).  Targets: loop work >= 20x cheaper than the naive's, p99 jitter <= 0.1x,
 bytes per sample <= 0.2x, 0 allocations and 0 GC runs under heap_lock (engaged, as the device says).
+
+Loads: "shipped" is the above; "adc" is the same with a0 at 20 kHz (ADC_SAMPLE_US): ours converts
+on the ADC's own clock into its DMA ring (firmware/adcring.py on the virtual board's RP2040 ADC
+and DMA registers, boards/virtual/shim/_vregs.py) and takes a 200-sample frame at a time; the
+naive calls read_u16 every 50 us (bench/emulated_cycles_bench.naive_main_for gives it the period).
 """
 from __future__ import annotations
 
@@ -35,16 +40,31 @@ import time
 from pathlib import Path
 
 from bench import measure
+from bench.emulated_cycles_bench import naive_main_for
 from firmware import wire
 from host.virtual_board.board import VirtualBoard
 from host.testkit.fwboard import FIRMWARE, Reader, install
 
 ROOT = Path(__file__).resolve().parents[1]
-NAIVE = ROOT / "bench" / "naive_main.py"
 MIN_PERIODS = {"mpu6050": 1000, "bme280": 9800, "sht31": 16000, "analog": 100}
 TARGET_WORK = 20.0
 TARGET_JITTER = 0.1
 TARGET_BYTES = 0.2
+LOADS = ("shipped", "adc")
+ADC_SAMPLE_US = 50  # 20 kHz, as in bench/emulated_cycles_bench.py
+ADC_BATCH = 200
+
+
+def _streams(load: str, fifo: bool = True) -> dict:
+    """The shipped config at every sensor's MIN_PERIOD_US; at the "adc" load a0 from the ring."""
+    cfg = json.loads((FIRMWARE / "config.json").read_text())
+    for s in cfg["streams"]:
+        s["period_us"] = MIN_PERIODS[s["sensor"]]
+        if s["sensor"] == "mpu6050" and not fifo:
+            s["settings"] = dict(s.get("settings", {}), fifo=False)
+        if s["sensor"] == "analog" and load == "adc":
+            s.update({"period_us": ADC_SAMPLE_US, "batch": ADC_BATCH, "settings": {"sample_us": ADC_SAMPLE_US}})
+    return cfg
 
 
 def percentile(values: list[int], q: float) -> int:
@@ -73,12 +93,8 @@ def _window(r: Reader, board, seconds: float) -> tuple:
     return r.frames[n0:n1], r.text[k0:k1], b1 - b0, t1 - t0, c1 - c0
 
 
-def run_ours(tmp: Path, seconds: float, bus_mode: str, fifo: bool = True) -> dict:
-    cfg = json.loads((FIRMWARE / "config.json").read_text())
-    for s in cfg["streams"]:
-        s["period_us"] = MIN_PERIODS[s["sensor"]]
-        if s["sensor"] == "mpu6050" and not fifo:
-            s["settings"] = dict(s.get("settings", {}), fifo=False)
+def run_ours(tmp: Path, seconds: float, bus_mode: str, fifo: bool = True, load: str = "shipped") -> dict:
+    cfg = _streams(load, fifo)
     cfg.update({"heap_lock": True, "bench_jitter": True, "status_period_ms": 500})
     board = VirtualBoard(tmp, link_rate="usb", register=False, bus_mode=bus_mode).start()
     try:
@@ -113,14 +129,14 @@ def run_ours(tmp: Path, seconds: float, bus_mode: str, fifo: bool = True) -> dic
     }
 
 
-def run_naive(tmp: Path, seconds: float, bus_mode: str) -> dict:
+def run_naive(tmp: Path, seconds: float, bus_mode: str, load: str = "shipped") -> dict:
     board = VirtualBoard(tmp, link_rate="usb", register=False, bus_mode=bus_mode).start()
     try:
         fs = board.fs
         for src in sorted((FIRMWARE / "sensors").glob("*.py")):
             (fs / "sensors" / src.name).parent.mkdir(parents=True, exist_ok=True)
             (fs / "sensors" / src.name).write_bytes(src.read_bytes())
-        (fs / "main.py").write_bytes(NAIVE.read_bytes())
+        (fs / "main.py").write_bytes(naive_main_for(ROOT, _streams(load), count_alloc=True))
         r = Reader(board.port)
         board.power_cycle()
         board.wait_boot(2)
@@ -155,7 +171,7 @@ def run_naive(tmp: Path, seconds: float, bus_mode: str) -> dict:
 ROWS = [  # key, label, unit, ratio target (ours / naive), formatted
     ("work_us", "loop work per sample (device ticks_us)", "us", None),
     ("cpu_us", "VM CPU time per sample (/proc)", "us", None),
-    ("samples_s", "samples/s delivered (schedule ~11,160)", "", None),
+    ("samples_s", "samples/s delivered (schedule: shipped ~11,160, adc ~21,160)", "", None),
     ("bytes_per_sample", "bytes on the wire per delivered sample", "B", TARGET_BYTES),
     ("p50", "IMU interval jitter p50", "us", None),
     ("p99", "IMU interval jitter p99", "us", TARGET_JITTER),
@@ -164,7 +180,7 @@ ROWS = [  # key, label, unit, ratio target (ours / naive), formatted
 
 
 def report(mode: str, ours: list[dict], naive: list[dict], targets: measure.Targets) -> None:
-    print(f"\n### bus {mode}: {len(ours)} interleaved pairs; min / median / max")
+    print(f"\n### {mode}: {len(ours)} interleaved pairs; min / median / max")
     print(f"{'measure':<44}{'pagerless':>28}{'naive':>30}{'ratio':>9}")
     for key, label, unit, _ in ROWS:
         a, b = measure.spread(o[key] for o in ours), measure.spread(n[key] for n in naive)
@@ -198,22 +214,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=3.0, help="measuring window per run (default 3)")
     p.add_argument("--bus", choices=("both", "simulated", "instant"), default="instant",
                    help="virtual-board bus mode(s) to run (default instant)")
+    p.add_argument("--load", choices=("both", *LOADS), default="both",
+                   help="shipped: the shipped streams at their minimum periods; adc: the same with a0 at "
+                        "20 kHz from the ADC's DMA ring (default both)")
     p.add_argument("--imu-fifo", choices=("on", "off"), default="on",
                    help="ours: IMU bursts from the MPU-6050's FIFO (on: its period is the chip's) "
                         "or per-sample register reads (off), as the naive reads it")
     args = p.parse_args(argv)
     modes = ("instant", "simulated") if args.bus == "both" else (args.bus,)
+    loads = LOADS if args.load == "both" else (args.load,)
     measure.header("firmware_bench")
     targets = measure.Targets()
     with tempfile.TemporaryDirectory(prefix="firmware-bench-") as d:
         os.environ["PAGERLESS_HOME"] = str(Path(d) / "home")
         for mode in modes:
-            k = iter(range(1000))
-            ours, naive = measure.interleave(
-                args.pairs,
-                lambda: run_ours(Path(d) / f"ours-{mode}-{next(k)}", args.seconds, mode, args.imu_fifo == "on"),
-                lambda: run_naive(Path(d) / f"naive-{mode}-{next(k)}", args.seconds, mode))
-            report(mode, ours, naive, targets)
+            for load in loads:
+                k = iter(range(1000))
+                ours, naive = measure.interleave(
+                    args.pairs,
+                    lambda: run_ours(Path(d) / f"ours-{mode}-{next(k)}", args.seconds, mode, args.imu_fifo == "on", load),
+                    lambda: run_naive(Path(d) / f"naive-{mode}-{next(k)}", args.seconds, mode, load))
+                report(f"bus {mode}, load {load}", ours, naive, targets)
     return targets.exit_code()
 
 

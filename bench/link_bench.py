@@ -21,8 +21,9 @@ reads the port.  After a warm-up that fills the pty's buffer, over a window:
                 this process too, on its own threads, and is not counted).
 Then the firmware is asked back to the REPL (it flushes and sends a last STATUS) and the sample
 ledger (host/monitoring/ledger.py) must balance: verdict ok, 0 unexplained.
-Targets: payload >= 95 % of capacity at both UART rates; at USB the device offers >= 0.9 MB/s of
-samples and the monitor keeps up (nothing dropped on the device, every received byte decoded).
+Targets: payload >= 95 % of capacity at every rate, and at USB the device offers >= 0.9 MB/s of
+samples (a0 at 500 kS/s from the ADC's DMA ring): the monitor keeps up when the payload fills the
+link, so what the device drops (counted in the ledger) waits on the link, not on the reader.
 """
 from __future__ import annotations
 
@@ -54,8 +55,10 @@ def _imus(n: int, batch: int = 100, period_us: int = 1000) -> list[dict]:
             for i in range(n)]
 
 
-# name: (streams, warm-up s, window s, ring bytes); each offers more than the link carries, except
-# USB, where it is the most the firmware can offer (16 streams, the config's limit, at 1 kHz).
+# name: (streams, warm-up s, window s, ring bytes); each offers more than the link carries.  At USB
+# that takes the ADC converting on its own clock into its DMA ring (firmware/adcring.py, the
+# board's `dma_ring_bytes`): a0 at 500 kS/s, 1 MB/s of samples in 500-sample frames; the most
+# per-sample streams can offer is 16 IMUs at 1 kHz, 224 kB/s (the config's limit of 16 streams).
 # The streams complete their frames together (same period and batch): the ring holds one such burst
 # plus what the link has not drained yet (a smaller one drops part of each burst and then leaves the
 # link idle until the next: 16 KiB at 921600 carried ~77 %), and is small enough to be full, and
@@ -63,7 +66,8 @@ def _imus(n: int, batch: int = 100, period_us: int = 1000) -> list[dict]:
 LINKS = {
     "uart115200": (_imus(4, 200, 4000), 8.0, 12.0, 16384),   # 14 kB/s offered (1.22x), 11.5 kB/s carried
     "uart921600": (_imus(16, 200, 2000), 3.0, 8.0, 65536),   # 112 kB/s offered (1.22x), 92 kB/s carried
-    "usb": (_imus(16), 2.0, 5.0, 65536),                     # 224 kB/s at most, 1 MB/s carried
+    "usb": ([{"name": "a0", "sensor": "analog", "period_us": 2, "batch": 500, "settings": {"sample_us": 2}}],
+            2.0, 5.0, 65536),                                # 1 MB/s offered (~1.01x with framing), 1 MB/s carried
 }
 TARGET_SHARE = 95.0
 TARGET_OFFER = 0.9e6
@@ -220,16 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             targets.fail(f"{n}: every lost sample accounted", f"{len(bad)} of {len(res)} runs: verdict "
                          f"{bad[0]['verdict']}, {bad[0]['unexplained']} unexplained, {bad[0]['errors']} decode errors in the window")
-        if n.startswith("uart"):
-            targets.check(f"{n}: payload share of the link", measure.spread(r["samples"] for r in res).median,
-                          ">=", TARGET_SHARE, " %", "{:.1f}")
-        else:
+        targets.check(f"{n}: payload share of the link", measure.spread(r["samples"] for r in res).median,
+                      ">=", TARGET_SHARE, " %", "{:.1f}")
+        if not n.startswith("uart"):
+            # the monitor keeps up: the link, not the reader, is what the device's drops wait on
             targets.check(f"{n}: samples offered by the firmware", measure.spread(r["offered"] for r in res).median,
                           ">=", TARGET_OFFER, " B/s", "{:,.0f}")
-            kept = [r for r in res if r["dropped_frames"] == 0 and r["errors"] == 0]
-            if len(kept) < len(res):
-                targets.fail(f"{n}: the link and the monitor take everything offered",
-                             f"{len(res) - len(kept)} of {len(res)} runs dropped frames on the device")
     return targets.exit_code()
 
 

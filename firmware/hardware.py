@@ -84,7 +84,10 @@ class Hardware:
         key = ("ring", spec["name"])
         ring = self._adc.get(key)
         if ring is None:
-            import rp2
+            try:
+                import rp2
+            except ImportError:
+                raise ValueError("sample_us needs an ADC with a DMA ring: this port has no rp2.DMA") from None
             import uctypes
             from adcring import AdcRing
 

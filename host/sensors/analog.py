@@ -26,8 +26,15 @@ def convert(rec: np.ndarray, calibration: bytes, config: dict) -> dict[str, np.n
     return {"voltage_v": rec["voltage"].astype(np.float64) * (vref_mv / 1000.0) / full_scale}
 
 
+_NOISE_V = 0.001  # 1 mV rms of input noise: about 1.2 LSB at 3.3 V
+_NOISE_BITS = 16  # a table of 65,536 seeded draws, picked by a hash of the conversion's index
+_GOLDEN = 0x9E3779B97F4A7C15  # Fibonacci hashing: consecutive indices land far apart in the table
+
+
 class AnalogSource(AnalogChip):
-    """Each ``read_u16`` is one conversion at the clock's current time."""
+    """One conversion at a time (``read_u16``, at the clock's current time) or a block of them
+    (``codes12``, at given board times: the virtual board's free-running ADC).  Both are the same
+    function of (time, conversion index), so a block split anywhere gives the same codes."""
 
     KIND = "analog"
 
@@ -40,20 +47,30 @@ class AnalogSource(AnalogChip):
         # A sensor output (e.g. a thermistor divider) kept well inside the rails.
         self._signal = Drift(env, 0.25 * self.vref_v, 0.75 * self.vref_v,
                              ((0.05 * self.vref_v, 60.0), (0.01 * self.vref_v, 7.0)))
+        self._noise = np.random.default_rng(self._rng("noise", 0).getrandbits(64)).normal(
+            0.0, _NOISE_V, 1 << _NOISE_BITS)
         self._count = 0
         self._last_code: int | None = None
         self._voltage = math.nan
 
+    def codes12(self, t: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """12-bit codes (uint16) of the conversions `index` taken at board times `t` (seconds)."""
+        if self._frozen and self._last_code is not None:
+            return np.full(len(t), self._last_code >> 4, np.uint16)
+        h = (index.astype(np.uint64) * np.uint64(_GOLDEN)) >> np.uint64(64 - _NOISE_BITS)
+        volts = np.clip(self._signal.at(t) + self._noise[h], 0.0, self.vref_v)
+        codes = np.minimum(4095, (volts / self.vref_v * 4096.0).astype(np.int64)).astype(np.uint16)
+        if len(codes):
+            self._voltage = float(volts[-1])
+            self._last_code = (int(codes[-1]) << 4) | (int(codes[-1]) >> 8)
+        return codes
+
     def read_u16(self) -> int:
         if self._frozen and self._last_code is not None:
             return self._last_code
-        rng = self._rng("noise", self._count)
+        code12 = int(self.codes12(np.array([self._clock()]), np.array([self._count]))[0])
         self._count += 1
-        volts = min(self.vref_v, max(0.0, self._signal(self._clock()) + rng.gauss(0.0, 0.001)))
-        code12 = min(4095, int(volts / self.vref_v * 4096.0))
-        self._voltage = volts
-        self._last_code = (code12 << 4) | (code12 >> 8)
-        return self._last_code
+        return (code12 << 4) | (code12 >> 8)
 
     def truth(self) -> dict[str, float]:
         """Voltage behind the most recent conversion (NaN before the first one)."""

@@ -13,6 +13,8 @@ import random
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 Clock = Callable[[], float]
 
 
@@ -85,6 +87,10 @@ class AnalogChip:
     def read_u16(self) -> int:
         raise NotImplementedError
 
+    def codes12(self, t: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """12-bit codes of conversions `index` taken at board times `t` (a free-running ADC)."""
+        raise NotImplementedError
+
     def freeze(self, frozen: bool) -> None:
         self._frozen = bool(frozen)
 
@@ -112,6 +118,13 @@ class Drift:
         value = self.base
         for amp, omega, phase in self._terms:
             value += amp * math.sin(omega * t + phase)
+        return value
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        """The same function at many instants at once (a block of ADC conversions)."""
+        value = np.full(np.shape(t), self.base)
+        for amp, omega, phase in self._terms:
+            value += amp * np.sin(omega * t + phase)
         return value
 
     def rate(self, t: float) -> float:

@@ -19,6 +19,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from host.device import registry
 from host.device.boards import UNLIMITED, BoardDefinition, load_board_file
 from host.errors import BoardDefinitionError
@@ -111,6 +113,7 @@ class VirtualBoard(Handler, FaultApi):
         self.buses = Buses(seed, wire_time=bus_mode != "instant")  # "instant": no wire time (benchmarks)
         self.chips: dict[str, object] = {}
         self.adcs: dict[int, AnalogChip] = {}
+        self._adc_runs: dict[int, tuple[float, float]] = {}  # pin -> (board time of START_MANY, period s)
         self._build_hardware()
         self.link = PtyBridge(link_rate, seed, on_device_output=lambda data: self._repl.watch(data),
                          on_port_change=self._port_changed)
@@ -296,6 +299,24 @@ class VirtualBoard(Handler, FaultApi):
         if src is None:
             raise BusError(22, f"no ADC on pin {channel}")
         return src.read_u16()
+
+    def adc_start(self, channel: int, period_q: int) -> None:
+        """The ADC's free-running run on `channel` starts now (period in 1/256 of a 48 MHz cycle),
+        or stops (0): conversion k of the run is taken k + 1 periods after this instant."""
+        if period_q:
+            self._adc_runs[channel] = (self.clock(), period_q / 256 / 48e6)
+        else:
+            self._adc_runs.pop(channel, None)
+
+    def adc_block(self, channel: int, first: int, n: int) -> bytes:
+        """12-bit codes (u16 LE) of conversions first .. first + n - 1 of the running run."""
+        src = self.adcs.get(channel)
+        run = self._adc_runs.get(channel)
+        if src is None or run is None:
+            raise BusError(22, f"no free-running ADC on pin {channel}")
+        t0, period = run
+        k = np.arange(first, first + n, dtype=np.int64)
+        return src.codes12(t0 + (k + 1) * period, k).astype("<u2").tobytes()
 
     def wdt_start(self, timeout_ms: int) -> None:
         self._wdt_timeout = timeout_ms / 1000

@@ -23,11 +23,13 @@ OP_ADC = 7
 OP_WDT_START = 8
 OP_WDT_FEED = 9
 OP_RESET = 10
+OP_ADC_START = 11
+OP_ADC_BLOCK = 12
 
 HEADER = struct.Struct("<BBBBHH")
 REPLY = struct.Struct("<BBH")
 #: ops whose `length` field counts body bytes that follow the header
-_WRITES = {OP_I2C_INIT, OP_WRITETO, OP_WRITE_MEM, OP_WDT_START}
+_WRITES = {OP_I2C_INIT, OP_WRITETO, OP_WRITE_MEM, OP_WDT_START, OP_ADC_START, OP_ADC_BLOCK}
 
 
 class BusError(Exception):
@@ -46,6 +48,8 @@ class Handler:
     def i2c_write(self, bus: int, addr: int, data: bytes) -> None: ...
     def i2c_read(self, bus: int, addr: int, n: int) -> bytes: ...
     def adc_read(self, channel: int) -> int: ...
+    def adc_start(self, channel: int, period_q: int) -> None: ...
+    def adc_block(self, channel: int, first: int, n: int) -> bytes: ...
     def wdt_start(self, timeout_ms: int) -> None: ...
     def wdt_feed(self) -> None: ...
     def reset_request(self, cause: int) -> None: ...
@@ -126,6 +130,10 @@ class IpcServer:
                     h.wdt_feed()  # one-way
                 elif op == OP_ADC:
                     reply(0, struct.pack("<H", h.adc_read(addr)))
+                elif op == OP_ADC_BLOCK:
+                    reply(0, h.adc_block(addr, struct.unpack("<Q", body)[0], memaddr))
+                elif op == OP_ADC_START:
+                    h.adc_start(addr, struct.unpack("<I", body)[0])  # one-way
                 elif op == OP_SCAN:
                     reply(0, h.scan(bus))
                 elif op == OP_I2C_INIT:

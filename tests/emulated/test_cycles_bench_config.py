@@ -17,7 +17,7 @@ def test_naive_gets_our_periods_and_settings():
     assert [(s["name"], s["period_us"], s["batch"]) for s in cfg["streams"]] == \
         [(s["name"], s["period_us"], s["batch"]) for s in shipped["streams"]]
     assert cfg["heap_lock"] is True and cfg["max_iterations"] == ecb.PASSES["shipped"]
-    text = ecb._naive(ecb.ROOT, cfg).decode()
+    text = ecb.naive_main_for(ecb.ROOT, cfg).decode()
     ns = {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse(text).body
           if isinstance(n, ast.Assign) and n.targets[0].id in ("PERIOD_US", "SETTINGS")}
     assert ns["PERIOD_US"] == {s["name"]: s["period_us"] for s in cfg["streams"]}
@@ -49,7 +49,7 @@ def test_adc_load_streams_a0_from_the_ring_for_ours_and_the_floor_and_per_sample
     assert (a0["period_us"], a0["batch"], a0["settings"]) == \
         (ecb.ADC_SAMPLE_US, ecb.ADC_BATCH, {"sample_us": ecb.ADC_SAMPLE_US})
     assert cfg["max_iterations"] == ecb.PASSES["adc"]
-    text = ecb._naive(ecb.ROOT, cfg).decode()
+    text = ecb.naive_main_for(ecb.ROOT, cfg).decode()
     ns = {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse(text).body
           if isinstance(n, ast.Assign) and n.targets[0].id in ("PERIOD_US", "SETTINGS")}
     assert ns["PERIOD_US"]["a0"] == ecb.ADC_SAMPLE_US and ns["SETTINGS"]["a0"] == {}

@@ -56,7 +56,7 @@ def test_typed_fields_of_the_shipped_boards():
         ("bme280", 0, 0x76, None), ("mpu6050", 0, 0x68, None), ("sht31", 0, 0x44, None), ("analog", None, None, "a0")]
     assert vb.link.default_rate == "usb" and vb.link.default_bytes_per_s == 1_000_000
     assert (rp2.adc[0].channel, rp2.adc[0].dma_ring_bytes) == (0, 8192)  # firmware/adcring.py's ring
-    assert (vb.adc[0].channel, vb.adc[0].dma_ring_bytes) == (None, None)  # no DMA: read_u16 per sample
+    assert (vb.adc[0].channel, vb.adc[0].dma_ring_bytes) == (0, 8192)  # its shim models the ADC and DMA (_vregs.py)
     assert vb.heap_profiles == {"rp2040": "376k", "esp32": "220k"}
     with pytest.raises(BoardDefinitionError, match="flash method 'uf2', not 'esptool'"):
         rp2.flash_as(EsptoolFlash)

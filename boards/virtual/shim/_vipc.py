@@ -32,6 +32,8 @@ OP_ADC = const(7)
 OP_WDT_START = const(8)
 OP_WDT_FEED = const(9)
 OP_RESET = const(10)
+OP_ADC_START = const(11)  # one-way: body u32 period in 1/256 ADC cycles (0: stop)
+OP_ADC_BLOCK = const(12)  # memaddr: conversions wanted; body u64 first index; reply u16 codes
 HDR = const(8)
 _MAXDATA = const(1024)
 

@@ -14,7 +14,7 @@ from micropython import const
 
 from _vi2c import I2C, SoftI2C  # noqa: F401
 from _vadc import ADC  # noqa: F401
-from _vipc import HDR, OP_RESET, OP_WDT_FEED, OP_WDT_START, put_u32, reply, req, send
+from _vipc import ESP32, HDR, OP_RESET, OP_WDT_FEED, OP_WDT_START, put_u32, reply, req, send
 from _vpin import Pin, Signal  # noqa: F401
 
 try:
@@ -43,6 +43,7 @@ except OSError:
     pass
 _FEED = bytes((OP_WDT_FEED, 0, 0, 0, 0, 0, 0, 0))
 _LAZY = ("UART", "SPI", "SoftSPI", "PWM", "RTC")
+_MEM = {"mem8": 0, "mem16": 1, "mem32": 2}
 
 
 def __getattr__(name):
@@ -50,6 +51,12 @@ def __getattr__(name):
         import _vperiph
 
         return getattr(_vperiph, name)
+    if name in _MEM and not ESP32:
+        import _vregs  # the RP2040's ADC and DMA registers (rp2040 profile)
+
+        m = _vregs.Mem(_MEM[name])
+        globals()[name] = m
+        return m
     raise AttributeError(name)
 
 
