@@ -314,6 +314,7 @@ class Dma:
         self.adc = adc
         adc.dma = self
         self._depth = 0  # chain recursion guard
+        self._pc = None  # the paced channel last found
 
     # -- registers
     def read_reg(self, off):
@@ -417,8 +418,14 @@ class Dma:
         self._complete(c)
 
     def _paced(self):
+        """The busy channel paced by DREQ_ADC reading the ADC's FIFO (the last one found is looked
+        at first: a scan of 12 channels on every look was most of the model's cost)."""
+        c = self._pc
+        if c is not None and c.busy and c.ctrl >> 15 & 0x3F == DREQ_ADC and c.read == ADC_BASE + _FIFO:
+            return c
         for c in self.ch:
-            if c.busy and c.treq() == DREQ_ADC and c.read == ADC_BASE + _FIFO:
+            if c.busy and c.ctrl >> 15 & 0x3F == DREQ_ADC and c.read == ADC_BASE + _FIFO:
+                self._pc = c
                 return c
         return None
 
