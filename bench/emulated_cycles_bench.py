@@ -134,17 +134,18 @@ def naive_main_for(source: Path, cfg: dict, count_alloc: bool = False) -> bytes:
                         1).encode()
 
 
-def _floor_plan(cfg: dict) -> dict:
-    """bench/floor_main.py's schedule: the config's streams (its four, by name), periods, settings."""
+def floor_plan(cfg: dict, board: str = "emulated_rp2040", reports: int = 1) -> dict:
+    """bench/floor_main.py's schedule: the config's streams (its four, by name), periods, settings;
+    `board`'s a0 ring wiring; a stats line each second, `reports` in all."""
     streams = {s["name"]: s for s in cfg["streams"]}
     if set(streams) != {"imu", "env", "rh", "a0"}:
         raise SystemExit(f"emulated_cycles_bench: error: bench/floor_main.py reads imu, env, rh and a0; the config "
                          f"has {sorted(streams)}")
-    adc = load_board("emulated_rp2040").adc_input("a0")  # the ring's wiring, when a0 reads one
+    adc = load_board(board).adc_input("a0")  # the ring's wiring, when a0 reads one
     return {"period_us": {k: s["period_us"] for k, s in streams.items()},
             "settings": {k: s.get("settings", {}) for k, s in streams.items()},
             "imu_batch": streams["imu"]["batch"], "a0_batch": streams["a0"]["batch"],
-            "a0_ring": {"channel": adc.channel, "ring_bytes": adc.dma_ring_bytes}}
+            "a0_ring": {"channel": adc.channel, "ring_bytes": adc.dma_ring_bytes}, "reports": reports}
 
 
 def checkout(rev: str, into: Path) -> Path:
@@ -175,7 +176,7 @@ def prepare(folder: Path, image: Path, which: str, source: Path, load: str = "sh
         if which == "floor":  # it reads a0's DMA ring, when it has one, as ours does
             tree["adcring.py"] = (source / "firmware" / "adcring.py").read_bytes()
             tree["main.py"] = (source / "bench" / "floor_main.py").read_bytes()
-            tree["floor_plan.json"] = json.dumps(_floor_plan(cfg)).encode()
+            tree["floor_plan.json"] = json.dumps(floor_plan(cfg)).encode()
         else:
             tree["main.py"] = naive_main_for(source, cfg)
     write_flash(folder, image, tree)

@@ -29,7 +29,7 @@ def test_naive_gets_our_periods_and_settings():
 def test_floor_gets_the_same_schedule_and_reads_the_imu_by_burst():
     """bench/floor_main.py (the bound on any firmware's ratio) runs our config's schedule."""
     cfg = ecb._config(ecb.ROOT / "firmware")
-    plan = ecb._floor_plan(cfg)
+    plan = ecb.floor_plan(cfg)
     assert plan["period_us"] == {s["name"]: s["period_us"] for s in cfg["streams"]}
     assert plan["settings"]["imu"]["sample_rate_div"] == 4
     assert plan["imu_batch"] == next(s["batch"] for s in cfg["streams"] if s["name"] == "imu")
@@ -38,7 +38,7 @@ def test_floor_gets_the_same_schedule_and_reads_the_imu_by_burst():
     assert "fifo_read_into" in text and "read_into(buf)" not in text  # one burst a batch, no register reads
     bad = dict(cfg, streams=cfg["streams"][:3])
     with pytest.raises(SystemExit, match=r"the config has \['env', 'imu', 'rh'\]"):
-        ecb._floor_plan(bad)
+        ecb.floor_plan(bad)
 
 
 def test_adc_load_streams_a0_from_the_ring_for_ours_and_the_floor_and_per_sample_for_the_naive():
@@ -53,6 +53,6 @@ def test_adc_load_streams_a0_from_the_ring_for_ours_and_the_floor_and_per_sample
     ns = {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse(text).body
           if isinstance(n, ast.Assign) and n.targets[0].id in ("PERIOD_US", "SETTINGS")}
     assert ns["PERIOD_US"]["a0"] == ecb.ADC_SAMPLE_US and ns["SETTINGS"]["a0"] == {}
-    plan = ecb._floor_plan(cfg)
+    plan = ecb.floor_plan(cfg)
     assert plan["settings"]["a0"] == {"sample_us": ecb.ADC_SAMPLE_US} and plan["a0_batch"] == ecb.ADC_BATCH
     assert plan["a0_ring"] == {"channel": 0, "ring_bytes": 8192}  # boards/emulated_rp2040/board.json
