@@ -131,6 +131,13 @@ class Drift:
         """Time derivative, used where a physical rate must match the motion (gyro vs. tilt)."""
         return sum(amp * omega * math.cos(omega * t + phase) for amp, omega, phase in self._terms)
 
+    def rate_at(self, t: np.ndarray) -> np.ndarray:
+        """``rate`` at many instants at once."""
+        value = np.zeros(np.shape(t))
+        for amp, omega, phase in self._terms:
+            value += amp * omega * np.cos(omega * t + phase)
+        return value
+
     def max_rate(self) -> float:
         return sum(abs(amp) * omega for amp, omega, _ in self._terms)
 

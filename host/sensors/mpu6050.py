@@ -97,9 +97,12 @@ def convert(rec: np.ndarray, calibration: bytes, config: dict) -> dict[str, np.n
 
 # --- the simulated chip --------------------------------------------------------------------------
 
-def _i16(value: float) -> int:
-    """Nearest code, saturated as the output registers do."""
-    return min(32767, max(-32768, round(value)))
+_NOISE_BITS = 16
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing of (sample, channel) into the noise table
+_CHANNEL = np.arange(7, dtype=np.uint64)
+# each FIFO_EN bit's byte columns in a 14-byte sample row (accel, temperature, gyro x, y, z)
+_FIFO_COLUMNS = tuple((bit, np.arange(reg - REG_ACCEL_XOUT_H, reg - REG_ACCEL_XOUT_H + n)) for bit, reg, n in _FIFO_SOURCES)
+_TRUTH = ("accel_x_mps2", "accel_y_mps2", "accel_z_mps2", "temperature_c", "gyro_x_dps", "gyro_y_dps", "gyro_z_dps")
 
 
 class MPU6050(I2CChip):
@@ -124,6 +127,9 @@ class MPU6050(I2CChip):
         self._gyro_bias = tuple(rng.uniform(-2.0, 2.0) for _ in range(3))
         self._accel_bias = tuple(rng.uniform(-0.01, 0.01) for _ in range(3))
         self._samples = 0  # lifetime sample count before the current grid: indexes the noise
+        # seeded standard normal draws, picked per (sample, channel) by a hash of the pair: counter
+        # based, so a sample's noise does not depend on how samples were grouped into blocks
+        self._noise = np.random.default_rng(self._rng("noise", 0).getrandbits(64)).standard_normal(1 << _NOISE_BITS)
         self._reset(self._clock())
 
     def _reset(self, now: float) -> None:
@@ -161,16 +167,20 @@ class MPU6050(I2CChip):
         self._grid_last = idx
         per = self._fifo_sample_bytes()
         if not per:
-            self._sample(self._samples + idx, self._grid_t0 + idx / rate)
+            self._samples_block(np.array([idx]), rate)
             return
         # every sample since the last transaction goes into the FIFO; of a long gap only the
         # samples whose bytes can still be in it are computed (the rest overflowed)
         start = max(first, idx - (FIFO_SIZE // per + 1))
         if start > first:
             self._fifo_overflowed()
-        for k in range(start, idx + 1):
-            self._sample(self._samples + k, self._grid_t0 + k / rate)
-            self._fifo_push(per)
+        rows = self._samples_block(np.arange(start, idx + 1), rate)
+        cols = [c for bit, c in _FIFO_COLUMNS if self._regs[REG_FIFO_EN] & bit]
+        fifo = self._fifo
+        fifo += rows[:, np.concatenate(cols)].tobytes()
+        if len(fifo) > FIFO_SIZE:
+            del fifo[:len(fifo) - FIFO_SIZE]  # the oldest bytes are lost (RM 4.31)
+            self._fifo_overflowed()
 
     # --- FIFO --------------------------------------------------------------------------------------
 
@@ -180,16 +190,6 @@ class MPU6050(I2CChip):
         if not regs[REG_USER_CTRL] & USER_FIFO_EN:
             return 0
         return sum(n for bit, _reg, n in _FIFO_SOURCES if regs[REG_FIFO_EN] & bit)
-
-    def _fifo_push(self, per: int) -> None:
-        regs = self._regs
-        fifo = self._fifo
-        for bit, reg, n in _FIFO_SOURCES:
-            if regs[REG_FIFO_EN] & bit:
-                fifo += regs[reg:reg + n]
-        if len(fifo) > FIFO_SIZE:
-            del fifo[:len(fifo) - FIFO_SIZE]  # the oldest bytes are lost (RM 4.31)
-            self._fifo_overflowed()
 
     def _fifo_overflowed(self) -> None:
         if self._regs[REG_INT_ENABLE] & INT_FIFO_OFLOW:
@@ -213,47 +213,54 @@ class MPU6050(I2CChip):
 
     # --- samples -----------------------------------------------------------------------------------
 
-    def _physics(self, t: float, k: int) -> tuple[float, float, float, float, float, float, float]:
-        """Acceleration (g), die temperature (C) and angular rate (deg/s) at time ``t``, sample ``k``."""
-        rng = self._rng("noise", k)
-        roll, pitch = math.radians(self._roll(t)), math.radians(self._pitch(t))
-        sigma_a = 400e-6 * math.sqrt(ACCEL_BANDWIDTH_HZ[self._regs[REG_CONFIG] & 7])  # 400 ug/sqrt(Hz)
-        sigma_g = 0.005 * math.sqrt(ACCEL_BANDWIDTH_HZ[self._regs[REG_CONFIG] & 7])  # 0.005 dps/sqrt(Hz)
+    def _physics(self, t: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """(n, 7): acceleration (g), die temperature (C) and angular rate (deg/s) at times ``t``,
+        samples ``k`` (lifetime indices: the noise's)."""
+        z = self._noise[((k.astype(np.uint64)[:, None] * np.uint64(7) + _CHANNEL) * _GOLDEN) >> np.uint64(64 - _NOISE_BITS)]
+        roll, pitch = np.radians(self._roll.at(t)), np.radians(self._pitch.at(t))
+        bw = math.sqrt(ACCEL_BANDWIDTH_HZ[self._regs[REG_CONFIG] & 7])
+        sigma_a, sigma_g = 400e-6 * bw, 0.005 * bw  # 400 ug/sqrt(Hz), 0.005 dps/sqrt(Hz)
         bx, by, bz = self._accel_bias
         gbx, gby, gbz = self._gyro_bias
-        return (
-            -math.sin(pitch) + bx + rng.gauss(0.0, sigma_a),
-            math.sin(roll) * math.cos(pitch) + by + rng.gauss(0.0, sigma_a),
-            math.cos(roll) * math.cos(pitch) + bz + rng.gauss(0.0, sigma_a),
-            self.env.temperature(t) + self._self_heating + rng.gauss(0.0, 0.02),
-            self._roll.rate(t) + gbx + rng.gauss(0.0, sigma_g),
-            self._pitch.rate(t) + gby + rng.gauss(0.0, sigma_g),
-            self._yaw.rate(t) + gbz + rng.gauss(0.0, sigma_g),
-        )
+        out = np.empty((len(t), 7))
+        out[:, 0] = -np.sin(pitch) + bx + sigma_a * z[:, 0]
+        out[:, 1] = np.sin(roll) * np.cos(pitch) + by + sigma_a * z[:, 1]
+        out[:, 2] = np.cos(roll) * np.cos(pitch) + bz + sigma_a * z[:, 2]
+        out[:, 3] = self.env.temperature.at(t) + self._self_heating + 0.02 * z[:, 3]
+        out[:, 4] = self._roll.rate_at(t) + gbx + sigma_g * z[:, 4]
+        out[:, 5] = self._pitch.rate_at(t) + gby + sigma_g * z[:, 5]
+        out[:, 6] = self._yaw.rate_at(t) + gbz + sigma_g * z[:, 6]
+        return out
 
-    def _sample(self, k: int, t: float) -> None:
+    def _samples_block(self, idx: np.ndarray, rate: float) -> np.ndarray:
+        """Grid samples ``idx`` of the current grid: each one's 14 data-register bytes (n, 14
+        uint8), the last left in the data registers and the truth."""
         self._data_ready = True
-        if self._frozen:
-            return
-        ax, ay, az, temp, gx, gy, gz = self._physics(t, k)
         regs = self._regs
+        now_bytes = np.frombuffer(bytes(regs[REG_ACCEL_XOUT_H:REG_ACCEL_XOUT_H + 14]), np.uint8)
+        if self._frozen:
+            return np.tile(now_bytes, (len(idx), 1))
+        phys = self._physics(self._grid_t0 + idx / rate, self._samples + idx)
         a_lsb = ACCEL_LSB_PER_G[(regs[REG_ACCEL_CONFIG] >> 3) & 3]
         g_lsb = GYRO_LSB_PER_DPS[(regs[REG_GYRO_CONFIG] >> 3) & 3]
-        stby = regs[REG_PWR_MGMT_2]
-        values = (ax * a_lsb, ay * a_lsb, az * a_lsb, (temp - 36.53) * 340.0, gx * g_lsb, gy * g_lsb, gz * g_lsb)
+        values = phys * np.array((a_lsb, a_lsb, a_lsb, 340.0, g_lsb, g_lsb, g_lsb))
+        values[:, 3] -= 36.53 * 340.0
+        codes = np.clip(np.rint(values), -32768, 32767).astype(">i2")  # nearest, saturated
+        rows = codes.view(np.uint8).reshape(len(idx), 14).copy()
         # A channel in standby (PWR_MGMT_2 STBY_* bits, TEMP_DIS) keeps its last value.
+        stby = regs[REG_PWR_MGMT_2]
         live = (not stby & 0x20, not stby & 0x10, not stby & 0x08, not regs[REG_PWR_MGMT_1] & TEMP_DIS,
                 not stby & 0x04, not stby & 0x02, not stby & 0x01)
-        truth = self._truth
-        names = ("accel_x_mps2", "accel_y_mps2", "accel_z_mps2", "temperature_c",
-                 "gyro_x_dps", "gyro_y_dps", "gyro_z_dps")
-        physical = (ax * STANDARD_GRAVITY, ay * STANDARD_GRAVITY, az * STANDARD_GRAVITY, temp, gx, gy, gz)
+        last = phys[-1]
+        physical = (last[0] * STANDARD_GRAVITY, last[1] * STANDARD_GRAVITY, last[2] * STANDARD_GRAVITY,
+                    last[3], last[4], last[5], last[6])
         for i in range(7):
             if live[i]:
-                code = _i16(values[i]) & 0xFFFF
-                regs[REG_ACCEL_XOUT_H + 2 * i] = code >> 8
-                regs[REG_ACCEL_XOUT_H + 2 * i + 1] = code & 0xFF
-                truth[names[i]] = physical[i]
+                self._truth[_TRUTH[i]] = float(physical[i])
+            else:
+                rows[:, 2 * i:2 * i + 2] = now_bytes[2 * i:2 * i + 2]
+        regs[REG_ACCEL_XOUT_H:REG_ACCEL_XOUT_H + 14] = rows[-1].tobytes()
+        return rows
 
     # --- bus ---------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 import math
 import struct
 
+import numpy as np
 import pytest
 
 from host import sensors
@@ -101,7 +102,7 @@ def test_temperature_formula(chip):
 
 
 def test_saturation(chip, clock, monkeypatch):
-    monkeypatch.setattr(chip, "_physics", lambda t, k: (5.0, -5.0, 1.0, 36.53, 400.0, -400.0, 0.0))
+    monkeypatch.setattr(chip, "_physics", lambda t, k: np.tile((5.0, -5.0, 1.0, 36.53, 400.0, -400.0, 0.0), (len(t), 1)))
     clock.advance(0.01)
     assert sample(chip) == (32767, -32768, 16384, 0, 32767, -32768, 0)
     chip.write(bytes([0x1B, 3 << 3, 3 << 3]))  # burst write auto-increments: GYRO_CONFIG, ACCEL_CONFIG
@@ -189,7 +190,7 @@ def test_determinism():
 @pytest.mark.parametrize("sel", range(4))
 def test_exact_codes_for_each_full_scale(chip, clock, monkeypatch, sel):
     """Datasheet sensitivities exactly (32.8 and 16.4 LSB/dps are not 131/4 and 131/8)."""
-    monkeypatch.setattr(chip, "_physics", lambda t, k: (1.5, -0.25, 0.0, 25.0, 200.0, -7.0, 0.0))
+    monkeypatch.setattr(chip, "_physics", lambda t, k: np.tile((1.5, -0.25, 0.0, 25.0, 200.0, -7.0, 0.0), (len(t), 1)))
     chip.write(bytes([0x1B, sel << 3, sel << 3]))
     clock.advance(0.01)
     ax, ay, _, temp, gx, gy, _ = sample(chip)
