@@ -116,6 +116,29 @@ def test_instant_bus_mode_answers_repeat_reads_inside_the_vm(vboard_factory, boa
     assert rate > 50_000
 
 
+FIFO_OVERFLOW_ONCE = """
+import machine, time
+from sensors.mpu6050 import MPU6050
+imu = MPU6050(machine.I2C(0))
+imu.fifo_start()
+time.sleep_ms(1500)  # 1 kHz x 14 B: the 1,024-byte FIFO overflows after ~73 ms
+first = imu.fifo_overflowed()
+imu.fifo_start()
+time.sleep_ms(20)
+print('OK', first, imu.fifo_overflowed(), imu.fifo_count())
+"""
+
+
+def test_instant_bus_mode_reads_int_status_from_the_chip(vboard_factory, board_exec):
+    """INT_STATUS clears on read: the instant mode must not answer it from a copy. A cached one
+    replayed a single FIFO overflow for ever (every IMU burst restarted, all its samples missing)."""
+    b = vboard_factory(bus_mode="instant")
+    (b.fs / "sensors").copy_from(FIRMWARE / "sensors")
+    b.power_cycle()  # the board sees files written from the host from its next boot
+    b.wait_boot(2)
+    assert board_exec(b.port, FIFO_OVERFLOW_ONCE, timeout=60).split()[:3] == ["OK", "True", "False"]
+
+
 ADC_INSTANT_LOOP = """
 import machine, micropython
 adc = machine.ADC(machine.Pin(26))

@@ -32,10 +32,11 @@ _NOSUP = OSError("I2C operation not supported")
 # gets the answer to the command it sent (status vs. measurement); a plain write is skipped
 # once a read after that same write has been cached (the chip need not see it again).
 # A FIFO is no register image: the MPU-6050's (0x68/0x69: FIFO_EN, USER_CTRL, FIFO_COUNT_H,
-# FIFO_R_W, and the rate and power registers that make it fill) always goes to the chip, so
-# burst reads see its samples come and go.
+# FIFO_R_W, the rate and power registers that make it fill, and INT_STATUS, whose FIFO_OFLOW
+# clears on read) always goes to the chip, so burst reads see its samples come and go (a cached
+# INT_STATUS once replayed one overflow for ever: every burst restarted the FIFO, all missing).
 _INSTANT = os.getenv("PAGERLESS_VB_BUS") == "instant"
-_LIVE = (0x19, 0x1A, 0x23, 0x6A, 0x6B, 0x72, 0x74)
+_LIVE = (0x19, 0x1A, 0x23, 0x3A, 0x6A, 0x6B, 0x72, 0x74)
 _cache = {}  # register reads: key -> bytes
 _rcache = {}  # plain reads: key -> bytes
 _warm = {}  # addresses with a cached read (their register writes and probes are skipped)
