@@ -130,13 +130,19 @@ def run_ours(tmp: Path, seconds: float, bus_mode: str, fifo: bool = True, load: 
     }
 
 
+def _drivers(board):
+    """The board's flash with our drivers (sensors/*.py) on it, for a bare main.py over them."""
+    fs = board.fs
+    for src in sorted((FIRMWARE / "sensors").glob("*.py")):
+        (fs / "sensors" / src.name).parent.mkdir(parents=True, exist_ok=True)
+        (fs / "sensors" / src.name).write_bytes(src.read_bytes())
+    return fs
+
+
 def run_naive(tmp: Path, seconds: float, bus_mode: str, load: str = "shipped") -> dict:
     board = VirtualBoard(tmp, link_rate="usb", register=False, bus_mode=bus_mode).start()
     try:
-        fs = board.fs
-        for src in sorted((FIRMWARE / "sensors").glob("*.py")):
-            (fs / "sensors" / src.name).parent.mkdir(parents=True, exist_ok=True)
-            (fs / "sensors" / src.name).write_bytes(src.read_bytes())
+        fs = _drivers(board)
         (fs / "main.py").write_bytes(naive_main_for(ROOT, _streams(load), count_alloc=True))
         r = Reader(board.port)
         board.power_cycle()
@@ -174,10 +180,7 @@ def run_floor(tmp: Path, seconds: float, bus_mode: str, load: str = "shipped") -
     writes, nothing framed or counted) at the same schedule; its stats lines each second."""
     board = VirtualBoard(tmp, link_rate="usb", register=False, bus_mode=bus_mode).start()
     try:
-        fs = board.fs
-        for src in sorted((FIRMWARE / "sensors").glob("*.py")):
-            (fs / "sensors" / src.name).parent.mkdir(parents=True, exist_ok=True)
-            (fs / "sensors" / src.name).write_bytes(src.read_bytes())
+        fs = _drivers(board)
         (fs / "adcring.py").write_bytes((FIRMWARE / "adcring.py").read_bytes())
         (fs / "floor_plan.json").write_text(json.dumps(floor_plan(_streams(load), "virtual", reports=3600)))
         (fs / "main.py").write_bytes((ROOT / "bench" / "floor_main.py").read_bytes())
