@@ -259,7 +259,8 @@ def report(mode: str, ours: list[dict], naive: list[dict], targets: measure.Targ
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.firmware_bench", description=__doc__.splitlines()[0])
     p.add_argument("--pairs", type=int, default=5, help="interleaved ours/naive rounds per bus mode (default 5)")
-    p.add_argument("--seconds", type=float, default=3.0, help="measuring window per run (default 3)")
+    p.add_argument("--seconds", type=float, default=3.0,
+                   help="measuring window per run (default 3; at least 2.5: the naive and the floor report once a second)")
     p.add_argument("--bus", choices=("both", "simulated", "instant"), default="instant",
                    help="virtual-board bus mode(s) to run (default instant)")
     p.add_argument("--load", choices=("both", *LOADS), default="both",
@@ -269,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="ours: IMU bursts from the MPU-6050's FIFO (on: its period is the chip's) "
                         "or per-sample register reads (off), as the naive reads it")
     args = p.parse_args(argv)
+    if args.seconds < 2.5:
+        p.error("--seconds must be at least 2.5: the naive and the floor report once a second")
     modes = ("instant", "simulated") if args.bus == "both" else (args.bus,)
     loads = LOADS if args.load == "both" else (args.load,)
     measure.header("firmware_bench")
