@@ -7,7 +7,8 @@
   (48 MHz / (DIV + 1)), a lap is reported as an overflow, and the reads allocate nothing.
 - The DMA model as community code sees it: `pack_ctrl`'s defaults and fields as the rp2 port
   packs them, an unpaced memory copy with a wrapping write ring and a chain to a second channel,
-  EBUSY past 12 channels, "channel closed", and a one-line error for a register not modelled.
+  EBUSY past 12 channels, "channel closed", and a one-line error for a register not modelled;
+  the ADC's FIFO without DMA: 4 deep, OVER when it fills, UNDER when read empty, write-1-clear.
 - The firmware: a0 at 20 kHz (`sample_us` 50) from the ring beside the shipped streams, under
   heap_lock: every delivered a0 sample is the next conversion of its run, heap flat; on a machine
   that keeps up nothing is lost, and on a busy one every loss (a slot marked, a frame dropped, the
@@ -154,6 +155,20 @@ try:
     machine.mem32[0xD0000004]
 except ValueError as x:
     print("UNMODELLED", x)
+import time
+m = machine.mem32
+m[0x4004C010] = (48 * 10 - 1) << 8  # DIV: a conversion every 10 us
+m[0x4004C008] = 1  # FCS.EN, no DREQ: results wait in the FIFO
+m[0x4004C000] = 1 | 8  # CS.EN | START_MANY
+time.sleep_ms(5)
+m[0x4004C000] = 1  # stop
+fcs = m[0x4004C008]
+codes = [m[0x4004C00C] for _ in range(4)]
+print("FIFO", fcs >> 16 & 0xF, bool(fcs & 0x800), m[0x4004C008] >> 16 & 0xF, all(0 < c < 4096 for c in codes))
+m[0x4004C00C]
+print("UNDER", bool(m[0x4004C008] & 0x400))
+m[0x4004C008] = 1 | 0xC00  # write-1-clear
+print("CLEARED", m[0x4004C008] & 0xC00)
 """
 
 
@@ -164,6 +179,8 @@ def test_dma_model_as_the_rp2_port_behaves(vboard):
     assert "RING " + bytes(range(32, 48)).hex() + " 0 False 0" in out, out
     assert "FULL 16" in out and "CLOSED channel closed" in out, out
     assert re.search(r"UNMODELLED virtual board: no register model at 0xd0000004", out), out
+    # free-running with no DMA: the 4-deep FIFO fills, OVER is set, reads drain it, then UNDER
+    assert "FIFO 4 True 0 True" in out and "UNDER True" in out and "CLEARED 0" in out, out
 
 
 def test_firmware_a0_from_the_ring_under_heap_lock_delivers_every_conversion(vboard_factory):
