@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from host.sensors.chip import AnalogChip, Clock, Drift
+from host.sensors.chip import AnalogChip, Clock, Drift, NoiseTable
 from host.sensors.units import require
 
 CHANNEL_UNITS = (("voltage_v", "V"),)
@@ -27,8 +27,6 @@ def convert(rec: np.ndarray, calibration: bytes, config: dict) -> dict[str, np.n
 
 
 _NOISE_V = 0.001  # 1 mV rms of input noise: about 1.2 LSB at 3.3 V
-_NOISE_BITS = 16  # a table of 65,536 seeded draws, picked by a hash of the conversion's index
-_GOLDEN = 0x9E3779B97F4A7C15  # Fibonacci hashing: consecutive indices land far apart in the table
 
 
 class AnalogSource(AnalogChip):
@@ -47,8 +45,7 @@ class AnalogSource(AnalogChip):
         # A sensor output (e.g. a thermistor divider) kept well inside the rails.
         self._signal = Drift(env, 0.25 * self.vref_v, 0.75 * self.vref_v,
                              ((0.05 * self.vref_v, 60.0), (0.01 * self.vref_v, 7.0)))
-        self._noise = np.random.default_rng(self._rng("noise", 0).getrandbits(64)).normal(
-            0.0, _NOISE_V, 1 << _NOISE_BITS)
+        self._noise = NoiseTable(self._rng("noise", 0), _NOISE_V)  # by conversion index
         self._count = 0
         self._last_code: int | None = None
         self._voltage = math.nan
@@ -57,8 +54,7 @@ class AnalogSource(AnalogChip):
         """12-bit codes (uint16) of the conversions `index` taken at board times `t` (seconds)."""
         if self._frozen and self._last_code is not None:
             return np.full(len(t), self._last_code >> 4, np.uint16)
-        h = (index.astype(np.uint64) * np.uint64(_GOLDEN)) >> np.uint64(64 - _NOISE_BITS)
-        volts = np.clip(self._signal.at(t) + self._noise[h], 0.0, self.vref_v)
+        volts = np.clip(self._signal.at(t) + self._noise(index), 0.0, self.vref_v)
         codes = np.minimum(4095, (volts / self.vref_v * 4096.0).astype(np.int64)).astype(np.uint16)
         if len(codes):
             self._voltage = float(volts[-1])

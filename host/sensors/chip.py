@@ -142,6 +142,21 @@ class Drift:
         return sum(abs(amp) * omega for amp, omega, _ in self._terms)
 
 
+class NoiseTable:
+    """Seeded Gaussian draws picked by a hash of an integer index (Fibonacci hashing into 65,536
+    draws): counter based, so a sample's noise does not depend on how samples were grouped into
+    blocks, and a block of samples draws its noise in one numpy expression."""
+
+    BITS = 16
+    _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # consecutive indices land far apart in the table
+
+    def __init__(self, rng: random.Random, sigma: float = 1.0) -> None:
+        self._table = np.random.default_rng(rng.getrandbits(64)).normal(0.0, sigma, 1 << self.BITS)
+
+    def __call__(self, index: np.ndarray) -> np.ndarray:
+        return self._table[(index.astype(np.uint64) * self._GOLDEN) >> np.uint64(64 - self.BITS)]
+
+
 class BoardClock:
     """The board's own time in seconds: 0 until the board is powered on (``start``), then the time
     since. Chips read this, never the host's clock, so readings depend on the seed, the scenario and

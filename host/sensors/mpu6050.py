@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from host.sensors.chip import Clock, Drift, Environment, I2CChip
+from host.sensors.chip import Clock, Drift, Environment, I2CChip, NoiseTable
 from host.sensors.units import UnitsError, require
 
 WHO_AM_I_VALUE = 0x68  # fixed: the AD0 pin is not reflected (RM 4.32)
@@ -97,8 +97,6 @@ def convert(rec: np.ndarray, calibration: bytes, config: dict) -> dict[str, np.n
 
 # --- the simulated chip --------------------------------------------------------------------------
 
-_NOISE_BITS = 16
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing of (sample, channel) into the noise table
 _CHANNEL = np.arange(7, dtype=np.uint64)
 # each FIFO_EN bit's byte columns in a 14-byte sample row (accel, temperature, gyro x, y, z)
 _FIFO_COLUMNS = tuple((bit, np.arange(reg - REG_ACCEL_XOUT_H, reg - REG_ACCEL_XOUT_H + n)) for bit, reg, n in _FIFO_SOURCES)
@@ -127,9 +125,7 @@ class MPU6050(I2CChip):
         self._gyro_bias = tuple(rng.uniform(-2.0, 2.0) for _ in range(3))
         self._accel_bias = tuple(rng.uniform(-0.01, 0.01) for _ in range(3))
         self._samples = 0  # lifetime sample count before the current grid: indexes the noise
-        # seeded standard normal draws, picked per (sample, channel) by a hash of the pair: counter
-        # based, so a sample's noise does not depend on how samples were grouped into blocks
-        self._noise = np.random.default_rng(self._rng("noise", 0).getrandbits(64)).standard_normal(1 << _NOISE_BITS)
+        self._noise = NoiseTable(self._rng("noise", 0))  # by (sample, channel): sample * 7 + channel
         self._reset(self._clock())
 
     def _reset(self, now: float) -> None:
@@ -216,7 +212,7 @@ class MPU6050(I2CChip):
     def _physics(self, t: np.ndarray, k: np.ndarray) -> np.ndarray:
         """(n, 7): acceleration (g), die temperature (C) and angular rate (deg/s) at times ``t``,
         samples ``k`` (lifetime indices: the noise's)."""
-        z = self._noise[((k.astype(np.uint64)[:, None] * np.uint64(7) + _CHANNEL) * _GOLDEN) >> np.uint64(64 - _NOISE_BITS)]
+        z = self._noise(k.astype(np.uint64)[:, None] * np.uint64(7) + _CHANNEL)
         roll, pitch = np.radians(self._roll.at(t)), np.radians(self._pitch.at(t))
         bw = math.sqrt(ACCEL_BANDWIDTH_HZ[self._regs[REG_CONFIG] & 7])
         sigma_a, sigma_g = 400e-6 * bw, 0.005 * bw  # 400 ug/sqrt(Hz), 0.005 dps/sqrt(Hz)
