@@ -96,6 +96,12 @@ FIGURES = {"ours": re.compile(r"PAGERLESS-SUMMARY (\{.*\})\r?\n"),
 FIGURES["floor"] = FIGURES["naive"]  # bench/floor_main.py prints the naive's stats line
 
 
+def a0_from_ring(stream: dict) -> None:
+    """The adc load's a0 (every bench's): converting on the ADC's clock every ADC_SAMPLE_US into
+    its DMA ring (``sample_us``), ADC_BATCH samples a frame."""
+    stream.update({"period_us": ADC_SAMPLE_US, "batch": ADC_BATCH, "settings": {"sample_us": ADC_SAMPLE_US}})
+
+
 def _config(firmware: Path, load: str = "shipped") -> dict:
     """The shipped config's streams, periods and batches, the MPU-6050 sampling at its stream's
     200 Hz (IMU_SETTINGS); heap_lock on, a bounded run.  The "adc" load also streams a0 from the
@@ -105,7 +111,7 @@ def _config(firmware: Path, load: str = "shipped") -> dict:
         if s["sensor"] == "mpu6050":
             s.setdefault("settings", {}).update(IMU_SETTINGS)
         if s["sensor"] == "analog" and load == "adc":
-            s.update({"period_us": ADC_SAMPLE_US, "batch": ADC_BATCH, "settings": {"sample_us": ADC_SAMPLE_US}})
+            a0_from_ring(s)
     cfg.update({"heap_lock": True, "max_iterations": PASSES[load], "watchdog": False})
     return cfg
 

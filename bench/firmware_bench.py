@@ -23,7 +23,7 @@ timing) and the DATA framing overhead of the frames received in the window (miss
 bytes that carry nothing).  Targets: loop work >= 20x cheaper than the naive's, p99 jitter <= 0.1x,
 bytes per sample <= 0.2x, 0 allocations and 0 GC runs under heap_lock (engaged, as the device says).
 
-Loads: "shipped" is the above; "adc" is the same with a0 at 20 kHz (ADC_SAMPLE_US): ours converts
+Loads: "shipped" is the above; "adc" is the same with a0 at 20 kHz (a0_from_ring): ours converts
 on the ADC's own clock into its DMA ring (firmware/adcring.py on the virtual board's RP2040 ADC
 and DMA registers, boards/virtual/shim/_vregs.py) and takes a 200-sample frame at a time; the
 naive calls read_u16 every 50 us (bench/emulated_cycles_bench.naive_main_for gives it the period).
@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 from bench import measure
-from bench.emulated_cycles_bench import floor_plan, naive_main_for
+from bench.emulated_cycles_bench import a0_from_ring, floor_plan, naive_main_for
 from firmware import wire
 from host.virtual_board.board import VirtualBoard
 from host.testkit.fwboard import FIRMWARE, Reader, install
@@ -52,19 +52,19 @@ TARGET_JITTER = 0.1
 TARGET_BYTES = 0.2
 TARGET_FLOOR = 2.0  # at the shipped load: ours at most this many times the floor's work (as the cycle bench)
 LOADS = ("shipped", "adc")
-ADC_SAMPLE_US = 50  # 20 kHz, as in bench/emulated_cycles_bench.py
-ADC_BATCH = 200
 
 
-def _streams(load: str, fifo: bool = True) -> dict:
-    """The shipped config at every sensor's MIN_PERIOD_US; at the "adc" load a0 from the ring."""
-    cfg = json.loads((FIRMWARE / "config.json").read_text())
+def config_at(load: str, fifo: bool = True, firmware: Path = FIRMWARE) -> dict:
+    """The shipped config (firmware/config.json) at every sensor's MIN_PERIOD_US; at the "adc"
+    load a0 from the ring (emulated_cycles_bench.a0_from_ring). bench/firmware_instructions.py
+    counts instructions at the same schedule."""
+    cfg = json.loads((firmware / "config.json").read_text())
     for s in cfg["streams"]:
         s["period_us"] = MIN_PERIODS[s["sensor"]]
         if s["sensor"] == "mpu6050" and not fifo:
             s["settings"] = dict(s.get("settings", {}), fifo=False)
         if s["sensor"] == "analog" and load == "adc":
-            s.update({"period_us": ADC_SAMPLE_US, "batch": ADC_BATCH, "settings": {"sample_us": ADC_SAMPLE_US}})
+            a0_from_ring(s)
     return cfg
 
 
@@ -95,7 +95,7 @@ def _window(r: Reader, board, seconds: float) -> tuple:
 
 
 def run_ours(tmp: Path, seconds: float, bus_mode: str, fifo: bool = True, load: str = "shipped") -> dict:
-    cfg = _streams(load, fifo)
+    cfg = config_at(load, fifo)
     cfg.update({"heap_lock": True, "bench_jitter": True, "status_period_ms": 500})
     board = VirtualBoard(tmp, link_rate="usb", register=False, bus_mode=bus_mode).start()
     try:
@@ -143,7 +143,7 @@ def run_naive(tmp: Path, seconds: float, bus_mode: str, load: str = "shipped") -
     board = VirtualBoard(tmp, link_rate="usb", register=False, bus_mode=bus_mode).start()
     try:
         fs = _drivers(board)
-        (fs / "main.py").write_bytes(naive_main_for(ROOT, _streams(load), count_alloc=True))
+        (fs / "main.py").write_bytes(naive_main_for(ROOT, config_at(load), count_alloc=True))
         r = Reader(board.port)
         board.power_cycle()
         board.wait_boot(2)
@@ -182,7 +182,7 @@ def run_floor(tmp: Path, seconds: float, bus_mode: str, load: str = "shipped") -
     try:
         fs = _drivers(board)
         (fs / "adcring.py").write_bytes((FIRMWARE / "adcring.py").read_bytes())
-        (fs / "floor_plan.json").write_text(json.dumps(floor_plan(_streams(load), "virtual", reports=3600)))
+        (fs / "floor_plan.json").write_text(json.dumps(floor_plan(config_at(load), "virtual", reports=3600)))
         (fs / "main.py").write_bytes((ROOT / "bench" / "floor_main.py").read_bytes())
         r = Reader(board.port)
         board.power_cycle()

@@ -17,7 +17,7 @@ where no sensor is ever due, times its polls), so only the work of its samples i
 sides alike: the fake I2C bus (bytecode, a board's is C).  Not counted on either side: the
 kernel (write syscalls, sleeps) and the I2C bus time a board would wait.
 
-Loads (``--load``): "shipped" is the above; "adc" is the same with a0 at 20 kHz (ADC_SAMPLE_US,
+Loads (``--load``): "shipped" is the above; "adc" is the same with a0 at 20 kHz (a0_from_ring,
 as bench/firmware_bench.py and bench/emulated_cycles_bench.py): ours reads 200-sample frames from
 the ADC's DMA ring (firmware/adcring.py) over a fake ``rp2.DMA`` whose paced channel's count
 follows the fake clock (one viper call a look, as cheap as a register read; the ring's bytes are
@@ -39,13 +39,11 @@ import tempfile
 from pathlib import Path
 
 from bench.emulated_cycles_bench import naive_main_for
+from bench.firmware_bench import config_at
 from host.paths import ROOT
 
 MP = Path(sys.executable).parent / "micropython"
-PERIODS = {"mpu6050": 1000, "bme280": 9800, "sht31": 16000, "analog": 100}
 LOADS = ("shipped", "adc")
-ADC_SAMPLE_US = 50
-ADC_BATCH = 200
 
 FAKECLOCK_C = r"""
 #define _GNU_SOURCE
@@ -322,11 +320,7 @@ def _images() -> str:
 
 
 def _config(firmware: Path, load: str) -> dict:
-    cfg = json.loads((firmware / "config.json").read_text())
-    for s in cfg["streams"]:
-        s["period_us"] = PERIODS[s["sensor"]]
-        if s["sensor"] == "analog" and load == "adc":
-            s.update({"period_us": ADC_SAMPLE_US, "batch": ADC_BATCH, "settings": {"sample_us": ADC_SAMPLE_US}})
+    cfg = config_at(load, firmware=firmware)  # firmware_bench's schedule
     cfg.update({"heap_lock": True, "status_period_ms": 1000, "watchdog": False})
     return cfg
 

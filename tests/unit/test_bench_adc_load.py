@@ -21,7 +21,7 @@ def _naive_names(text: str) -> dict:
 
 @pytest.mark.parametrize("load", ["shipped", "adc"])
 def test_firmware_bench_loads(load):
-    cfg = fb._streams(load)
+    cfg = fb.config_at(load)
     a0 = next(s for s in cfg["streams"] if s["name"] == "a0")
     if load == "adc":
         assert (a0["period_us"], a0["batch"], a0["settings"]) == (50, 200, {"sample_us": 50})

@@ -206,6 +206,10 @@ class Adc:
                     n -= 1
 
     def push(self, code):
+        """A result into the FIFO; a full FIFO drops it and sets OVER."""
+        if self.fifo_n == _DEPTH:
+            self.over = True
+            return
         self.fifo[(self.fifo_head + self.fifo_n) % _DEPTH] = code
         self.fifo_n += 1
 
@@ -236,10 +240,7 @@ class Adc:
             self.result = (inb[0] | inb[1] << 8) >> 4
             done()
             if self.fcs & 0x1:
-                if self.fifo_n < _DEPTH:
-                    self.push(self.result)
-                else:
-                    self.over = True
+                self.push(self.result)
 
     def pop(self):
         """One FIFO read: the oldest conversion's code; UNDER when empty."""
